@@ -96,17 +96,22 @@ def python_init(messages: Sequence[Message]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def generate(out_root: Path) -> list[Path]:
+def generate(out_root: Path, schemas_dir: Path = SCHEMAS_DIR) -> list[Path]:
     """Writes every generated file under ``out_root`` (a repo root); returns their repo paths."""
-    messages = load_messages()
+    messages = load_messages(schemas_dir)
     written: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
+        # datamodel-codegen reads a whole folder: give it the schemas and nothing else.
+        inputs = Path(tmp) / "schemas"
+        inputs.mkdir()
+        for name in [COMMON_FILE, *(m.file for m in messages)]:
+            shutil.copyfile(schemas_dir / name, inputs / name)
         raw = Path(tmp) / "raw"
         _run(
             [
                 str(_BIN / "datamodel-codegen"),
                 "--input",
-                str(SCHEMAS_DIR),
+                str(inputs),
                 "--output",
                 str(raw),
                 "--formatters",
@@ -126,7 +131,7 @@ def generate(out_root: Path) -> list[Path]:
     written.append(init)
     ts = out_root / TS_MODULE
     ts.parent.mkdir(parents=True, exist_ok=True)
-    ts.write_text(emit_typescript(load_schema(SCHEMAS_DIR / COMMON_FILE), messages))
+    ts.write_text(emit_typescript(load_schema(schemas_dir / COMMON_FILE), messages))
     written.append(TS_MODULE)
     return sorted(written)
 
@@ -138,12 +143,12 @@ def _generated_in_repo(root: Path) -> set[Path]:
     return found
 
 
-def drift(repo_root: Path = REPO_ROOT) -> list[str]:
+def drift(repo_root: Path = REPO_ROOT, schemas_dir: Path = SCHEMAS_DIR) -> list[str]:
     """Problems between the committed generated files and fresh output; empty when clean."""
     problems: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         fresh_root = Path(tmp)
-        fresh = set(generate(fresh_root))
+        fresh = set(generate(fresh_root, schemas_dir))
         committed = _generated_in_repo(repo_root)
         for path in sorted(committed - fresh):
             problems.append(f"{path}: stale generated file (no schema produces it); delete it")
@@ -161,10 +166,10 @@ def drift(repo_root: Path = REPO_ROOT) -> list[str]:
     return problems
 
 
-def write_in_place(repo_root: Path = REPO_ROOT) -> list[Path]:
+def write_in_place(repo_root: Path = REPO_ROOT, schemas_dir: Path = SCHEMAS_DIR) -> list[Path]:
     """Regenerates into the repo, removing generated files no schema produces any more."""
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = generate(Path(tmp))
+        fresh = generate(Path(tmp), schemas_dir)
         for stale in _generated_in_repo(repo_root) - set(fresh):
             (repo_root / stale).unlink()
         for path in fresh:
@@ -183,9 +188,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="do not write; regenerate into a temp folder and fail on any difference",
     )
+    parser.add_argument(
+        "--schemas",
+        type=Path,
+        default=SCHEMAS_DIR,
+        help="folder of JSON Schemas to generate from (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=REPO_ROOT,
+        help="repository root the generated files live under (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    root: Path = args.root
+    schemas: Path = args.schemas
     if args.check:
-        problems = drift()
+        problems = drift(root, schemas)
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
@@ -193,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print("check-drift: generated code matches the schemas")
         return 0
-    for path in write_in_place():
+    for path in write_in_place(root, schemas):
         print(f"wrote {path}")
     return 0
 

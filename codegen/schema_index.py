@@ -4,7 +4,8 @@ The kind of a schema follows from its file name, so adding a message is adding a
 - ``common.json``: shared definitions, referenced by the others;
 - ``digits.train.<name>.v<N>.json``: an event of version N (one union per version);
 - ``legacy.<name>.json``: a legacy compact event;
-- ``digits.train.v<N>.json``: a job request.
+- ``digits.train.v<N>.json``: a job request;
+- ``lock.json``: not a schema; the lock of published schemas (see codegen/compat.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from codegen.json_types import JsonObject, as_object, as_str
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 COMMON_FILE = "common.json"
+LOCK_FILE = "lock.json"  # the published-schema lock (codegen/compat.py), not a schema
 
 _EVENT = re.compile(r"^digits\.train\.[a-z_]+\.v(?P<version>[0-9]+)\.json$")
 _LEGACY = re.compile(r"^legacy\.[a-z_]+\.json$")
@@ -72,7 +74,7 @@ def load_messages(schemas_dir: Path = SCHEMAS_DIR) -> list[Message]:
     """Every message schema, sorted by file name (so output order is stable)."""
     messages: list[Message] = []
     for path in sorted(schemas_dir.glob("*.json")):
-        if path.name == COMMON_FILE:
+        if path.name in (COMMON_FILE, LOCK_FILE):
             continue
         schema = load_schema(path)
         props = as_object(schema.get("properties"), f"{path.name}: properties")
