@@ -1,0 +1,38 @@
+"""Keeps the newest run snapshots of a model and deletes the older ones.
+
+A snapshot is ``model-<run_id>.pt`` plus ``manifest-<run_id>.json``; run ids sort by time.
+Nothing else in the folder is touched: not the canonical ``model.pt``/``manifest.json``,
+not temporary files, not anything a person put there.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_SNAPSHOT = re.compile(r"^(?:model-(?P<m>.+)\.pt|manifest-(?P<j>.+)\.json)$")
+
+
+def snapshot_runs(model_dir: Path) -> dict[str, list[Path]]:
+    """Run id -> its snapshot files in ``model_dir``."""
+    runs: dict[str, list[Path]] = {}
+    for path in sorted(model_dir.iterdir()):
+        match = _SNAPSHOT.match(path.name)
+        if match is None or not path.is_file():
+            continue
+        run_id = match.group("m") or match.group("j")
+        runs.setdefault(run_id, []).append(path)
+    return runs
+
+
+def prune_snapshots(model_dir: Path, keep_runs: int) -> list[Path]:
+    """Deletes the snapshot files of all but the newest ``keep_runs`` runs; returns them."""
+    if keep_runs < 1:
+        raise ValueError(f"keep_runs must be at least 1, got {keep_runs}")
+    runs = snapshot_runs(model_dir)
+    deleted: list[Path] = []
+    for run_id in sorted(runs, reverse=True)[keep_runs:]:
+        for path in runs[run_id]:
+            path.unlink(missing_ok=True)  # another worker may have pruned it first
+            deleted.append(path)
+    return deleted

@@ -1,0 +1,95 @@
+"""A real HTTP server on 127.0.0.1 standing in for the model API's upload endpoint."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Upload:
+    """One request the server received, parsed."""
+
+    path: str
+    api_key: str | None
+    fields: dict[str, str]
+    files: dict[str, tuple[str, bytes]]
+
+
+@dataclass
+class ModelApi:
+    """Behaviour: answer ``statuses`` in turn (then 200); ``delay_s`` before answering."""
+
+    key: str = "test-key"
+    statuses: list[int] = field(default_factory=list)
+    delay_s: float = 0.0
+    received: list[Upload] = field(default_factory=list)
+    url: str = ""
+
+
+def _parse(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    msg = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    fields: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    for part in msg.iter_parts():
+        assert isinstance(part, Message)
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True)
+        assert isinstance(name, str) and isinstance(payload, bytes)
+        if filename is None:
+            fields[name] = payload.decode()
+        else:
+            files[name] = (filename, payload)
+    return fields, files
+
+
+@contextmanager
+def serve_model_api(api: ModelApi) -> Iterator[ModelApi]:
+    """Runs the stand-in on a free port for the duration of the block."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            fields, files = _parse(self.headers.get("Content-Type", ""), body)
+            key = self.headers.get("X-Api-Key")
+            api.received.append(Upload(self.path, key, fields, files))
+            if api.delay_s:
+                time.sleep(api.delay_s)
+            if key != api.key:
+                status = 401
+            elif self.path != "/v1/admin/models/upload":
+                status = 404
+            else:
+                status = api.statuses.pop(0) if api.statuses else 200
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (the timeout test)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # keep test output clean
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()
