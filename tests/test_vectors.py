@@ -1,0 +1,73 @@
+"""The shared test vectors (tests/vectors/) get the verdict they carry in Python.
+
+The TypeScript suite (typescript/test/vectors.test.ts) checks the same files with the
+generated zod schemas; both must agree on every vector.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from handwriting_ai.contracts import SCHEMA_FILES
+from handwriting_ai.events.codec import (
+    EventDecodeError,
+    RequestValidationError,
+    decode_event,
+    validate_request,
+)
+
+VECTORS = Path(__file__).parent / "vectors"
+REQUEST_FILE = SCHEMA_FILES["digits.train.v1"]
+
+
+def _load() -> list[tuple[str, str, bool, str]]:
+    out: list[tuple[str, str, bool, str]] = []
+    for path in sorted(VECTORS.glob("*.json")):
+        data = json.loads(path.read_text())
+        for vector in data["vectors"]:
+            out.append((data["schema"], vector["name"], vector["valid"], vector["text"]))
+    return out
+
+
+ALL = _load()
+
+
+def test_every_message_type_has_vectors_of_both_verdicts() -> None:
+    for file in SCHEMA_FILES.values():
+        verdicts = {valid for schema, _, valid, _ in ALL if schema == file}
+        assert verdicts == {True, False}, file
+    big = [text for _, name, valid, text in ALL if valid and "above 2^53" in name]
+    assert len(big) == len(SCHEMA_FILES)
+
+
+def _verdict(schema: str, text: str) -> bool:
+    if schema == REQUEST_FILE:
+        try:
+            validate_request(json.loads(text))
+        except RequestValidationError:
+            return False
+        return True
+    try:
+        event = decode_event(text)
+    except EventDecodeError:
+        return False
+    assert SCHEMA_FILES[event["type"]] == schema  # a valid vector is of its own file's type
+    return True
+
+
+@pytest.mark.parametrize(
+    ("schema", "name", "valid", "text"), ALL, ids=[f"{s}: {n}" for s, n, _, _ in ALL]
+)
+def test_vector_verdict(schema: str, name: str, valid: bool, text: str) -> None:
+    assert _verdict(schema, text) is valid
+
+
+def test_user_id_above_2_53_survives_exactly() -> None:
+    for schema, name, _, text in ALL:
+        if "above 2^53" in name and schema != REQUEST_FILE:
+            event = decode_event(text)
+            digits = text.split('"user_id":', 1)[1].split(",", 1)[0]
+            assert event["user_id"] == int(digits) > 2**53
