@@ -1,18 +1,31 @@
 """Everything configurable on the Python side, in one place (environment variables).
 
-Nested sections use ``__``: ``EVENTS__BATCH_EVERY=5`` sets ``events.batch_every``.
+Nested sections use ``__``: ``EVENTS__BATCH_EVERY=5`` sets ``events.batch_every``. Read them
+with ``load_settings()``, which turns a bad value into one ``SettingsError`` paragraph naming
+the variable and what it accepts.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from annotated_types import Ge, Gt, Le, Lt, MinLen
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+"""Where Redis is when REDIS_URL is unset."""
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class EventsSettings(BaseModel):
     """``EVENTS__*``: what the trainer publishes."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     enabled: bool = True
     """EVENTS__ENABLED: false publishes nothing."""
@@ -20,10 +33,18 @@ class EventsSettings(BaseModel):
     """EVENTS__BATCH_EVERY: a batch event on the first, every N-th and the last batch; 0 = none."""
     legacy: bool = False
     """EVENTS__LEGACY: also emit the legacy compact events."""
+    queue_size: int = Field(default=1024, ge=16, le=1_000_000)
+    """EVENTS__QUEUE_SIZE: events waiting to be published at most; batch events use 3/4 of it."""
+    redis_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    """EVENTS__REDIS_TIMEOUT_S: connect and reply timeout of one PUBLISH, in seconds."""
+    close_timeout_s: float = Field(default=2.0, ge=0, le=60)
+    """EVENTS__CLOSE_TIMEOUT_S: how long the end of a job waits to flush queued events."""
 
 
 class RqSettings(BaseModel):
     """``RQ__*``: the job queue."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     queue: str = Field(default="digits", min_length=1)
     """RQ__QUEUE: queue name shared by every worker."""
@@ -33,6 +54,8 @@ class RqSettings(BaseModel):
 
 class DigitsSettings(BaseModel):
     """``DIGITS__*``: data, artifacts and retention."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     data_root: Path = Path("data/mnist")
     """DIGITS__DATA_ROOT: folder of MNIST IDX files (the offline set by default)."""
@@ -45,6 +68,8 @@ class DigitsSettings(BaseModel):
 class TrainSettings(BaseModel):
     """``TRAIN__*``: the trainer's machine use."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     threads: int = Field(default=0, ge=0)
     """TRAIN__THREADS: torch threads; 0 = the CPUs this process may use (cgroup-aware)."""
 
@@ -52,7 +77,9 @@ class TrainSettings(BaseModel):
 class Settings(BaseSettings):
     """All settings; read with ``load_settings()``."""
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", extra="ignore", use_attribute_docstrings=True
+    )
 
     events: EventsSettings = EventsSettings()
     rq: RqSettings = RqSettings()
@@ -66,3 +93,119 @@ class Settings(BaseSettings):
     """HANDWRITING_API_URL: model API base URL; unset skips the upload step."""
     handwriting_api_key: SecretStr | None = None
     """HANDWRITING_API_KEY: sent as X-Api-Key on upload; never logged."""
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in REDIS_SCHEMES:
+            raise ValueError("the URL must start with redis://, rediss:// or unix://")
+        return value
+
+    def redis_url_value(self) -> str:
+        """REDIS_URL with its secret, or ``DEFAULT_REDIS_URL`` when unset (never log it)."""
+        return DEFAULT_REDIS_URL if self.redis_url is None else self.redis_url.get_secret_value()
+
+
+class SettingsError(ValueError):
+    """A bad environment variable; the message names it and says what it accepts."""
+
+
+_SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "token", "secret"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (``user:pw@`` or ``?password=``) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    secret_query = any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs)
+    if netloc == parts.netloc and not secret_query:
+        return url  # nothing to hide; urlunsplit would turn unix:///p into unix:/p
+    query = urlencode(
+        [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _field(loc: tuple[int | str, ...]) -> FieldInfo | None:
+    model: type[BaseModel] = Settings
+    info: FieldInfo | None = None
+    for part in loc:
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return info
+
+
+def _is_secret(info: FieldInfo) -> bool:
+    annotation = info.annotation
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+def _accepts(name: str, info: FieldInfo) -> str:
+    """What a field accepts, in words: kind, bounds, meaning, default."""
+    annotation = info.annotation
+    kinds: dict[object, str] = {
+        bool: "true or false (also 1/0, yes/no, on/off)",
+        int: "a whole number",
+        float: "a number",
+        str: "text",
+        Path: "a path",
+    }
+    kind = kinds.get(annotation, "a value")
+    if name == "REDIS_URL":
+        kind = "redis://[[user]:password@]host[:port][/db], rediss://... or unix:///path"
+    bounds: list[str] = []
+    for rule in info.metadata:
+        if isinstance(rule, Ge):
+            bounds.append(f">= {rule.ge}")
+        elif isinstance(rule, Gt):
+            bounds.append(f"> {rule.gt}")
+        elif isinstance(rule, Le):
+            bounds.append(f"<= {rule.le}")
+        elif isinstance(rule, Lt):  # pragma: no branch - the last kind of bound we use
+            bounds.append(f"< {rule.lt}")
+        elif isinstance(rule, MinLen):
+            bounds.append(f"of at least {rule.min_length} character(s)")
+    text = " ".join([kind, " and ".join(bounds)]).strip()
+    meaning = (info.description or "").partition(": ")[2].rstrip(".")
+    if meaning:
+        text += f" ({meaning})"
+    default = info.default
+    if isinstance(default, bool):
+        text += f"; unset it for the default {str(default).lower()}"
+    elif default is not None:
+        text += f"; unset it for the default {default}"
+    return text
+
+
+def _explain(exc: ValidationError) -> str:
+    lines: list[str] = []
+    for error in exc.errors():
+        loc = error["loc"]
+        name = "__".join(str(part) for part in loc).upper()
+        info = _field(loc)
+        # A secret's value is never repeated, not even a wrong one.
+        secret = info is None or _is_secret(info)
+        shown = "" if secret else f"={str(error['input'])[:80]!r}"
+        reason = error["msg"].removeprefix("Value error, ")
+        accepts = "" if info is None else f" It accepts {_accepts(name, info)}."
+        lines.append(f"{name}{shown} is invalid: {reason}.{accepts}")
+    return "Invalid settings: " + " ".join(lines) + " Fix or unset the variable and start again."
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; ``SettingsError`` naming each bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None

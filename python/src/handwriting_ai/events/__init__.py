@@ -1,0 +1,1 @@
+"""The event runtime: encode/decode, builders, publishers (see the modules for each part)."""

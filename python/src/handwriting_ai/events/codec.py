@@ -1,0 +1,159 @@
+"""Events to and from JSON text, validated against the schemas.
+
+- ``encode_event``: compact JSON of a generated TypedDict (no NaN or Infinity: JSON has none).
+- ``decode_event``: text -> a validated v1 or legacy event, or ``EventDecodeError``.
+- ``validate_request``: a parsed job request -> ``DigitsTrainV1``, or ``RequestValidationError``.
+
+Every error names what is wrong and where, as a JSON path (``$.epochs``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TypeGuard
+
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import relevance
+
+from handwriting_ai.contracts import (
+    DIGITS_EVENT_V1_TYPES,
+    LEGACY_EVENT_TYPES,
+    DigitsEventV1,
+    DigitsTrainV1,
+    LegacyEvent,
+)
+from handwriting_ai.events.schemas import validator_for
+
+Event = DigitsEventV1 | LegacyEvent
+"""Any event the runtime publishes: a v1 event or a legacy compact one."""
+
+EVENT_TYPES: tuple[str, ...] = DIGITS_EVENT_V1_TYPES + LEGACY_EVENT_TYPES
+REQUEST_TYPE = "digits.train.v1"
+
+_MAX_REASON = 300  # an error quotes the bad value; keep a hostile 1 MB string out of logs
+
+
+class EventEncodeError(ValueError):
+    """An event that cannot be written as JSON (a NaN or infinite float)."""
+
+
+class EventDecodeError(ValueError):
+    """A message that is not a valid event; the text says what is wrong and where."""
+
+
+class RequestValidationError(ValueError):
+    """A job request that breaks the digits.train.v1 schema; names the field and the rule."""
+
+
+def encode_event(event: Event) -> str:
+    """Compact JSON text of ``event``; ``EventEncodeError`` names a non-finite field."""
+    try:
+        return json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        where = next(
+            (
+                f"$.{key}"
+                for key, value in event.items()
+                if isinstance(value, float) and not math.isfinite(value)
+            ),
+            "$",
+        )
+        raise EventEncodeError(
+            f"{event.get('type')}: {where} is {exc}; JSON has no NaN or Infinity, "
+            "build events with the events.builders functions, which make floats finite"
+        ) from exc
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (JSON has no NaN or Infinity)")
+
+
+def _parse(text: str | bytes) -> dict[str, object]:
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EventDecodeError(f"$: not UTF-8 text ({exc})") from exc
+    try:
+        value: object = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise EventDecodeError(f"$: not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise EventDecodeError(f"$: expected a JSON object, got {_json_kind(value)}")
+    return value
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return "a " + ("boolean" if isinstance(value, bool) else "number")
+
+
+def _reason(errors: Iterable[ValidationError]) -> str:
+    """The most telling error, as ``$.path: message`` (plus how many more there are)."""
+    found = list(errors)
+    # A field that fails inside allOf also shows up as "unevaluated" at the top; the field's
+    # own error says more, so that one wins when there is one.
+    specific = [e for e in found if e.validator != "unevaluatedProperties"] or found
+    error = max(specific, key=relevance)
+    message = error.message
+    if len(message) > _MAX_REASON:
+        message = message[:_MAX_REASON] + "..."
+    more = f" (and {len(specific) - 1} more)" if len(specific) > 1 else ""
+    return f"{error.json_path}: {message}{more}"
+
+
+@dataclass(frozen=True)
+class _EventSchema:
+    validator: Draft202012Validator
+
+
+@dataclass(frozen=True)
+class _RequestSchema:
+    validator: Draft202012Validator
+
+
+def _is_event(value: Mapping[str, object], schema: _EventSchema) -> TypeGuard[Event]:
+    """True when ``value`` conforms to an event type's schema (so it is that TypedDict)."""
+    return schema.validator.is_valid(value)
+
+
+def _is_request(value: object, schema: _RequestSchema) -> TypeGuard[DigitsTrainV1]:
+    """True when ``value`` conforms to the digits.train.v1 schema."""
+    return schema.validator.is_valid(value)
+
+
+def decode_event(text: str | bytes) -> Event:
+    """Parses and validates one event; ``EventDecodeError`` says what is wrong and where."""
+    obj = _parse(text)
+    type_name = obj.get("type")
+    if not isinstance(type_name, str) or type_name not in EVENT_TYPES:
+        shown = "missing" if "type" not in obj else repr(type_name)[:_MAX_REASON]
+        raise EventDecodeError(
+            f"$.type: {shown} is not an event type; expected one of {', '.join(EVENT_TYPES)}"
+        )
+    schema = _EventSchema(validator_for(type_name))
+    if _is_event(obj, schema):
+        return obj
+    raise EventDecodeError(f"invalid {type_name}: {_reason(schema.validator.iter_errors(obj))}")
+
+
+def validate_request(obj: object) -> DigitsTrainV1:
+    """``obj`` (parsed JSON) as a job request, or ``RequestValidationError`` naming the field.
+
+    Example message: ``invalid digits.train.v1 request: $.epochs: 0 is less than the minimum
+    of 1``.
+    """
+    schema = _RequestSchema(validator_for(REQUEST_TYPE))
+    if _is_request(obj, schema):
+        return obj
+    raise RequestValidationError(
+        f"invalid {REQUEST_TYPE} request: {_reason(schema.validator.iter_errors(obj))}"
+    )

@@ -1,0 +1,159 @@
+"""Where events go: the ``Publisher`` protocol and its synchronous implementations.
+
+Synchronous publishers do the I/O in the caller's thread and raise ``PublishError`` when it
+fails; training code never calls them directly, it hands events to a
+``BackgroundPublisher`` (see ``background.py``), which never blocks and never raises.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Protocol, TextIO
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from handwriting_ai.events.codec import Event, EventEncodeError, encode_event
+from handwriting_ai.settings import redact_url
+
+DEFAULT_REDIS_TIMEOUT_S = 1.0
+
+
+class Publisher(Protocol):
+    """Something events can be published to."""
+
+    def publish(self, event: Event) -> None:
+        """Publishes one event (synchronous ones raise ``PublishError`` on failure)."""
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Flushes what it can within ``timeout`` seconds and releases its resources."""
+
+
+class PublishError(Exception):
+    """Publishing one event failed; ``retryable`` when trying again later may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class NullPublisher:
+    """Publishes nothing (``EVENTS__ENABLED=false``)."""
+
+    def publish(self, event: Event) -> None:
+        """Discards ``event``."""
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Nothing to release."""
+
+
+class RedisPublisher:
+    """PUBLISH to a Redis Pub/Sub channel: short timeouts and no retries inside a call.
+
+    redis-py 8 retries failed commands by default; here a failure raises at once (within
+    ``timeout_s``) and the background publisher decides when to try again. The client
+    reconnects by itself on the next call after a failure.
+    """
+
+    def __init__(
+        self, url: str, channel: str, *, timeout_s: float = DEFAULT_REDIS_TIMEOUT_S
+    ) -> None:
+        self.channel = channel
+        self.where = f"{redact_url(url)} channel {channel}"
+        try:
+            self._client = Redis.from_url(
+                url,
+                socket_connect_timeout=timeout_s,
+                socket_timeout=timeout_s,
+                retry=Retry(NoBackoff(), 0),
+                health_check_interval=0,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"REDIS_URL {redact_url(url)!r} is not a Redis URL ({exc}); use "
+                "redis://[:password@]host[:port][/db], rediss://... or unix:///path"
+            ) from None
+
+    def publish(self, event: Event) -> None:
+        """Encodes and publishes ``event``; ``PublishError`` on a Redis or encoding error."""
+        try:
+            text = encode_event(event)
+        except EventEncodeError as exc:
+            raise PublishError(str(exc), retryable=False) from exc
+        self.publish_text(text)
+
+    def publish_text(self, text: str) -> int:
+        """Publishes already encoded text; returns how many subscribers received it."""
+        try:
+            return self._client.publish(self.channel, text)
+        except RedisError as exc:
+            raise PublishError(
+                f"publish to {self.where} failed: {type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Closes the connection pool."""
+        self._client.close()
+
+
+class JsonLinesPublisher:
+    """One JSON line per event to a text stream (stdout by default in the trainer)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()  # one line must never interleave with another
+
+    def publish(self, event: Event) -> None:
+        """Writes ``event`` as one line and flushes; ``PublishError`` if the stream fails."""
+        try:
+            text = encode_event(event)
+            with self._lock:
+                self._stream.write(text + "\n")
+                self._stream.flush()
+        except (OSError, ValueError) as exc:
+            # A closed or broken stream does not come back; retrying would only spin.
+            raise PublishError(f"write to stream failed: {exc}", retryable=False) from exc
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Flushes the stream; it stays open (it is the caller's, often stdout)."""
+        try:
+            with self._lock:
+                self._stream.flush()
+        except (OSError, ValueError):
+            pass  # nothing left to save on a closed stream
+
+
+class FanOutPublisher:
+    """Publishes each event to several publishers.
+
+    Every publisher gets the event even when an earlier one fails; afterwards one
+    ``PublishError`` names every failure. Wrap each sink that can fail or be slow in its own
+    ``BackgroundPublisher`` (and fan out to those), so a slow Redis never delays stdout and a
+    retry never duplicates a line on a sink that already has it.
+    """
+
+    def __init__(self, publishers: Sequence[Publisher]) -> None:
+        self._publishers = tuple(publishers)
+
+    def publish(self, event: Event) -> None:
+        """Publishes to every publisher, then raises if any failed."""
+        errors: list[PublishError] = []
+        for publisher in self._publishers:
+            try:
+                publisher.publish(event)
+            except PublishError as exc:
+                errors.append(exc)
+        if errors:
+            raise PublishError(
+                "; ".join(str(e) for e in errors), retryable=all(e.retryable for e in errors)
+            )
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Closes every publisher; together they take at most about ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        for publisher in self._publishers:
+            publisher.close(max(deadline - time.monotonic(), 0.0))

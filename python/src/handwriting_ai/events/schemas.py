@@ -1,0 +1,87 @@
+"""The repo's JSON Schemas, loaded once, and a validator per message type.
+
+``$ref``s such as ``common.json#/$defs/RequestId`` are resolved through a ``referencing``
+Registry holding every file in ``schemas/`` under its ``$id``, so nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012, SchemaRegistry
+
+from handwriting_ai.contracts import SCHEMA_FILES
+
+
+class SchemaSetupError(RuntimeError):
+    """The schemas folder is missing or unreadable: an installation problem, not bad input."""
+
+
+def schemas_dir() -> Path:
+    """The repo's ``schemas/`` folder (python/src/handwriting_ai -> repo root)."""
+    # events/ -> handwriting_ai/ -> src/ -> python/ -> repo root
+    path = Path(__file__).resolve().parents[4] / "schemas"
+    if not (path / "common.json").is_file():
+        raise SchemaSetupError(
+            f"{path}/common.json not found: the event runtime reads the schemas from the repo "
+            "checkout; install the project editable (pip install -e .) from the repo root"
+        )
+    return path
+
+
+def _load(path: Path) -> dict[str, object]:
+    try:
+        value: object = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SchemaSetupError(f"{path}: cannot read as JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise SchemaSetupError(f"{path}: a schema must be a JSON object")
+    return {str(key): item for key, item in value.items()}
+
+
+@cache
+def _schemas() -> tuple[SchemaRegistry, dict[str, dict[str, object]]]:
+    """Registry of every schema file (by ``$id``) and each message type's schema."""
+    folder = schemas_dir()
+    by_file = {path.name: _load(path) for path in sorted(folder.glob("*.json"))}
+    resources = [
+        Resource.from_contents(schema, default_specification=DRAFT202012)
+        for schema in by_file.values()
+    ]
+    registry: SchemaRegistry = Registry().with_resources(
+        (resource.id() or "", resource) for resource in resources
+    )
+    by_type: dict[str, dict[str, object]] = {}
+    for type_name, file_name in SCHEMA_FILES.items():
+        if file_name not in by_file:
+            raise SchemaSetupError(
+                f"{folder}/{file_name} (schema of {type_name!r}) is missing; run `make codegen` "
+                "after adding or renaming a schema"
+            )
+        by_type[type_name] = by_file[file_name]
+    return registry.crawl(), by_type
+
+
+def format_checker() -> FormatChecker:
+    """A FormatChecker that really checks ``date-time`` (needs rfc3339-validator)."""
+    checker = FormatChecker()
+    if "date-time" not in checker.checkers:  # pragma: no cover - a broken install
+        raise SchemaSetupError(
+            "jsonschema cannot check date-time: install rfc3339-validator (pinned in pyproject)"
+        )
+    return checker
+
+
+@cache
+def validator_for(type_name: str) -> Draft202012Validator:
+    """The validator of one message type (a key of ``SCHEMA_FILES``)."""
+    registry, by_type = _schemas()
+    if type_name not in by_type:
+        raise KeyError(type_name)
+    return Draft202012Validator(
+        by_type[type_name], registry=registry, format_checker=format_checker()
+    )
