@@ -1,0 +1,137 @@
+// Turns JSON text from the events channel into a checked event, without losing a digit of a
+// 64-bit id and without ever throwing: every failure is a short reason naming the field.
+
+import { parse, splitNumber, isSafeNumber } from "lossless-json";
+import type { z } from "zod";
+import { BIGINT_KEYS, DigitsEventV1, DigitsTrainV1, LegacyEvent } from "./generated/contracts.ts";
+import { MAX_EVENT_BYTES, MAX_JSON_DEPTH } from "./config.ts";
+
+export type DecodedEvent =
+  | { readonly kind: "v1"; readonly event: DigitsEventV1 }
+  | { readonly kind: "legacy"; readonly event: LegacyEvent };
+
+export type DecodeResult = DecodedEvent | { readonly kind: "invalid"; readonly reason: string };
+
+export type RequestDecodeResult =
+  | { readonly kind: "ok"; readonly request: DigitsTrainV1 }
+  | { readonly kind: "invalid"; readonly reason: string };
+
+type ParseResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string };
+
+/** Holds a JSON number's exact text until we know which key it belongs to. */
+class NumberText {
+  constructor(readonly text: string) {}
+}
+
+/** A 64-bit id is at most 19 digits; larger exponents would only build huge bigints. */
+const MAX_BIGINT_EXPONENT = 20;
+
+class DecodeFailure extends Error {}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? "(root)" : path.map(String).join(".");
+}
+
+/**
+ * JSON Schema counts 42.0 as an integer, so an id written that way is accepted too (the Python
+ * validator agrees); a fractional or overflowing id is refused here with a clear reason.
+ */
+function toBigInt(text: string, path: readonly PropertyKey[]): bigint {
+  const { sign, digits, exponent } = splitNumber(text);
+  if (digits === "0") return 0n;
+  if (exponent < digits.length - 1) throw new DecodeFailure(`${pathText(path)}: expected an integer, got ${text}`);
+  if (exponent > MAX_BIGINT_EXPONENT) throw new DecodeFailure(`${pathText(path)}: integer too large (${text})`);
+  return BigInt(sign + digits + "0".repeat(exponent - (digits.length - 1)));
+}
+
+function toNumber(text: string, path: readonly PropertyKey[]): number {
+  if (!isSafeNumber(text)) throw new DecodeFailure(`${pathText(path)}: number ${text} cannot be held exactly`);
+  return Number(text);
+}
+
+function convertNumbers(value: unknown, path: PropertyKey[], depth: number): unknown {
+  if (depth > MAX_JSON_DEPTH) throw new DecodeFailure(`${pathText(path)}: nested deeper than ${MAX_JSON_DEPTH}`);
+  if (value instanceof NumberText) {
+    const key = path[path.length - 1];
+    return typeof key === "string" && BIGINT_KEYS.has(key) ? toBigInt(value.text, path) : toNumber(value.text, path);
+  }
+  if (Array.isArray(value)) {
+    return value.map((item: unknown, index) => convertNumbers(item, [...path, index], depth + 1));
+  }
+  if (typeof value === "object" && value !== null) {
+    // fromEntries defines own properties, so a "__proto__" key stays data (and zod rejects it).
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]: [string, unknown]) => [key, convertNumbers(item, [...path, key], depth + 1)]),
+    );
+  }
+  return value;
+}
+
+function utf8Length(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+/** Parses JSON text with numbers converted as described in the module comment. */
+export function parseJson(text: string): ParseResult {
+  // UTF-16 length never exceeds UTF-8 length, so the cheap test rejects most huge input first.
+  if (text.length > MAX_EVENT_BYTES || utf8Length(text) > MAX_EVENT_BYTES) {
+    return { ok: false, reason: `message larger than ${MAX_EVENT_BYTES} bytes` };
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text, null, (numberText: string) => new NumberText(numberText));
+  } catch (error) {
+    // lossless-json throws SyntaxError for bad JSON and duplicate keys; deep nesting may
+    // exhaust the stack (RangeError). Both mean "not an event".
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, reason: `not JSON: ${message.slice(0, 120)}` };
+  }
+  try {
+    return { ok: true, value: convertNumbers(raw, [], 0) };
+  } catch (error) {
+    if (error instanceof DecodeFailure) return { ok: false, reason: error.message };
+    if (error instanceof RangeError) return { ok: false, reason: "not JSON: nested too deep" };
+    throw error;
+  }
+}
+
+function firstIssue(error: z.ZodError): string {
+  const [first] = error.issues;
+  if (first === undefined) return "invalid";
+  const more = error.issues.length > 1 ? ` (+${error.issues.length - 1} more)` : "";
+  return `${pathText(first.path)}: ${first.message}${more}`;
+}
+
+function isUnknownDiscriminator(error: z.ZodError): boolean {
+  return error.issues.some((issue) => issue.code === "invalid_union" && issue.path.length === 1 && issue.path[0] === "type");
+}
+
+/** Checks a parsed value against the v1 union first and the legacy union second. */
+export function checkEvent(value: unknown): DecodeResult {
+  const v1 = DigitsEventV1.safeParse(value);
+  if (v1.success) return { kind: "v1", event: v1.data };
+  const legacy = LegacyEvent.safeParse(value);
+  if (legacy.success) return { kind: "legacy", event: legacy.data };
+  // Report against the union that knows this type, so the reason names the broken field.
+  if (!isUnknownDiscriminator(v1.error)) return { kind: "invalid", reason: firstIssue(v1.error) };
+  if (!isUnknownDiscriminator(legacy.error)) return { kind: "invalid", reason: firstIssue(legacy.error) };
+  const type = typeof value === "object" && value !== null && "type" in value ? value.type : undefined;
+  return {
+    kind: "invalid",
+    reason: type === undefined ? "type: missing" : `type: unknown event type ${JSON.stringify(type).slice(0, 60)}`,
+  };
+}
+
+/** Decodes one message from the events channel. Never throws. */
+export function decodeEvent(text: string): DecodeResult {
+  const parsed = parseJson(text);
+  return parsed.ok ? checkEvent(parsed.value) : { kind: "invalid", reason: parsed.reason };
+}
+
+/** Decodes a job request (`digits.train.v1`). Never throws. */
+export function decodeTrainRequest(text: string): RequestDecodeResult {
+  const parsed = parseJson(text);
+  if (!parsed.ok) return { kind: "invalid", reason: parsed.reason };
+  const result = DigitsTrainV1.safeParse(parsed.value);
+  return result.success ? { kind: "ok", request: result.data } : { kind: "invalid", reason: firstIssue(result.error) };
+}

@@ -1,0 +1,25 @@
+// A tiny logger interface so tests can capture what the bot says.
+
+import { LOG_SNIPPET_CHARS } from "./config.ts";
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export const stderrLogger: Logger = {
+  info: (message) => {
+    process.stderr.write(`${new Date().toISOString()} info ${message}\n`);
+  },
+  warn: (message) => {
+    process.stderr.write(`${new Date().toISOString()} warn ${message}\n`);
+  },
+};
+
+export const silentLogger: Logger = { info: () => undefined, warn: () => undefined };
+
+/** Shortens untrusted text for a log line; JSON quoting makes control characters visible. */
+export function snippet(text: string, max: number = LOG_SNIPPET_CHARS): string {
+  const cut = text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
+  return JSON.stringify(cut);
+}

@@ -1,0 +1,57 @@
+// Entry point: `npm start [-- --dry-run | --help]`.
+
+import { Bot } from "./bot.ts";
+import { loadConfig, USAGE, type BotConfig } from "./config.ts";
+import { ConsoleDiscordPort } from "./console_port.ts";
+import { Delivery } from "./delivery.ts";
+import { RestDiscordPort } from "./discord_rest.ts";
+import { stderrLogger } from "./log.ts";
+import { MemoryMessageStore, RedisMessageStore, type MessageStore } from "./message_store.ts";
+import { commandClient, subscribe } from "./subscriber.ts";
+
+const STATS_INTERVAL_MS = 60_000;
+
+async function run(config: BotConfig): Promise<void> {
+  const logger = stderrLogger;
+  const commands = config.dryRun ? null : commandClient(config.redisUrl, logger);
+  // A dry run must not leave message ids behind for the real bot.
+  const store: MessageStore = commands === null ? new MemoryMessageStore() : new RedisMessageStore(commands);
+  const port =
+    config.dryRun || config.discordToken === null
+      ? new ConsoleDiscordPort()
+      : new RestDiscordPort({ token: config.discordToken, apiUrl: config.discordApiUrl });
+  const delivery = new Delivery({ port, store, logger, editIntervalMs: config.editIntervalMs });
+  const bot = new Bot({ delivery, logger, notifyChannelId: config.notifyChannelId });
+  const subscription = await subscribe(config.redisUrl, config.eventsChannel, (payload) => {
+    bot.handle(payload);
+  }, logger);
+  logger.info(`listening on ${config.eventsChannel} at ${config.redisUrl}${config.dryRun ? " (dry run)" : ""}`);
+  const statsTimer = setInterval(() => {
+    logger.info(`stats ${JSON.stringify(bot.stats)}`);
+  }, STATS_INTERVAL_MS);
+  statsTimer.unref();
+
+  const stop = (signal: string): void => {
+    logger.info(`${signal}: stopping; stats ${JSON.stringify(bot.stats)}`);
+    clearInterval(statsTimer);
+    void subscription.close().then(() => {
+      commands?.disconnect();
+      process.exit(0);
+    });
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+const result = loadConfig(process.argv.slice(2), process.env);
+if (result.kind === "help") {
+  process.stdout.write(`${USAGE}\n`);
+} else if (result.kind === "error") {
+  process.stderr.write(`digits-bot: ${result.message}\n`);
+  process.exitCode = 2;
+} else {
+  run(result.config).catch((error: unknown) => {
+    process.stderr.write(`digits-bot: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

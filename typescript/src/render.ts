@@ -1,0 +1,160 @@
+// Turns a job's state into the Discord message that shows it (pure; no I/O).
+
+import type { APIEmbed, APIEmbedField } from "discord-api-types/v10";
+import { DISCORD_LIMITS } from "./config.ts";
+import { clip, escapeText } from "./escape.ts";
+import { bestEpoch, progressFraction, type JobState, type JobStatus } from "./state.ts";
+
+export interface RenderedMessage {
+  readonly embed: APIEmbed;
+}
+
+const STATUS_LOOK: Readonly<Record<JobStatus, { readonly title: string; readonly color: number }>> = {
+  started: { title: "Training started", color: 0x5865f2 },
+  training: { title: "Training", color: 0xfee75c },
+  completed: { title: "Training completed", color: 0x57f287 },
+  failed: { title: "Training failed", color: 0xed4245 },
+};
+
+const BAR_CELLS = 20;
+/** Caps for event text, chosen so the whole embed stays far below Discord's 6000 total. */
+const ID_CHARS = 200;
+const PATH_CHARS = 400;
+const ERROR_CHARS = 900;
+const USER_ERROR_HINT = "Check the request (epochs, batch size, learning rate, model id) and send it again.";
+const SYSTEM_ERROR_HINT = "Nothing to fix in the request; try again later.";
+
+function percent(fraction: number): string {
+  return `${(fraction * 100).toFixed(2)}%`;
+}
+
+function bytes(count: number): string {
+  if (count < 1024) return `${count} B`;
+  if (count < 1024 * 1024) return `${(count / 1024).toFixed(1)} KiB`;
+  return `${(count / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+function thousands(value: number): string {
+  return Math.round(value).toLocaleString("en-US");
+}
+
+export function progressBar(fraction: number): string {
+  const filled = Math.round(fraction * BAR_CELLS);
+  return `\`[${"█".repeat(filled)}${"░".repeat(BAR_CELLS - filled)}]\` ${Math.floor(fraction * 100)}%`;
+}
+
+function description(state: JobState): string {
+  const lines = [progressBar(progressFraction(state))];
+  const batch = state.lastBatch;
+  const total = state.totalEpochs === null ? "?" : String(state.totalEpochs);
+  if (batch !== null && !(state.status === "completed" || state.status === "failed")) {
+    lines.push(`Epoch ${batch.epoch}/${total} · batch ${batch.batch}/${batch.totalBatches}`);
+    lines.push(
+      `Batch loss ${batch.batchLoss.toFixed(4)} · accuracy ${percent(batch.batchAcc)} · ${thousands(batch.samplesPerSec)} samples/s`,
+    );
+  } else if (state.totalEpochs !== null) {
+    lines.push(`Epoch ${state.epochs.at(-1)?.epoch ?? 0}/${total}`);
+  }
+  lines.push(`Request ${escapeText(state.requestId, ID_CHARS)}`);
+  return lines.join("\n");
+}
+
+function epochLine(line: JobState["epochs"][number], best: number | null): string {
+  const acc = line.valAcc === null ? "val_acc n/a" : `val_acc ${percent(line.valAcc)}`;
+  const time = line.timeS === null ? "" : ` · ${line.timeS.toFixed(1)} s`;
+  const mark = line.epoch === best ? " ★ best" : "";
+  return `Epoch ${line.epoch}: ${acc}${time}${mark}`;
+}
+
+/** Newest epoch lines that fit `max` characters; older ones are summarised first. */
+export function epochsValue(state: JobState, max: number): string | null {
+  if (state.epochs.length === 0) return null;
+  const best = bestEpoch(state);
+  const lines = state.epochs.map((line) => epochLine(line, best));
+  for (let skipped = 0; skipped < lines.length; skipped += 1) {
+    const shown = lines.slice(skipped);
+    const text = (skipped > 0 ? [`… ${skipped} earlier epoch${skipped === 1 ? "" : "s"}`, ...shown] : shown).join("\n");
+    if (text.length <= max) return text;
+  }
+  return clip(`… ${lines.length} epochs`, max);
+}
+
+function notesValue(state: JobState): string | null {
+  const notes: string[] = [];
+  if (state.artifactPath !== null) notes.push(`Saved to ${escapeText(state.artifactPath, PATH_CHARS)}`);
+  if (state.upload !== null) {
+    const { status, modelBytes, manifestBytes } = state.upload;
+    const outcome = status === 0 ? "no response" : `HTTP ${status}${status >= 200 && status < 300 ? " (ok)" : ""}`;
+    notes.push(`Upload: ${outcome} · model ${bytes(modelBytes)} · manifest ${bytes(manifestBytes)}`);
+  }
+  if (state.prunedCount !== null) {
+    notes.push(`Pruned ${state.prunedCount} old snapshot file${state.prunedCount === 1 ? "" : "s"}`);
+  }
+  return notes.length === 0 ? null : notes.join("\n");
+}
+
+function outcomeField(state: JobState): APIEmbedField | null {
+  if (state.status === "completed") {
+    const acc = state.finalValAcc === null ? "n/a" : percent(state.finalValAcc);
+    const run = state.runId === null ? "" : `\nRun ${escapeText(state.runId, ID_CHARS)}`;
+    return { name: "Result", value: `val_acc ${acc}${run}` };
+  }
+  if (state.status === "failed" && state.failure !== null) {
+    const { kind, message } = state.failure;
+    const hint = kind === "user" ? USER_ERROR_HINT : SYSTEM_ERROR_HINT;
+    return { name: kind === "user" ? "Error in the request" : "System error", value: `${escapeText(message, ERROR_CHARS)}\n${hint}` };
+  }
+  return null;
+}
+
+function embedLength(embed: APIEmbed): number {
+  const fields = embed.fields ?? [];
+  return (
+    (embed.title?.length ?? 0) +
+    (embed.description?.length ?? 0) +
+    (embed.footer?.text.length ?? 0) +
+    fields.reduce((sum, field) => sum + field.name.length + field.value.length, 0)
+  );
+}
+
+function build(state: JobState, epochBudget: number): APIEmbed {
+  const look = STATUS_LOOK[state.status];
+  const fields: APIEmbedField[] = [];
+  const outcome = outcomeField(state);
+  if (outcome !== null) fields.push(outcome);
+  const epochs = epochsValue(state, epochBudget);
+  if (epochs !== null) fields.push({ name: "Epochs", value: epochs });
+  const notes = notesValue(state);
+  if (notes !== null) fields.push({ name: "Notes", value: notes });
+  return {
+    title: clip(`${look.title} · ${escapeText(state.modelId, ID_CHARS)}`, DISCORD_LIMITS.title),
+    color: look.color,
+    description: clip(description(state), DISCORD_LIMITS.description),
+    fields: fields.slice(0, DISCORD_LIMITS.fields).map((field) => ({
+      name: clip(field.name, DISCORD_LIMITS.fieldName),
+      value: clip(field.value, DISCORD_LIMITS.fieldValue),
+    })),
+  };
+}
+
+/** Renders the job's message within Discord's embed limits, shortening epoch lines first. */
+export function renderJob(state: JobState): RenderedMessage {
+  let budget: number = DISCORD_LIMITS.fieldValue;
+  let embed = build(state, budget);
+  // The caps above already keep the total low; this guards any future field growth.
+  while (embedLength(embed) > DISCORD_LIMITS.embedTotal && budget > 0) {
+    budget = Math.floor(budget / 2);
+    embed = build(state, budget);
+  }
+  return { embed };
+}
+
+export { embedLength };
+
+/** Plain-text view of a rendered message, for --dry-run and logs. */
+export function renderText(message: RenderedMessage): string {
+  const { embed } = message;
+  const parts = [`## ${embed.title ?? ""}`, embed.description ?? ""];
+  for (const field of embed.fields ?? []) parts.push(`**${field.name}**\n${field.value}`);
+  return parts.join("\n");
+}

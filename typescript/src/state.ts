@@ -1,0 +1,188 @@
+// The state of one job, folded from its events by a pure reducer.
+
+import type { DecodedEvent } from "./decode.ts";
+import type { DigitsEventV1, LegacyEvent } from "./generated/contracts.ts";
+import { MAX_EPOCH_LINES } from "./config.ts";
+
+export type JobStatus = "started" | "training" | "completed" | "failed";
+
+export interface EpochLine {
+  readonly epoch: number;
+  readonly valAcc: number | null;
+  readonly timeS: number | null;
+}
+
+export interface BatchProgress {
+  readonly epoch: number;
+  readonly batch: number;
+  readonly totalBatches: number;
+  readonly batchLoss: number;
+  readonly batchAcc: number;
+  readonly samplesPerSec: number;
+}
+
+export interface Upload {
+  readonly status: number;
+  readonly modelBytes: number;
+  readonly manifestBytes: number;
+}
+
+export interface JobState {
+  readonly requestId: string;
+  readonly userId: bigint;
+  readonly modelId: string;
+  readonly runId: string | null;
+  /** Which stream built this state; a v1 event replaces a legacy-built state. */
+  readonly source: "v1" | "legacy";
+  readonly status: JobStatus;
+  readonly totalEpochs: number | null;
+  readonly lastBatch: BatchProgress | null;
+  /** Finished epochs in ascending order. */
+  readonly epochs: readonly EpochLine[];
+  readonly best: { readonly epoch: number; readonly valAcc: number } | null;
+  readonly artifactPath: string | null;
+  readonly upload: Upload | null;
+  readonly prunedCount: number | null;
+  readonly finalValAcc: number | null;
+  readonly failure: { readonly kind: "user" | "system"; readonly message: string } | null;
+}
+
+export type FoldResult =
+  | { readonly kind: "updated"; readonly state: JobState }
+  | { readonly kind: "ignored"; readonly reason: "after-terminal" | "legacy-after-v1" };
+
+export function isTerminal(status: JobStatus): boolean {
+  return status === "completed" || status === "failed";
+}
+
+function initial(event: DigitsEventV1 | LegacyEvent, source: "v1" | "legacy"): JobState {
+  return {
+    requestId: event.request_id,
+    userId: event.user_id,
+    modelId: event.model_id,
+    runId: null,
+    source,
+    status: "started",
+    totalEpochs: null,
+    lastBatch: null,
+    epochs: [],
+    best: null,
+    artifactPath: null,
+    upload: null,
+    prunedCount: null,
+    finalValAcc: null,
+    failure: null,
+  };
+}
+
+/** Inserts or replaces the line for one epoch, keeping order and a bounded length. */
+function withEpoch(lines: readonly EpochLine[], line: EpochLine): readonly EpochLine[] {
+  const kept = lines.filter((existing) => existing.epoch !== line.epoch);
+  kept.push(line);
+  kept.sort((a, b) => a.epoch - b.epoch);
+  return kept.length > MAX_EPOCH_LINES ? kept.slice(kept.length - MAX_EPOCH_LINES) : kept;
+}
+
+function foldV1(state: JobState, event: DigitsEventV1): JobState {
+  // run_id may appear late; a null never erases one we already know.
+  const base = { ...state, runId: event.run_id ?? state.runId };
+  switch (event.type) {
+    case "digits.train.started.v1":
+      return { ...base, totalEpochs: event.total_epochs };
+    case "digits.train.batch.v1":
+      return {
+        ...base,
+        status: "training",
+        totalEpochs: event.total_epochs,
+        lastBatch: {
+          epoch: event.epoch,
+          batch: event.batch,
+          totalBatches: event.total_batches,
+          batchLoss: event.batch_loss,
+          batchAcc: event.batch_acc,
+          samplesPerSec: event.samples_per_sec,
+        },
+      };
+    case "digits.train.epoch.v1":
+      return {
+        ...base,
+        status: "training",
+        totalEpochs: event.total_epochs,
+        epochs: withEpoch(state.epochs, { epoch: event.epoch, valAcc: event.val_acc, timeS: event.time_s }),
+      };
+    case "digits.train.best.v1":
+      return { ...base, status: "training", best: { epoch: event.epoch, valAcc: event.val_acc } };
+    case "digits.train.artifact.v1":
+      return { ...base, status: "training", artifactPath: event.path };
+    case "digits.train.upload.v1":
+      return {
+        ...base,
+        status: "training",
+        upload: { status: event.status, modelBytes: event.model_bytes, manifestBytes: event.manifest_bytes },
+      };
+    case "digits.train.prune.v1":
+      return { ...base, status: "training", prunedCount: event.deleted_count };
+    case "digits.train.completed.v1":
+      return { ...base, status: "completed", finalValAcc: event.val_acc };
+    case "digits.train.failed.v1":
+      return { ...base, status: "failed", failure: { kind: event.error_kind, message: event.message } };
+  }
+}
+
+function foldLegacy(state: JobState, event: LegacyEvent): JobState {
+  switch (event.type) {
+    case "started":
+      return { ...state, totalEpochs: event.total_epochs };
+    case "progress":
+      return {
+        ...state,
+        status: "training",
+        totalEpochs: event.total_epochs,
+        epochs: withEpoch(state.epochs, { epoch: event.epoch, valAcc: event.val_acc, timeS: null }),
+      };
+    case "completed":
+      return { ...state, status: "completed", runId: event.run_id, finalValAcc: event.val_acc };
+    case "failed":
+      return { ...state, status: "failed", failure: { kind: event.error_kind, message: event.message } };
+  }
+}
+
+/**
+ * Folds one event into the state of its job (undefined when the job is new).
+ * Events after a terminal event are ignored; so are legacy events once the job has sent v1.
+ */
+export function foldEvent(state: JobState | undefined, decoded: DecodedEvent): FoldResult {
+  if (state !== undefined && isTerminal(state.status)) return { kind: "ignored", reason: "after-terminal" };
+  if (decoded.kind === "legacy") {
+    if (state?.source === "v1") return { kind: "ignored", reason: "legacy-after-v1" };
+    return { kind: "updated", state: foldLegacy(state ?? initial(decoded.event, "legacy"), decoded.event) };
+  }
+  // The v1 stream is the richer account of the same job: what legacy events built is dropped.
+  const start = state?.source === "v1" ? state : initial(decoded.event, "v1");
+  return { kind: "updated", state: foldV1(start, decoded.event) };
+}
+
+/** Job-wide progress from 0 to 1 across epochs and batches. */
+export function progressFraction(state: JobState): number {
+  if (state.status === "completed") return 1;
+  const total = state.totalEpochs;
+  if (total === null || total <= 0) return 0;
+  const lastFinished = state.epochs.at(-1)?.epoch ?? 0;
+  let fraction = lastFinished / total;
+  const batch = state.lastBatch;
+  if (batch !== null) {
+    const withinEpoch = Math.min(batch.batch / batch.totalBatches, 1);
+    fraction = Math.max(fraction, (batch.epoch - 1 + withinEpoch) / total);
+  }
+  return Math.min(Math.max(fraction, 0), 1);
+}
+
+/** The epoch to mark as best: the latest best event, else the highest val_acc seen. */
+export function bestEpoch(state: JobState): number | null {
+  if (state.best !== null) return state.best.epoch;
+  let best: EpochLine | null = null;
+  for (const line of state.epochs) {
+    if (line.valAcc !== null && (best === null || best.valAcc === null || line.valAcc > best.valAcc)) best = line;
+  }
+  return best?.epoch ?? null;
+}
