@@ -493,10 +493,10 @@ def test_lock_refuses_over_breaking_changes_unless_forced(repo: Repo) -> None:
 
 
 def test_lock_creates_a_missing_lock(repo: Repo) -> None:
-    committed = repo.lock.read_text()
     repo.lock.unlink()
     assert compat.write_lock(repo.dir, repo.lock) == compat.CheckResult()
-    assert repo.lock.read_text() == committed
+    assert set(compat.read_lock(repo.lock)) == set(compat.current_entries(repo.dir))
+    assert repo.check() == compat.CheckResult()
 
 
 # --- what cannot be read --------------------------------------------------------------------
