@@ -8,7 +8,7 @@ the variable and what it accepts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import get_args
+from typing import Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from annotated_types import Ge, Gt, Le, Lt, MinLen
@@ -72,6 +72,23 @@ class TrainSettings(BaseModel):
 
     threads: int = Field(default=0, ge=0)
     """TRAIN__THREADS: torch threads; 0 = the CPUs this process may use (cgroup-aware)."""
+    arch: Literal["cnn", "resnet18"] = "cnn"
+    """TRAIN__ARCH: cnn (small and fast on a CPU) or resnet18 (the previous system's model)."""
+    max_train_samples: int = Field(default=0, ge=0)
+    """TRAIN__MAX_TRAIN_SAMPLES: train on the first N digits of the split only; 0 = all."""
+
+
+class UploadSettings(BaseModel):
+    """``UPLOAD__*``: how the worker talks to the model API."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    timeout_s: float = Field(default=30.0, gt=0)
+    """UPLOAD__TIMEOUT_S: seconds to wait for one upload attempt."""
+    attempts: int = Field(default=3, ge=1, le=10)
+    """UPLOAD__ATTEMPTS: tries in all, on transport errors and 5xx answers."""
+    backoff_s: float = Field(default=0.5, ge=0)
+    """UPLOAD__BACKOFF_S: wait before the second try; doubles before each later one."""
 
 
 class Settings(BaseSettings):
@@ -85,6 +102,7 @@ class Settings(BaseSettings):
     rq: RqSettings = RqSettings()
     digits: DigitsSettings = DigitsSettings()
     train: TrainSettings = TrainSettings()
+    upload: UploadSettings = UploadSettings()
     digits_events_channel: str = Field(default="digits:events", min_length=1)
     """DIGITS_EVENTS_CHANNEL: the Redis Pub/Sub channel events go to."""
     redis_url: SecretStr | None = None
