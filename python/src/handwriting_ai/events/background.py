@@ -1,0 +1,196 @@
+"""``BackgroundPublisher``: the training thread hands events over; a thread does the I/O.
+
+- ``publish`` (the hand-over) never blocks and never raises: an append to a deque and, when
+  the worker sleeps, one ``Event.set``.
+- Bounded: batch events are only taken while the queue is under 3/4 of ``capacity``; the other
+  (lifecycle) events while there is any room. So when it fills, batch events go first and
+  lifecycle events are kept while any room remains. Order is preserved.
+- A failing sink: the event at the head is kept and tried again after a backoff (doubling up
+  to ``max_backoff_s``); the sink reconnects by itself. One warning when publishing starts to
+  fail and one note when it recovers, not one per event.
+- ``close(timeout)`` flushes what it can within ``timeout`` and returns even if the sink hangs
+  (the thread is a daemon). It logs the counts once. RQ's work horse leaves through
+  ``os._exit``, so job code must call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from handwriting_ai.events.codec import Event
+from handwriting_ai.events.publishers import Publisher, PublishError
+
+log = logging.getLogger(__name__)
+
+BATCH_TYPE = "digits.train.batch.v1"
+DEFAULT_CAPACITY = 1024
+
+
+@dataclass(frozen=True)
+class PublishStats:
+    """What happened to the events handed over.
+
+    ``published``: the sink took them. ``dropped``: refused at hand-over (queue full or
+    closed). ``failed``: handed over but never published (the sink refused them for good, or
+    ``close`` ran out of time). ``errors``: failed attempts, retries included.
+    """
+
+    published: int = 0
+    dropped: int = 0
+    failed: int = 0
+    errors: int = 0
+
+
+class BackgroundPublisher:
+    """Non-blocking, bounded, order-preserving wrapper of a synchronous publisher."""
+
+    def __init__(
+        self,
+        sink: Publisher,
+        *,
+        name: str = "events",
+        capacity: int = DEFAULT_CAPACITY,
+        min_backoff_s: float = 0.05,
+        max_backoff_s: float = 2.0,
+    ) -> None:
+        if capacity < 4:
+            raise ValueError(f"BackgroundPublisher capacity {capacity}: must be at least 4")
+        self._sink = sink
+        self._name = name
+        self._capacity = capacity
+        self._batch_capacity = capacity * 3 // 4
+        self._min_backoff_s = min_backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._queue: deque[Event] = deque()
+        self._wake = threading.Event()
+        self._close_requested = threading.Event()
+        self._lock = threading.Lock()  # counters and the queue's head, vs. close()
+        self._closing = False
+        self._abandoned = False
+        self._deadline = float("inf")
+        self._published = 0
+        self._dropped = 0
+        self._failed = 0
+        self._errors = 0
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name=f"{name}-publisher", daemon=True)
+        self._thread.start()
+
+    # -- the training thread's side ----------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        """Hands ``event`` over; never blocks, never raises."""
+        try:
+            size = len(self._queue)
+            limit = self._batch_capacity if event["type"] == BATCH_TYPE else self._capacity
+            if self._closing or size >= limit:
+                with self._lock:
+                    self._dropped += 1
+                return
+            self._queue.append(event)
+            if not self._wake.is_set():
+                self._wake.set()
+        except Exception:  # pragma: no cover - hand-over must never break training
+            log.exception("%s: hand-over failed", self._name)
+
+    @property
+    def stats(self) -> PublishStats:
+        """A snapshot of the counts."""
+        with self._lock:
+            return PublishStats(self._published, self._dropped, self._failed, self._errors)
+
+    @property
+    def pending(self) -> int:
+        """Events waiting to be published."""
+        return len(self._queue)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Publishes what it can within ``timeout`` seconds, then logs the counts once."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._deadline = time.monotonic() + timeout
+        self._wake.set()
+        self._close_requested.set()
+        self._thread.join(timeout)
+        with self._lock:
+            self._abandoned = True
+            self._failed += len(self._queue)
+            self._queue.clear()
+        if not self._thread.is_alive():
+            self._sink.close(max(self._deadline - time.monotonic(), 0.0))
+        stats = self.stats
+        level = logging.WARNING if stats.dropped or stats.failed else logging.INFO
+        log.log(
+            level,
+            "%s: published=%d dropped=%d failed=%d errors=%d",
+            self._name,
+            stats.published,
+            stats.dropped,
+            stats.failed,
+            stats.errors,
+        )
+
+    # -- the background thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = self._min_backoff_s
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                if not self._queue:  # re-check: a hand-over may have come before clear()
+                    self._wake.wait(1.0)
+                continue
+            event = self._queue[0]
+            try:
+                self._sink.publish(event)
+            except PublishError as exc:
+                if self._on_error(event, exc, backoff):
+                    return
+                backoff = min(backoff * 2, self._max_backoff_s) if exc.retryable else backoff
+                continue
+            except Exception as exc:  # a sink bug must not kill the thread and jam the queue
+                if self._on_error(event, PublishError(repr(exc), retryable=False), backoff):
+                    return
+                continue
+            with self._lock:
+                if self._abandoned:
+                    return
+                self._queue.popleft()
+                self._published += 1
+            if self._failing:
+                self._failing = False
+                log.info("%s: publishing recovered", self._name)
+            backoff = self._min_backoff_s
+
+    def _on_error(self, event: Event, exc: PublishError, backoff: float) -> bool:
+        """Counts a failed attempt and waits before the next; True when the thread must end."""
+        with self._lock:
+            if self._abandoned:
+                return True
+            self._errors += 1
+            if not exc.retryable:
+                self._queue.popleft()
+                self._failed += 1
+        if not exc.retryable:
+            log.warning("%s: dropped a %s event: %s", self._name, event["type"], exc)
+            return False
+        if not self._failing:
+            self._failing = True
+            log.warning("%s: %s; retrying with backoff", self._name, exc)
+        if self._closing:
+            delay = min(backoff, self._deadline - time.monotonic())
+            if delay <= 0:
+                return True
+            time.sleep(delay)
+        else:
+            # Not the wake event: hand-overs must not cut a backoff short, but close() does.
+            self._close_requested.wait(backoff)
+        return False

@@ -1,0 +1,126 @@
+"""``tail``: print every event on the channel as it arrives, one line each.
+
+Invalid messages are printed as INVALID with the reason, and the tail goes on. A lost
+connection is reported on stderr and retried every second until Redis is back.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TextIO
+
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.client import PubSub
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from handwriting_ai.events.codec import Event, EventDecodeError, decode_event
+from handwriting_ai.settings import redact_url
+
+_BASE_FIELDS = ("type", "ts", "request_id", "user_id", "model_id", "run_id")
+_MAX_RAW = 200  # how much of an invalid message is echoed
+
+
+def _value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str) and (not value or any(c.isspace() for c in value)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def format_event(event: Event) -> str:
+    """One readable line: time, type, request, run, then the event's own fields."""
+    fields = " ".join(f"{k}={_value(v)}" for k, v in event.items() if k not in _BASE_FIELDS)
+    ts = event.get("ts", "-")  # legacy events carry no time
+    run = event.get("run_id") or "-"
+    head = f"{ts} {event['type']} request={event['request_id']} run={run}"
+    return f"{head} {fields}" if fields else head
+
+
+def format_message(data: bytes | str, *, raw: bool) -> str:
+    """The line printed for one message: raw JSON text, an event line, or INVALID."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    try:
+        event = decode_event(data)
+    except EventDecodeError as exc:
+        shown = text if len(text) <= _MAX_RAW else text[:_MAX_RAW] + "..."
+        return f"INVALID {exc} | {shown}"
+    return text if raw else format_event(event)
+
+
+def _subscribe(client: Redis, channel: str) -> PubSub:
+    pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(channel)
+    except RedisError:
+        pubsub.close()
+        raise
+    return pubsub
+
+
+def run_tail(
+    url: str,
+    channel: str,
+    out: TextIO,
+    err: TextIO,
+    *,
+    raw: bool = False,
+    count: int | None = None,
+    stop: threading.Event | None = None,
+    poll_s: float = 0.2,
+) -> int:
+    """Prints messages until ``count`` were printed or ``stop`` is set; the exit status."""
+    stop = stop or threading.Event()
+    where = f"{channel} at {redact_url(url)}"
+    client = Redis.from_url(
+        url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0), health_check_interval=0
+    )
+    try:
+        pubsub = _subscribe(client, channel)
+    except RedisError as exc:
+        err.write(f"tail: cannot subscribe to {where}: {exc}; start Redis or set REDIS_URL\n")
+        return 1
+    err.write(f"tail: listening on {where} (Ctrl-C to stop)\n")
+    err.flush()
+    printed = 0
+    try:
+        while not stop.is_set() and (count is None or printed < count):
+            try:
+                message = pubsub.get_message(timeout=poll_s)
+            except RedisError as exc:
+                err.write(f"tail: lost {where}: {exc}; reconnecting\n")
+                err.flush()
+                pubsub.close()
+                again = _reconnect(client, channel, err, stop)
+                if again is None:
+                    break
+                pubsub = again
+                continue
+            if message is None:
+                continue
+            data: object = message.get("data")
+            if isinstance(data, bytes | str):
+                out.write(format_message(data, raw=raw) + "\n")
+                out.flush()
+                printed += 1
+    finally:
+        pubsub.close()
+        client.close()
+    return 0
+
+
+def _reconnect(client: Redis, channel: str, err: TextIO, stop: threading.Event) -> PubSub | None:
+    """Subscribes again, once a second, until it works; None when ``stop`` is set first."""
+    while True:
+        try:
+            pubsub = _subscribe(client, channel)
+        except RedisError:
+            if stop.wait(1.0):
+                return None
+            continue
+        err.write(f"tail: reconnected, listening on {channel}\n")
+        err.flush()
+        return pubsub
