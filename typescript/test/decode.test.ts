@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decodeEventBytes } from "../src/bot.ts";
+import { MAX_EVENT_BYTES } from "../src/config.ts";
+import { decodeEvent, decodeTrainRequest, parseJson } from "../src/decode.ts";
+import { BIG_USER_ID, eventText, legacyText, started } from "./fixtures.ts";
+
+function reasonOf(text: string): string {
+  const result = decodeEvent(text);
+  assert.equal(result.kind, "invalid", `expected ${text.slice(0, 80)} to be refused`);
+  return result.kind === "invalid" ? result.reason : "";
+}
+
+test("a user_id above 2^53 keeps every digit", () => {
+  const result = decodeEvent(started());
+  assert.equal(result.kind, "v1");
+  assert.equal(result.kind === "v1" ? result.event.user_id : null, BigInt(BIG_USER_ID));
+  assert.notEqual(String(Number(BIG_USER_ID)), BIG_USER_ID, "the fixture must be one a float would corrupt");
+});
+
+test("user_id written as an integral decimal is an integer, as JSON Schema says", () => {
+  for (const text of ["42.0", "4.2e1", "420e-1"]) {
+    const result = decodeEvent(started().replace(BIG_USER_ID, text));
+    assert.equal(result.kind === "v1" ? result.event.user_id : null, 42n, text);
+  }
+  assert.match(reasonOf(started().replace(BIG_USER_ID, "1.5")), /^user_id: expected an integer/);
+  assert.match(reasonOf(started().replace(BIG_USER_ID, "1e400")), /^user_id: integer too large/);
+  assert.match(reasonOf(started().replace(BIG_USER_ID, "9223372036854775808")), /^user_id: /);
+});
+
+test("other numbers must be exact as JS numbers", () => {
+  assert.match(reasonOf(started({ total_epochs: 3 }).replace('"total_epochs":3', '"total_epochs":9007199254740993')), /^total_epochs: number 9007199254740993 cannot be held exactly/);
+  assert.match(reasonOf(started().replace('"total_epochs":3', '"total_epochs":1e400')), /^total_epochs: /);
+});
+
+test("legacy events decode as legacy; v1 is tried first", () => {
+  const legacy = decodeEvent(legacyText("started", { total_epochs: 2 }));
+  assert.equal(legacy.kind, "legacy");
+  assert.equal(decodeEvent(started()).kind, "v1");
+});
+
+test("reasons name the field", () => {
+  assert.match(reasonOf(started({ total_epochs: 2.5 })), /^total_epochs: /);
+  assert.match(reasonOf(started({ extra: 1 })), /extra/);
+  assert.match(reasonOf(legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: 2 })), /^val_acc: /);
+  assert.equal(reasonOf('{"type":"nope"}'), 'type: unknown event type "nope"');
+  assert.equal(reasonOf("{}"), "type: missing");
+  assert.match(reasonOf("[1,2]"), /^\(root\): /);
+  assert.match(reasonOf("not json"), /^not JSON: /);
+  assert.match(reasonOf(""), /^not JSON: /);
+});
+
+test("ambiguous or hostile JSON is refused without throwing", () => {
+  assert.match(reasonOf(started().replace('"type"', '"type":"x","type"')), /Duplicate key/);
+  assert.match(reasonOf(`${"[".repeat(30)}${"]".repeat(30)}`), /nested deeper than/);
+  assert.match(reasonOf("[".repeat(20_000)), /^not JSON/);
+  assert.match(reasonOf('{"__proto__":{"type":"digits.train.started.v1"}}'), /^type: missing/);
+  assert.equal(reasonOf("NaN").startsWith("not JSON"), true);
+  assert.equal(reasonOf(started().replace('"total_epochs":3', '"total_epochs":NaN')).startsWith("not JSON"), true);
+});
+
+test("oversize input is refused before parsing", () => {
+  const huge = `{"type":"digits.train.failed.v1","message":"${"x".repeat(MAX_EVENT_BYTES)}"}`;
+  assert.equal(reasonOf(huge), `message larger than ${MAX_EVENT_BYTES} bytes`);
+  // 3-byte characters: under the limit in UTF-16 units, over it in UTF-8 bytes.
+  assert.equal(parseJson(`"${"€".repeat(MAX_EVENT_BYTES / 2)}"`).ok, false);
+  assert.equal(decodeEventBytes(new Uint8Array(MAX_EVENT_BYTES + 1)).kind, "invalid");
+});
+
+test("bytes must be strict UTF-8 without a BOM", () => {
+  const good = Buffer.from(started());
+  assert.equal(decodeEventBytes(good).kind, "v1");
+  const broken = Buffer.concat([Buffer.from(started().slice(0, 20)), Buffer.from([0xff, 0xfe]), Buffer.from(started().slice(20))]);
+  assert.deepEqual(decodeEventBytes(broken), { kind: "invalid", reason: "not UTF-8" });
+  const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), good]);
+  assert.equal(decodeEventBytes(withBom).kind, "invalid");
+});
+
+test("job requests decode with their bounds", () => {
+  const request = (fields: string): string =>
+    `{"type":"digits.train.v1","request_id":"r","user_id":${BIG_USER_ID},"model_id":"digits","epochs":3,"batch_size":64,"lr":0.001,"seed":0,"augment":false,"notes":null${fields}}`;
+  const ok = decodeTrainRequest(request(""));
+  assert.equal(ok.kind === "ok" ? ok.request.user_id : null, BigInt(BIG_USER_ID));
+  const bad = decodeTrainRequest(request(',"extra":1'));
+  assert.equal(bad.kind, "invalid");
+  assert.match(decodeTrainRequest(request("").replace('"epochs":3', '"epochs":101')).kind, /invalid/);
+  assert.equal(decodeTrainRequest(eventText("digits.train.started.v1", { total_epochs: 1 })).kind, "invalid");
+});

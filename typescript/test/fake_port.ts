@@ -1,0 +1,60 @@
+// A scriptable DiscordPort for delivery tests: records calls, answers at once or when released.
+
+import { DeliveryError, type DiscordPort, type MessageRef } from "../src/discord_port.ts";
+import type { RenderedMessage } from "../src/render.ts";
+
+export interface Call {
+  readonly op: "openDm" | "create" | "edit";
+  readonly at: number;
+  readonly channelId?: string;
+  readonly messageId?: string;
+  readonly userId?: bigint;
+  readonly title?: string;
+}
+
+type Outcome = "ok" | "hold" | DeliveryError;
+
+export class FakePort implements DiscordPort {
+  readonly calls: Call[] = [];
+  /** Outcomes for the next calls, in order; "ok" once the list is empty. */
+  readonly script: Outcome[] = [];
+  private released: (() => void)[] = [];
+  private nextId = 100;
+
+  /** Lets every held call finish. */
+  release(): void {
+    const pending = this.released;
+    this.released = [];
+    for (const resolve of pending) resolve();
+  }
+
+  private async answer(): Promise<void> {
+    const outcome = this.script.shift() ?? "ok";
+    if (outcome === "hold") {
+      await new Promise<void>((resolve) => this.released.push(resolve));
+      return;
+    }
+    if (outcome instanceof DeliveryError) throw outcome;
+  }
+
+  async openDm(userId: bigint): Promise<string> {
+    this.calls.push({ op: "openDm", at: Date.now(), userId });
+    await this.answer();
+    return `dm-${userId.toString()}`;
+  }
+
+  async createMessage(channelId: string, message: RenderedMessage): Promise<string> {
+    this.calls.push({ op: "create", at: Date.now(), channelId, title: message.embed.title ?? "" });
+    await this.answer();
+    return `m${this.nextId++}`;
+  }
+
+  async editMessage(ref: MessageRef, message: RenderedMessage): Promise<void> {
+    this.calls.push({ op: "edit", at: Date.now(), channelId: ref.channelId, messageId: ref.messageId, title: message.embed.title ?? "" });
+    await this.answer();
+  }
+}
+
+export function msg(title: string): RenderedMessage {
+  return { embed: { title } };
+}

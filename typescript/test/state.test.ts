@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { decodeEvent, type DecodedEvent } from "../src/decode.ts";
+import { JobBook } from "../src/jobs.ts";
+import { bestEpoch, foldEvent, progressFraction, type JobState } from "../src/state.ts";
+import { batch, best, completed, epochDone, eventText, failed, legacyText, started } from "./fixtures.ts";
+
+function ev(text: string): DecodedEvent {
+  const result = decodeEvent(text);
+  if (result.kind === "invalid") throw new Error(`fixture invalid: ${result.reason}`);
+  return result;
+}
+
+function foldAll(texts: readonly string[]): JobState {
+  let state: JobState | undefined;
+  for (const text of texts) {
+    const result = foldEvent(state, ev(text));
+    if (result.kind === "updated") state = result.state;
+  }
+  if (state === undefined) throw new Error("no state");
+  return state;
+}
+
+test("a v1 job goes started -> training -> completed with its details", () => {
+  const s0 = foldAll([started()]);
+  assert.equal(s0.status, "started");
+  assert.equal(s0.totalEpochs, 3);
+  assert.equal(progressFraction(s0), 0);
+  const s1 = foldAll([started(), batch(2, 50)]);
+  assert.equal(s1.status, "training");
+  assert.equal(s1.lastBatch?.batch, 50);
+  assert.ok(Math.abs(progressFraction(s1) - 1.5 / 3) < 1e-9);
+  const s2 = foldAll([started(), epochDone(1, 0.9), best(1, 0.9), epochDone(2, 0.95), best(2, 0.95), epochDone(3, 0.94), completed(0.95)]);
+  assert.equal(s2.status, "completed");
+  assert.deepEqual(s2.epochs.map((line) => line.epoch), [1, 2, 3]);
+  assert.equal(bestEpoch(s2), 2);
+  assert.equal(s2.finalValAcc, 0.95);
+  assert.equal(progressFraction(s2), 1);
+});
+
+test("run_id that appears late does not split or reset the job; null never erases it", () => {
+  const state = foldAll([started({ run_id: null }), batch(1, 1, { run_id: "run-9" }), batch(1, 2, { run_id: null })]);
+  assert.equal(state.runId, "run-9");
+  assert.equal(state.lastBatch?.batch, 2);
+});
+
+test("events after a terminal event are ignored", () => {
+  const done = foldAll([started(), failed("user", "epochs: 0 is less than the minimum of 1")]);
+  assert.equal(done.status, "failed");
+  assert.deepEqual(foldEvent(done, ev(batch(1, 1))), { kind: "ignored", reason: "after-terminal" });
+  assert.deepEqual(foldEvent(done, ev(completed())), { kind: "ignored", reason: "after-terminal" });
+});
+
+test("legacy events show a legacy-only job, and are ignored once the job sent v1", () => {
+  const legacy = foldAll([legacyText("started", { total_epochs: 2 }), legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: null })]);
+  assert.equal(legacy.source, "legacy");
+  assert.equal(legacy.status, "training");
+  assert.equal(legacy.epochs[0]?.valAcc, null);
+  assert.equal(progressFraction(legacy), 0.5);
+
+  const v1 = foldAll([started()]);
+  assert.deepEqual(foldEvent(v1, ev(legacyText("completed", { run_id: "r", val_acc: 0.5 }))), { kind: "ignored", reason: "legacy-after-v1" });
+
+  // A v1 event after legacy ones takes over and drops what legacy built.
+  const switched = foldEvent(legacy, ev(batch(1, 10)));
+  assert.equal(switched.kind === "updated" ? switched.state.source : null, "v1");
+  assert.equal(switched.kind === "updated" ? switched.state.epochs.length : null, 0);
+});
+
+test("legacy completed carries run_id and val_acc", () => {
+  const state = foldAll([legacyText("started", { total_epochs: 1 }), legacyText("completed", { run_id: "run-7", val_acc: 0.97 })]);
+  assert.equal(state.status, "completed");
+  assert.equal(state.runId, "run-7");
+  assert.equal(state.finalValAcc, 0.97);
+});
+
+test("an epoch sent twice replaces its line; lines stay ordered", () => {
+  const state = foldAll([epochDone(2, 0.9), epochDone(1, 0.8), epochDone(2, 0.91)]);
+  assert.deepEqual(state.epochs.map((line) => [line.epoch, line.valAcc]), [[1, 0.8], [2, 0.91]]);
+  assert.equal(bestEpoch(state), 2, "without best events the highest val_acc is best");
+});
+
+test("artifact, upload and prune notes are kept", () => {
+  const state = foldAll([
+    eventText("digits.train.artifact.v1", { path: "artifacts/digits" }),
+    eventText("digits.train.upload.v1", { status: 201, model_bytes: 1_234_567, manifest_bytes: 512 }),
+    eventText("digits.train.prune.v1", { deleted_count: 4 }),
+  ]);
+  assert.equal(state.artifactPath, "artifacts/digits");
+  assert.deepEqual(state.upload, { status: 201, modelBytes: 1_234_567, manifestBytes: 512 });
+  assert.equal(state.prunedCount, 4);
+});
+
+test("JobBook keys by request_id and forgets the least recent job beyond its cap", () => {
+  const book = new JobBook(2);
+  book.apply(ev(started({ request_id: "a" })));
+  book.apply(ev(started({ request_id: "b" })));
+  book.apply(ev(batch(1, 1, { request_id: "a" })));
+  book.apply(ev(started({ request_id: "c" })));
+  assert.equal(book.size, 2);
+  assert.equal(book.get("b"), undefined, "b was least recently updated");
+  assert.equal(book.get("a")?.status, "training");
+});

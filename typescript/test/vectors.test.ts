@@ -1,0 +1,54 @@
+// The shared test vectors (../tests/vectors): every verdict must equal the Python suite's.
+
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { z } from "zod";
+import { decodeEvent, decodeTrainRequest } from "../src/decode.ts";
+
+const VECTORS_DIR = join(import.meta.dirname, "..", "..", "tests", "vectors");
+const REQUEST_SCHEMA = "digits.train.v1.json";
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+const VectorFile = z.object({
+  schema: z.string(),
+  vectors: z.array(z.object({ name: z.string(), valid: z.boolean(), text: z.string() })).min(1),
+});
+
+const files = readdirSync(VECTORS_DIR).filter((name) => name.endsWith(".json")).sort();
+
+test("vector files exist", () => {
+  assert.ok(files.length >= 14, `expected a file per schema in ${VECTORS_DIR}, found ${files.length}`);
+});
+
+for (const file of files) {
+  const { schema, vectors } = VectorFile.parse(JSON.parse(readFileSync(join(VECTORS_DIR, file), "utf8")));
+  test(`vectors of ${schema}`, () => {
+    let bigIds = 0;
+    for (const vector of vectors) {
+      const label = `${file} / ${vector.name}`;
+      let userId: bigint;
+      if (schema === REQUEST_SCHEMA) {
+        const result = decodeTrainRequest(vector.text);
+        assert.equal(result.kind === "ok", vector.valid, `${label}: ${result.kind === "invalid" ? result.reason : "accepted"}`);
+        if (result.kind === "invalid") continue;
+        userId = result.request.user_id;
+      } else {
+        const result = decodeEvent(vector.text);
+        assert.equal(result.kind !== "invalid", vector.valid, `${label}: ${result.kind === "invalid" ? result.reason : "accepted"}`);
+        if (result.kind === "invalid") continue;
+        // The decoded event must be of the schema the file is about.
+        assert.equal(`${result.kind === "v1" ? result.event.type : `legacy.${result.event.type}`}.json`, schema, label);
+        userId = result.event.user_id;
+      }
+      const digits = /"user_id":\s*([0-9]+)/.exec(vector.text)?.[1];
+      assert.ok(digits !== undefined, `${label}: no user_id digits in the text`);
+      assert.equal(userId, BigInt(digits), `${label}: user_id changed`);
+      if (userId > MAX_SAFE) bigIds += 1;
+    }
+    if (vectors.some((vector) => vector.valid)) {
+      assert.ok(bigIds >= 1, `${schema}: expected a valid vector with user_id above 2^53`);
+    }
+  });
+}
