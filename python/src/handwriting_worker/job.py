@@ -1,0 +1,255 @@
+"""One training job, step by step, reporting every step as an event.
+
+validate -> started -> batch/epoch/best (from the trainer) -> artifact -> upload (when
+configured) -> prune -> completed. Exactly one terminal event per job: ``completed`` or
+``failed``. Every event carries the job's request_id, user_id, model_id and run_id.
+Publishing never fails a job: publishers hand events over and never raise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from rq.timeouts import JobTimeoutException
+
+from handwriting_ai.contracts import DigitsTrainV1
+from handwriting_ai.contracts.common import ErrorKind
+from handwriting_ai.data.digits import DigitsData, load_digits
+from handwriting_ai.data.idx import DataError
+from handwriting_ai.events import builders as ev
+from handwriting_ai.events.codec import Event, RequestValidationError, validate_request
+from handwriting_ai.events.publishers import Publisher
+from handwriting_ai.settings import Settings
+from handwriting_ai.training import (
+    Arch,
+    TrainConfig,
+    TrainingError,
+    TrainResult,
+    new_run_id,
+    train_model,
+)
+from handwriting_worker.prune import prune_snapshots
+from handwriting_worker.upload import UploadConfig, upload_model
+
+log = logging.getLogger(__name__)
+
+_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How the job ended: what its terminal event said."""
+
+    status: Literal["completed", "failed"]
+    run_id: str | None
+    val_acc: float | None = None
+    error_kind: ErrorKind | None = None
+    message: str | None = None
+
+
+def context_of(payload: object) -> ev.JobContext:
+    """The job's identity, best effort, so even an invalid request gets a failed event.
+
+    Fields that are missing or unusable are replaced: ``unknown`` ids and user 0.
+    """
+    fields = payload if isinstance(payload, dict) else {}
+    request_id = fields.get("request_id")
+    user_id = fields.get("user_id")
+    model_id = fields.get("model_id")
+
+    def text(value: object) -> str:
+        return value if isinstance(value, str) and 1 <= len(value) <= ev.MAX_ID_LENGTH else _UNKNOWN
+
+    user = user_id if isinstance(user_id, int) and not isinstance(user_id, bool) else 0
+    return ev.JobContext(
+        request_id=text(request_id),
+        user_id=user if 0 <= user <= ev.MAX_USER_ID else 0,
+        model_id=text(model_id),
+    )
+
+
+class JobEvents:
+    """Builds and hands over the events of one job; also the trainer's observer."""
+
+    def __init__(self, ctx: ev.JobContext, publisher: Publisher, *, legacy: bool) -> None:
+        self.ctx = ctx
+        self.publisher = publisher
+        self.legacy = legacy
+
+    def emit(self, event: Event) -> None:
+        self.publisher.publish(event)
+
+    def on_batch(
+        self,
+        *,
+        epoch: int,
+        total_epochs: int,
+        batch: int,
+        total_batches: int,
+        batch_loss: float,
+        batch_acc: float,
+        avg_loss: float,
+        samples_per_sec: float,
+    ) -> None:
+        self.emit(
+            ev.batch(
+                self.ctx,
+                epoch=epoch,
+                total_epochs=total_epochs,
+                batch=batch,
+                total_batches=total_batches,
+                batch_loss=batch_loss,
+                batch_acc=batch_acc,
+                avg_loss=avg_loss,
+                samples_per_sec=samples_per_sec,
+            )
+        )
+
+    def on_epoch(
+        self, *, epoch: int, total_epochs: int, train_loss: float, val_acc: float, time_s: float
+    ) -> None:
+        self.emit(
+            ev.epoch(
+                self.ctx,
+                epoch=epoch,
+                total_epochs=total_epochs,
+                train_loss=train_loss,
+                val_acc=val_acc,
+                time_s=time_s,
+            )
+        )
+        if self.legacy:
+            self.emit(
+                ev.legacy_progress(
+                    self.ctx, epoch=epoch, total_epochs=total_epochs, val_acc=val_acc
+                )
+            )
+
+    def on_best(self, *, epoch: int, val_acc: float) -> None:
+        self.emit(ev.best(self.ctx, epoch=epoch, val_acc=val_acc))
+
+    def started(self, total_epochs: int) -> None:
+        self.emit(ev.started(self.ctx, total_epochs=total_epochs))
+        if self.legacy:
+            self.emit(ev.legacy_started(self.ctx, total_epochs=total_epochs))
+
+    def completed(self, val_acc: float) -> JobOutcome:
+        self.emit(ev.completed(self.ctx, val_acc=val_acc))
+        if self.legacy:
+            self.emit(ev.legacy_completed(self.ctx, val_acc=val_acc))
+        return JobOutcome("completed", self.ctx.run_id, val_acc=val_acc)
+
+    def failed(self, error_kind: ErrorKind, message: str) -> JobOutcome:
+        message = ev.one_line(message)
+        log.warning("job %s failed (%s): %s", self.ctx.request_id, error_kind, message)
+        self.emit(ev.failed(self.ctx, error_kind=error_kind, message=message))
+        if self.legacy:
+            self.emit(ev.legacy_failed(self.ctx, error_kind=error_kind, message=message))
+        return JobOutcome("failed", self.ctx.run_id, error_kind=error_kind, message=message)
+
+
+def _train_config(request: DigitsTrainV1, arch: Arch) -> TrainConfig:
+    return TrainConfig(
+        model_id=request["model_id"],
+        epochs=request["epochs"],
+        batch_size=request["batch_size"],
+        lr=request["lr"],
+        seed=request["seed"],
+        augment=request["augment"],
+        arch=arch,
+    )
+
+
+def _digits(settings: Settings, download: bool) -> DigitsData:
+    data = load_digits(settings.digits.data_root, download=download)
+    limit = settings.train.max_train_samples
+    if limit == 0 or limit >= data.train_labels.shape[0]:
+        return data
+    return replace(
+        data, train_images=data.train_images[:limit], train_labels=data.train_labels[:limit]
+    )
+
+
+def run_job(
+    payload: object,
+    settings: Settings,
+    publisher: Publisher,
+    *,
+    download: bool = False,
+    on_run_id: Callable[[str], None] | None = None,
+) -> JobOutcome:
+    """Runs one job from its raw request; never raises for anything the job itself does."""
+    events = JobEvents(context_of(payload), publisher, legacy=settings.events.legacy)
+    try:
+        request = validate_request(payload)
+    except RequestValidationError as exc:
+        return events.failed("user", f"{exc}; nothing was trained")
+    run_id = new_run_id()
+    events.ctx = ev.JobContext.from_request(request, run_id)
+    if on_run_id is not None:
+        on_run_id(run_id)
+    step = "training"
+    try:
+        events.started(request["epochs"])
+        result = train_model(
+            _train_config(request, settings.train.arch),
+            events,
+            data_root=settings.digits.data_root,
+            artifacts_root=settings.digits.artifacts_root,
+            threads=settings.train.threads,
+            batch_every=settings.events.batch_every,
+            run_id=run_id,
+            data=_digits(settings, download),
+        )
+        events.emit(ev.artifact(events.ctx, path=str(result.model_dir)))
+        step = "upload"
+        failure = _upload(events, settings, request, result)
+        if failure is not None:
+            return failure
+        step = "pruning old snapshots"
+        deleted = prune_snapshots(result.model_dir, settings.digits.retention_keep_runs)
+        events.emit(ev.prune(events.ctx, deleted_count=len(deleted)))
+        return events.completed(result.val_acc)
+    except JobTimeoutException:  # RQ's alarm in the work horse: the job can still report it
+        return events.failed("system", f"timed out after {settings.rq.job_timeout_s} s")
+    except (DataError, TrainingError) as exc:  # their messages already say what and how to fix
+        return events.failed("system", f"{step} failed: {exc}")
+    except Exception as exc:  # anything else is still this job's failure, never the worker's
+        log.exception("%s failed", step)
+        return events.failed("system", f"{step} failed: {type(exc).__name__}: {exc}")
+
+
+def _upload(
+    events: JobEvents, settings: Settings, request: DigitsTrainV1, result: TrainResult
+) -> JobOutcome | None:
+    """The upload step; a failed outcome when it failed for good (artifacts stay on disk)."""
+    if settings.handwriting_api_url is None:
+        log.info("upload skipped: HANDWRITING_API_URL is not set")
+        return None
+    if settings.handwriting_api_key is None:
+        return events.failed(
+            "system",
+            "upload not attempted: HANDWRITING_API_URL is set but HANDWRITING_API_KEY is not",
+        )
+    config = UploadConfig(
+        api_url=settings.handwriting_api_url,
+        api_key=settings.handwriting_api_key.get_secret_value(),
+        timeout_s=settings.upload.timeout_s,
+        attempts=settings.upload.attempts,
+        backoff_s=settings.upload.backoff_s,
+    )
+    outcome = upload_model(config, request["model_id"], result.model_dir)
+    events.emit(
+        ev.upload(
+            events.ctx,
+            status=outcome.status,
+            model_bytes=outcome.model_bytes,
+            manifest_bytes=outcome.manifest_bytes,
+        )
+    )
+    if outcome.error is not None:
+        return events.failed("system", f"{outcome.error}; artifacts kept in {result.model_dir}")
+    return None
