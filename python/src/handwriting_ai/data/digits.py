@@ -43,6 +43,8 @@ class DigitsData:
     train_labels: torch.Tensor
     val_images: torch.Tensor
     val_labels: torch.Tensor
+    split_seed: int | None = None
+    """Seed of the train/validation split; None when the set comes split (full MNIST)."""
 
     @property
     def size(self) -> int:
@@ -103,6 +105,7 @@ def load_offline(
         train_labels=labels[train].long(),
         val_images=images[val],
         val_labels=labels[val].long(),
+        split_seed=split_seed,
     )
 
 

@@ -1,0 +1,26 @@
+"""The trainer: ``train_model(TrainConfig(...), observer, data_root=..., artifacts_root=...)``."""
+
+from handwriting_ai.training.artifacts import load_model, new_run_id
+from handwriting_ai.training.loop import (
+    NullObserver,
+    TrainConfig,
+    TrainingError,
+    TrainObserver,
+    TrainResult,
+    train_model,
+)
+from handwriting_ai.training.models import ARCHS, DEFAULT_ARCH, Arch
+
+__all__ = [
+    "ARCHS",
+    "DEFAULT_ARCH",
+    "Arch",
+    "NullObserver",
+    "TrainConfig",
+    "TrainObserver",
+    "TrainResult",
+    "TrainingError",
+    "load_model",
+    "new_run_id",
+    "train_model",
+]
