@@ -7,18 +7,18 @@ import { BIG_USER_ID, eventText, legacyText, started } from "./fixtures.ts";
 
 function reasonOf(text: string): string {
   const result = decodeEvent(text);
-  assert.equal(result.kind, "invalid", `expected ${text.slice(0, 80)} to be refused`);
-  return result.kind === "invalid" ? result.reason : "";
+  if (result.kind !== "invalid") assert.fail(`expected ${text.slice(0, 80)} to be refused`);
+  return result.reason;
 }
 
-test("a user_id above 2^53 keeps every digit", () => {
+void test("a user_id above 2^53 keeps every digit", () => {
   const result = decodeEvent(started());
   assert.equal(result.kind, "v1");
-  assert.equal(result.kind === "v1" ? result.event.user_id : null, BigInt(BIG_USER_ID));
+  assert.equal(result.event.user_id, BigInt(BIG_USER_ID));
   assert.notEqual(String(Number(BIG_USER_ID)), BIG_USER_ID, "the fixture must be one a float would corrupt");
 });
 
-test("user_id written as an integral decimal is an integer, as JSON Schema says", () => {
+void test("user_id written as an integral decimal is an integer, as JSON Schema says", () => {
   for (const text of ["42.0", "4.2e1", "420e-1"]) {
     const result = decodeEvent(started().replace(BIG_USER_ID, text));
     assert.equal(result.kind === "v1" ? result.event.user_id : null, 42n, text);
@@ -28,18 +28,18 @@ test("user_id written as an integral decimal is an integer, as JSON Schema says"
   assert.match(reasonOf(started().replace(BIG_USER_ID, "9223372036854775808")), /^user_id: /);
 });
 
-test("other numbers must be exact as JS numbers", () => {
+void test("other numbers must be exact as JS numbers", () => {
   assert.match(reasonOf(started({ total_epochs: 3 }).replace('"total_epochs":3', '"total_epochs":9007199254740993')), /^total_epochs: number 9007199254740993 cannot be held exactly/);
   assert.match(reasonOf(started().replace('"total_epochs":3', '"total_epochs":1e400')), /^total_epochs: /);
 });
 
-test("legacy events decode as legacy; v1 is tried first", () => {
+void test("legacy events decode as legacy; v1 is tried first", () => {
   const legacy = decodeEvent(legacyText("started", { total_epochs: 2 }));
   assert.equal(legacy.kind, "legacy");
   assert.equal(decodeEvent(started()).kind, "v1");
 });
 
-test("reasons name the field", () => {
+void test("reasons name the field", () => {
   assert.match(reasonOf(started({ total_epochs: 2.5 })), /^total_epochs: /);
   assert.match(reasonOf(started({ extra: 1 })), /extra/);
   assert.match(reasonOf(legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: 2 })), /^val_acc: /);
@@ -50,7 +50,7 @@ test("reasons name the field", () => {
   assert.match(reasonOf(""), /^not JSON: /);
 });
 
-test("ambiguous or hostile JSON is refused without throwing", () => {
+void test("ambiguous or hostile JSON is refused without throwing", () => {
   assert.match(reasonOf(started().replace('"type"', '"type":"x","type"')), /Duplicate key/);
   assert.match(reasonOf(`${"[".repeat(30)}${"]".repeat(30)}`), /nested deeper than/);
   assert.match(reasonOf("[".repeat(20_000)), /^not JSON/);
@@ -59,7 +59,7 @@ test("ambiguous or hostile JSON is refused without throwing", () => {
   assert.equal(reasonOf(started().replace('"total_epochs":3', '"total_epochs":NaN')).startsWith("not JSON"), true);
 });
 
-test("oversize input is refused before parsing", () => {
+void test("oversize input is refused before parsing", () => {
   const huge = `{"type":"digits.train.failed.v1","message":"${"x".repeat(MAX_EVENT_BYTES)}"}`;
   assert.equal(reasonOf(huge), `message larger than ${MAX_EVENT_BYTES} bytes`);
   // 3-byte characters: under the limit in UTF-16 units, over it in UTF-8 bytes.
@@ -67,7 +67,7 @@ test("oversize input is refused before parsing", () => {
   assert.equal(decodeEventBytes(new Uint8Array(MAX_EVENT_BYTES + 1)).kind, "invalid");
 });
 
-test("bytes must be strict UTF-8 without a BOM", () => {
+void test("bytes must be strict UTF-8 without a BOM", () => {
   const good = Buffer.from(started());
   assert.equal(decodeEventBytes(good).kind, "v1");
   const broken = Buffer.concat([Buffer.from(started().slice(0, 20)), Buffer.from([0xff, 0xfe]), Buffer.from(started().slice(20))]);
@@ -76,7 +76,7 @@ test("bytes must be strict UTF-8 without a BOM", () => {
   assert.equal(decodeEventBytes(withBom).kind, "invalid");
 });
 
-test("job requests decode with their bounds", () => {
+void test("job requests decode with their bounds", () => {
   const request = (fields: string): string =>
     `{"type":"digits.train.v1","request_id":"r","user_id":${BIG_USER_ID},"model_id":"digits","epochs":3,"batch_size":64,"lr":0.001,"seed":0,"augment":false,"notes":null${fields}}`;
   const ok = decodeTrainRequest(request(""));

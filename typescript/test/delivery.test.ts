@@ -36,7 +36,7 @@ afterEach(() => {
   mock.timers.reset();
 });
 
-test("first update is sent at once; later ones coalesce to the newest, one edit per interval", async () => {
+void test("first update is sent at once; later ones coalesce to the newest, one edit per interval", async () => {
   const { port, store, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
@@ -56,7 +56,7 @@ test("first update is sent at once; later ones coalesce to the newest, one edit 
   await delivery.whenIdle();
 });
 
-test("a terminal state goes out as soon as the edit in flight finishes, skipping the interval", async () => {
+void test("a terminal state goes out as soon as the edit in flight finishes, skipping the interval", async () => {
   const { port, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
@@ -75,7 +75,7 @@ test("a terminal state goes out as soon as the edit in flight finishes, skipping
   assert.equal(delivery.busyJobs, 0);
 });
 
-test("a terminal state right after an edit is not held back by the interval", async () => {
+void test("a terminal state right after an edit is not held back by the interval", async () => {
   const { port, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
@@ -85,7 +85,7 @@ test("a terminal state right after an edit is not held back by the interval", as
   assert.deepEqual(ops(port), ["0 create s1", "100 edit done"]);
 });
 
-test("429: waits retry_after, then sends the newest state", async () => {
+void test("429: waits retry_after, then sends the newest state", async () => {
   const { port, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
@@ -101,7 +101,7 @@ test("429: waits retry_after, then sends the newest state", async () => {
   assert.deepEqual(ops(port), ["0 create s1", "1500 edit s2", "5500 edit s4"]);
 });
 
-test("429 with nothing newer resends the same state, a terminal one included", async () => {
+void test("429 with nothing newer resends the same state, a terminal one included", async () => {
   const { port, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
@@ -115,7 +115,7 @@ test("429 with nothing newer resends the same state, a terminal one included", a
   assert.equal(delivery.busyJobs, 0);
 });
 
-test("a deleted message is replaced by a new one, and later edits go to the new one", async () => {
+void test("a deleted message is replaced by a new one, and later edits go to the new one", async () => {
   const { port, store, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
@@ -131,7 +131,7 @@ test("a deleted message is replaced by a new one, and later edits go to the new 
   assert.equal(port.calls.at(-1)?.messageId, "m101");
 });
 
-test("a message id found in the store is edited, not replaced (restart)", async () => {
+void test("a message id found in the store is edited, not replaced (restart)", async () => {
   const { port, store, delivery } = setup();
   store.refs.set("r", { channelId: "777", messageId: "old" });
   delivery.publish("r", CHANNEL, msg("s1"), false);
@@ -139,7 +139,7 @@ test("a message id found in the store is edited, not replaced (restart)", async 
   assert.deepEqual(port.calls.map((call) => [call.op, call.channelId, call.messageId]), [["edit", "777", "old"]]);
 });
 
-test("DMs: the channel is opened once per user, with the exact user id", async () => {
+void test("DMs: the channel is opened once per user, with the exact user id", async () => {
   const { port, delivery } = setup();
   const user = 9223372036854763462n;
   delivery.publish("a", { kind: "dm", userId: user }, msg("a1"), false);
@@ -154,7 +154,7 @@ test("DMs: the channel is opened once per user, with the exact user id", async (
   assert.equal(port.calls.filter((call) => call.op === "openDm").length, opened.length, "cached after the first open");
 });
 
-test("other failures are retried a few times, then the update is dropped; the next one still goes out", async () => {
+void test("other failures are retried a few times, then the update is dropped; the next one still goes out", async () => {
   const { port, delivery } = setup();
   const boom = new DeliveryError("failed", "500");
   port.script.push(boom, boom, boom);
@@ -169,7 +169,7 @@ test("other failures are retried a few times, then the update is dropped; the ne
   assert.deepEqual(ops(port).at(-1), "10500 create s2");
 });
 
-test("jobs are throttled independently", async () => {
+void test("jobs are throttled independently", async () => {
   const { port, delivery } = setup();
   delivery.publish("a", CHANNEL, msg("a1"), false);
   delivery.publish("b", CHANNEL, msg("b1"), false);

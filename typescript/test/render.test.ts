@@ -43,7 +43,7 @@ function assertWithinLimits(embed: APIEmbed): void {
   }
 }
 
-test("title and colour follow the status", () => {
+void test("title and colour follow the status", () => {
   const colours = new Set<number>();
   for (const status of ["started", "training", "completed", "failed"] as const) {
     const { embed } = renderJob({ ...base, status, failure: status === "failed" ? { kind: "system", message: "disk full" } : null });
@@ -54,7 +54,7 @@ test("title and colour follow the status", () => {
   assert.match(renderJob({ ...base, status: "failed", failure: { kind: "system", message: "x" } }).embed.title ?? "", /^Training failed/);
 });
 
-test("training shows the whole-job bar, epoch x/y, batch b/B and the latest batch numbers", () => {
+void test("training shows the whole-job bar, epoch x/y, batch b/B and the latest batch numbers", () => {
   const { embed } = renderJob(base);
   const text = embed.description ?? "";
   assert.ok(text.includes(progressBar(0.3)), text); // (1 + 0.5) / 5
@@ -63,20 +63,20 @@ test("training shows the whole-job bar, epoch x/y, batch b/B and the latest batc
   assert.match(fieldValue(embed, "Epochs"), /^Epoch 1: val_acc 97\.12% · 12\.3 s ★ best$/);
 });
 
-test("progress bar is in a code span and has fixed width", () => {
+void test("progress bar is in a code span and has fixed width", () => {
   assert.equal(progressBar(0), "`[░░░░░░░░░░░░░░░░░░░░]` 0%");
   assert.equal(progressBar(1), "`[████████████████████]` 100%");
   assert.equal(progressBar(0.5).length, progressBar(0.25).length);
 });
 
-test("only the best epoch is marked", () => {
+void test("only the best epoch is marked", () => {
   const epochs = [1, 2, 3].map((epoch) => ({ epoch, valAcc: 0.9 + epoch / 100, timeS: 1 }));
   const value = fieldValue(renderJob({ ...base, epochs, best: { epoch: 2, valAcc: 0.92 } }).embed, "Epochs");
   const marked = value.split("\n").filter((line) => line.includes("★"));
   assert.deepEqual(marked, ["Epoch 2: val_acc 92.00% · 1.0 s ★ best"]);
 });
 
-test("completion shows val_acc and run_id; failure shows kind, message and a hint for user errors", () => {
+void test("completion shows val_acc and run_id; failure shows kind, message and a hint for user errors", () => {
   const done = renderJob({ ...base, status: "completed", finalValAcc: 0.9812 }).embed;
   assert.equal(fieldValue(done, "Result"), "val_acc 98.12%\nRun run\\-1");
   const user = renderJob({ ...base, status: "failed", failure: { kind: "user", message: "epochs: 0 is too small" } }).embed;
@@ -85,12 +85,12 @@ test("completion shows val_acc and run_id; failure shows kind, message and a hin
   assert.doesNotMatch(fieldValue(system, "System error"), /Check the request/);
 });
 
-test("notes show the artifact, the upload with sizes, and the prune count", () => {
+void test("notes show the artifact, the upload with sizes, and the prune count", () => {
   const { embed } = renderJob({ ...base, artifactPath: "artifacts/digits", upload: { status: 0, modelBytes: 2_500_000, manifestBytes: 700 }, prunedCount: 4 });
   assert.equal(fieldValue(embed, "Notes"), "Saved to artifacts/digits\nUpload: no response · model 2.4 MiB · manifest 700 B\nPruned 4 old snapshot files");
 });
 
-test("event text cannot format or mention", () => {
+void test("event text cannot format or mention", () => {
   assert.equal(escapeText("**bold** @everyone <@123> `x` [a](http://e)"), "\\*\\*bold\\*\\* @\u200beveryone \\<@\u200b123\\> \\`x\\` \\[a\\]\\(http\\://e\\)");
   assert.equal(escapeText("line\n# heading"), "line \\# heading");
   const { embed } = renderJob({ ...base, modelId: "@here", status: "failed", failure: { kind: "user", message: "> quote ||spoiler|| @everyone" } });
@@ -99,7 +99,7 @@ test("event text cannot format or mention", () => {
   assert.doesNotMatch(all, /(?<!\\)\|\|/);
 });
 
-test("escaping and clipping never split an escape or a surrogate pair", () => {
+void test("escaping and clipping never split an escape or a surrogate pair", () => {
   const clipped = escapeText("*".repeat(100), 11);
   assert.ok(clipped.length <= 11);
   assert.match(clipped, /^(\\\*)+…$/);
@@ -107,7 +107,7 @@ test("escaping and clipping never split an escape or a surrogate pair", () => {
   assert.equal(emoji, "😀😀…");
 });
 
-test("worst case stays within Discord's limits, shortening the oldest epochs first", () => {
+void test("worst case stays within Discord's limits, shortening the oldest epochs first", () => {
   const hostile = "@_*`|<>".repeat(100);
   const epochs = Array.from({ length: 200 }, (_, index) => ({ epoch: index + 1, valAcc: 0.5, timeS: 123456.7 }));
   const state: JobState = {

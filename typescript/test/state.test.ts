@@ -21,7 +21,7 @@ function foldAll(texts: readonly string[]): JobState {
   return state;
 }
 
-test("a v1 job goes started -> training -> completed with its details", () => {
+void test("a v1 job goes started -> training -> completed with its details", () => {
   const s0 = foldAll([started()]);
   assert.equal(s0.status, "started");
   assert.equal(s0.totalEpochs, 3);
@@ -38,20 +38,20 @@ test("a v1 job goes started -> training -> completed with its details", () => {
   assert.equal(progressFraction(s2), 1);
 });
 
-test("run_id that appears late does not split or reset the job; null never erases it", () => {
+void test("run_id that appears late does not split or reset the job; null never erases it", () => {
   const state = foldAll([started({ run_id: null }), batch(1, 1, { run_id: "run-9" }), batch(1, 2, { run_id: null })]);
   assert.equal(state.runId, "run-9");
   assert.equal(state.lastBatch?.batch, 2);
 });
 
-test("events after a terminal event are ignored", () => {
+void test("events after a terminal event are ignored", () => {
   const done = foldAll([started(), failed("user", "epochs: 0 is less than the minimum of 1")]);
   assert.equal(done.status, "failed");
   assert.deepEqual(foldEvent(done, ev(batch(1, 1))), { kind: "ignored", reason: "after-terminal" });
   assert.deepEqual(foldEvent(done, ev(completed())), { kind: "ignored", reason: "after-terminal" });
 });
 
-test("legacy events show a legacy-only job, and are ignored once the job sent v1", () => {
+void test("legacy events show a legacy-only job, and are ignored once the job sent v1", () => {
   const legacy = foldAll([legacyText("started", { total_epochs: 2 }), legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: null })]);
   assert.equal(legacy.source, "legacy");
   assert.equal(legacy.status, "training");
@@ -67,20 +67,20 @@ test("legacy events show a legacy-only job, and are ignored once the job sent v1
   assert.equal(switched.kind === "updated" ? switched.state.epochs.length : null, 0);
 });
 
-test("legacy completed carries run_id and val_acc", () => {
+void test("legacy completed carries run_id and val_acc", () => {
   const state = foldAll([legacyText("started", { total_epochs: 1 }), legacyText("completed", { run_id: "run-7", val_acc: 0.97 })]);
   assert.equal(state.status, "completed");
   assert.equal(state.runId, "run-7");
   assert.equal(state.finalValAcc, 0.97);
 });
 
-test("an epoch sent twice replaces its line; lines stay ordered", () => {
+void test("an epoch sent twice replaces its line; lines stay ordered", () => {
   const state = foldAll([epochDone(2, 0.9), epochDone(1, 0.8), epochDone(2, 0.91)]);
   assert.deepEqual(state.epochs.map((line) => [line.epoch, line.valAcc]), [[1, 0.8], [2, 0.91]]);
   assert.equal(bestEpoch(state), 2, "without best events the highest val_acc is best");
 });
 
-test("artifact, upload and prune notes are kept", () => {
+void test("artifact, upload and prune notes are kept", () => {
   const state = foldAll([
     eventText("digits.train.artifact.v1", { path: "artifacts/digits" }),
     eventText("digits.train.upload.v1", { status: 201, model_bytes: 1_234_567, manifest_bytes: 512 }),
@@ -91,7 +91,7 @@ test("artifact, upload and prune notes are kept", () => {
   assert.equal(state.prunedCount, 4);
 });
 
-test("JobBook keys by request_id and forgets the least recent job beyond its cap", () => {
+void test("JobBook keys by request_id and forgets the least recent job beyond its cap", () => {
   const book = new JobBook(2);
   book.apply(ev(started({ request_id: "a" })));
   book.apply(ev(started({ request_id: "b" })));

@@ -18,13 +18,13 @@ const VectorFile = z.object({
 
 const files = readdirSync(VECTORS_DIR).filter((name) => name.endsWith(".json")).sort();
 
-test("vector files exist", () => {
+void test("vector files exist", () => {
   assert.ok(files.length >= 14, `expected a file per schema in ${VECTORS_DIR}, found ${files.length}`);
 });
 
 for (const file of files) {
   const { schema, vectors } = VectorFile.parse(JSON.parse(readFileSync(join(VECTORS_DIR, file), "utf8")));
-  test(`vectors of ${schema}`, () => {
+  void test(`vectors of ${schema}`, () => {
     let bigIds = 0;
     for (const vector of vectors) {
       const label = `${file} / ${vector.name}`;
