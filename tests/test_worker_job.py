@@ -244,3 +244,13 @@ def test_a_timeout_in_the_work_horse_is_reported_by_the_job(tmp_path: Path) -> N
         outcome = run_job(_request(epochs=50), _settings(tmp_path, samples=2048), sink)
     assert outcome.message == "timed out after 60 s"
     assert sink.types()[-1] == "digits.train.failed.v1"
+
+
+def test_max_train_samples_zero_trains_on_the_whole_split(tmp_path: Path) -> None:
+    from handwriting_worker.job import _digits
+
+    full = _digits(_settings(tmp_path, samples=0), download=False)
+    cut = _digits(_settings(tmp_path, samples=100), download=False)
+    assert full.train_labels.shape[0] == 8000
+    assert cut.train_labels.shape[0] == 100
+    assert cut.val_labels.shape[0] == full.val_labels.shape[0] == 2000

@@ -1,8 +1,7 @@
 """``python -m handwriting_worker COMMAND``: one entry point, one subcommand per task.
 
 Add a command with a ``_add_<name>`` function that registers its parser and a handler in
-``_HANDLERS``. With no command, help is printed (exit 2); ``worker`` becomes the default once
-it exists.
+``_HANDLERS``. With no command, ``worker`` runs.
 """
 
 from __future__ import annotations
@@ -12,7 +11,19 @@ import sys
 from collections.abc import Callable, Sequence
 
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
+from handwriting_worker.queue_commands import (
+    RedisUnreachable,
+    RequestValidationError,
+    enqueue_request,
+    run_worker,
+)
+from handwriting_worker.request_options import (
+    add_arch_option,
+    add_request_options,
+    request_from_args,
+)
 from handwriting_worker.tail import run_tail
+from handwriting_worker.train_command import run_train
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -58,7 +69,98 @@ def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
 
 
-_HANDLERS: dict[str, Handler] = {"tail": _tail}
+def _worker(args: argparse.Namespace) -> int:
+    try:
+        run_worker(load_settings(), burst=bool(getattr(args, "burst", False)))
+    except (SettingsError, RedisUnreachable) as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "worker",
+        help="run training jobs from the queue (the default command)",
+        description=(
+            "An RQ worker on the queue RQ__QUEUE (default digits) at REDIS_URL "
+            f"(default {DEFAULT_REDIS_URL}). Start as many as you like, on any machines: "
+            "they share the queue, and each job runs in its own process."
+        ),
+    )
+    parser.add_argument(
+        "--burst", action="store_true", help="exit once the queue is empty (for scripts and tests)"
+    )
+
+
+def _enqueue(args: argparse.Namespace) -> int:
+    try:
+        enqueue_request(load_settings(), request_from_args(args), sys.stdout)
+    except RequestValidationError as exc:
+        print(f"enqueue: {exc}", file=sys.stderr)
+        return 2
+    except (SettingsError, RedisUnreachable) as exc:
+        print(f"enqueue: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_enqueue(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "enqueue",
+        help="validate a training request and put it on the queue",
+        description=(
+            "Builds a digits.train.v1 request from the options, validates it against the "
+            "schema, puts it on RQ__QUEUE with a timeout of RQ__JOB_TIMEOUT_S seconds "
+            "(default 3600) and prints its request_id and job_id."
+        ),
+    )
+    add_request_options(parser)
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return 2
+    arch: object = args.arch
+    return run_train(
+        settings,
+        request_from_args(args),
+        sys.stdout,
+        sys.stderr,
+        arch="resnet18" if arch == "resnet18" else ("cnn" if arch == "cnn" else None),
+        download=bool(args.download),
+    )
+
+
+def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="train one model here, without Redis or a queue",
+        description=(
+            "Runs one job in this process on the offline digits (DIGITS__DATA_ROOT, made by "
+            "`make data`). Events go to stdout as JSON lines, and to Redis too when REDIS_URL "
+            "is set; a progress bar goes to stderr. Exit status: 0 completed, 1 failed, "
+            "2 bad arguments."
+        ),
+    )
+    add_request_options(parser)
+    add_arch_option(parser)
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="full MNIST, downloaded by torchvision into DIGITS__DATA_ROOT (needs network)",
+    )
+
+
+_HANDLERS: dict[str, Handler] = {
+    "tail": _tail,
+    "worker": _worker,
+    "enqueue": _enqueue,
+    "train": _train,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Digits training: the worker and its tools.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_worker(commands)
+    _add_enqueue(commands)
+    _add_train(commands)
     _add_tail(commands)
     return parser
 
@@ -77,7 +182,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command: object = args.command
-    if not isinstance(command, str):
-        parser.print_help(sys.stderr)
-        return 2
-    return _HANDLERS[command](args)
+    return _HANDLERS[command if isinstance(command, str) else "worker"](args)

@@ -144,7 +144,7 @@ class JobEvents:
 
     def failed(self, error_kind: ErrorKind, message: str) -> JobOutcome:
         message = ev.one_line(message)
-        log.warning("job %s failed (%s): %s", self.ctx.request_id, error_kind, message)
+        log.info("job %s failed (%s): %s", self.ctx.request_id, error_kind, message)
         self.emit(ev.failed(self.ctx, error_kind=error_kind, message=message))
         if self.legacy:
             self.emit(ev.legacy_failed(self.ctx, error_kind=error_kind, message=message))

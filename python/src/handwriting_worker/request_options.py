@@ -1,0 +1,64 @@
+"""The job-request options that ``enqueue`` and ``train`` share, and the request they make."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+from handwriting_ai.training import ARCHS
+
+DEFAULTS = {"epochs": 3, "batch_size": 128, "lr": 0.01, "seed": 0, "model_id": "digits"}
+
+
+def add_request_options(parser: argparse.ArgumentParser) -> None:
+    """Options of a ``digits.train.v1`` request; bounds are checked by the schema."""
+    group = parser.add_argument_group(
+        "the request (digits.train.v1; bounds: epochs 1..100, batch size 1..2048, "
+        "0 < lr <= 1, seed 0..2^32-1)"
+    )
+    group.add_argument(
+        "--epochs", type=int, default=DEFAULTS["epochs"], help="default: %(default)s"
+    )
+    group.add_argument(
+        "--batch-size", type=int, default=DEFAULTS["batch_size"], help="default: %(default)s"
+    )
+    group.add_argument(
+        "--lr", type=float, default=DEFAULTS["lr"], help="peak learning rate; default: %(default)s"
+    )
+    group.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="default: %(default)s")
+    group.add_argument(
+        "--model-id",
+        default=DEFAULTS["model_id"],
+        help="letters, digits, '.', '_' or '-'; names the artifacts folder; default: %(default)s",
+    )
+    group.add_argument(
+        "--user-id", type=int, default=0, help="Discord user to notify (a snowflake); default: 0"
+    )
+    group.add_argument("--augment", action="store_true", help="small random rotations and shifts")
+    group.add_argument("--notes", default=None, help="free text kept with the request")
+    group.add_argument(
+        "--request-id", default=None, help="default: a new random id (shown when it starts)"
+    )
+
+
+def add_arch_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--arch", choices=ARCHS, default=None, help="model architecture (default: TRAIN__ARCH, cnn)"
+    )
+
+
+def request_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """The request the options describe (not yet validated)."""
+    request_id: object = args.request_id
+    return {
+        "type": "digits.train.v1",
+        "request_id": request_id if isinstance(request_id, str) else uuid.uuid4().hex,
+        "user_id": args.user_id,
+        "model_id": args.model_id,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "augment": bool(args.augment),
+        "notes": args.notes,
+    }

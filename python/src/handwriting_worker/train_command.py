@@ -1,0 +1,43 @@
+"""``train``: one job in this process, no Redis or RQ needed: the main job on a fresh machine.
+
+Events go to stdout as JSON lines (and to Redis too when REDIS_URL is set); a progress bar on
+stderr is drawn from the same events. Exit 0 when completed, 1 when failed, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from handwriting_ai.events.background import BackgroundPublisher
+from handwriting_ai.events.factory import open_publisher
+from handwriting_ai.events.publishers import FanOutPublisher
+from handwriting_ai.settings import Settings
+from handwriting_ai.training import Arch
+from handwriting_worker.job import run_job
+from handwriting_worker.progress import ProgressPublisher
+
+
+def run_train(
+    settings: Settings,
+    request: dict[str, object],
+    stdout: TextIO,
+    stderr: TextIO,
+    *,
+    arch: Arch | None = None,
+    download: bool = False,
+) -> int:
+    """Runs the request here; the exit status."""
+    if arch is not None:
+        settings = settings.model_copy(
+            update={"train": settings.train.model_copy(update={"arch": arch})}
+        )
+    events = open_publisher(settings, to_redis=settings.redis_url is not None, stream=stdout)
+    progress = BackgroundPublisher(ProgressPublisher(stderr), name="progress")
+    publisher = FanOutPublisher([events, progress])
+    try:
+        outcome = run_job(request, settings, publisher, download=download)
+    finally:
+        publisher.close(settings.events.close_timeout_s)
+    if outcome.status == "completed":
+        return 0
+    return 2 if outcome.error_kind == "user" else 1
