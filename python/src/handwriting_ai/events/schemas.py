@@ -7,6 +7,7 @@ Registry holding every file in ``schemas/`` under its ``$id``, so nothing is fet
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -21,10 +22,10 @@ class SchemaSetupError(RuntimeError):
     """The schemas folder is missing or unreadable: an installation problem, not bad input."""
 
 
-def schemas_dir() -> Path:
-    """The repo's ``schemas/`` folder (python/src/handwriting_ai -> repo root)."""
+def schemas_dir(module_file: str = __file__) -> Path:
+    """The repo's ``schemas/`` folder, found from this package's place in the checkout."""
     # events/ -> handwriting_ai/ -> src/ -> python/ -> repo root
-    path = Path(__file__).resolve().parents[4] / "schemas"
+    path = Path(module_file).resolve().parents[4] / "schemas"
     if not (path / "common.json").is_file():
         raise SchemaSetupError(
             f"{path}/common.json not found: the event runtime reads the schemas from the repo "
@@ -43,20 +44,24 @@ def _load(path: Path) -> dict[str, object]:
     return {str(key): item for key, item in value.items()}
 
 
-@cache
-def _schemas() -> tuple[SchemaRegistry, dict[str, dict[str, object]]]:
-    """Registry of every schema file (by ``$id``) and each message type's schema."""
-    folder = schemas_dir()
-    by_file = {path.name: _load(path) for path in sorted(folder.glob("*.json"))}
-    resources = [
-        Resource.from_contents(schema, default_specification=DRAFT202012)
-        for schema in by_file.values()
-    ]
-    registry: SchemaRegistry = Registry().with_resources(
-        (resource.id() or "", resource) for resource in resources
-    )
+def load_schemas(
+    folder: Path, schema_files: Mapping[str, str]
+) -> tuple[SchemaRegistry, dict[str, dict[str, object]]]:
+    """Registry of every schema file in ``folder`` (by ``$id``) and each type's schema."""
+    by_file = {
+        path.name: _load(path)
+        for path in sorted(folder.glob("*.json"))
+        if path.name != "lock.json"  # the compatibility lock (codegen/compat.py), not a schema
+    }
+    registry: SchemaRegistry = Registry()
+    for name, schema in by_file.items():
+        resource = Resource.from_contents(schema, default_specification=DRAFT202012)
+        uri = resource.id()
+        if uri is None:
+            raise SchemaSetupError(f"{folder}/{name}: no $id; every schema needs one for $refs")
+        registry = registry.with_resource(uri, resource)
     by_type: dict[str, dict[str, object]] = {}
-    for type_name, file_name in SCHEMA_FILES.items():
+    for type_name, file_name in schema_files.items():
         if file_name not in by_file:
             raise SchemaSetupError(
                 f"{folder}/{file_name} (schema of {type_name!r}) is missing; run `make codegen` "
@@ -64,6 +69,11 @@ def _schemas() -> tuple[SchemaRegistry, dict[str, dict[str, object]]]:
             )
         by_type[type_name] = by_file[file_name]
     return registry.crawl(), by_type
+
+
+@cache
+def _schemas() -> tuple[SchemaRegistry, dict[str, dict[str, object]]]:
+    return load_schemas(schemas_dir(), SCHEMA_FILES)
 
 
 def format_checker() -> FormatChecker:
@@ -81,7 +91,9 @@ def validator_for(type_name: str) -> Draft202012Validator:
     """The validator of one message type (a key of ``SCHEMA_FILES``)."""
     registry, by_type = _schemas()
     if type_name not in by_type:
-        raise KeyError(type_name)
+        raise ValueError(
+            f"no schema for message type {type_name!r}; known: {', '.join(sorted(by_type))}"
+        )
     return Draft202012Validator(
         by_type[type_name], registry=registry, format_checker=format_checker()
     )
