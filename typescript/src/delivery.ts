@@ -117,10 +117,11 @@ class JobMessage {
         await this.owner.port.editMessage(this.ref, message);
         return;
       } catch (error) {
-        if (!(error instanceof DeliveryError && error.kind === "unknown_target")) throw error;
+        const gone = error instanceof DeliveryError && (error.kind === "unknown_message" || error.kind === "unknown_channel");
+        if (!gone) throw error;
         this.owner.logger.info(`message for request ${this.requestId} is gone; sending a new one`);
         this.ref = null;
-        this.owner.forgetDm(this.target);
+        if (error.kind === "unknown_channel") this.owner.forgetDm(this.target);
       }
     }
     const channelId = await this.owner.channelFor(this.target);
@@ -129,7 +130,7 @@ class JobMessage {
       messageId = await this.owner.port.createMessage(channelId, message);
     } catch (error) {
       // A DM channel we cached may have gone; open it again next time.
-      if (error instanceof DeliveryError && error.kind === "unknown_target") this.owner.forgetDm(this.target);
+      if (error instanceof DeliveryError && error.kind === "unknown_channel") this.owner.forgetDm(this.target);
       throw error;
     }
     this.ref = { channelId, messageId };

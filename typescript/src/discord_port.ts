@@ -16,7 +16,8 @@ export interface DiscordPort {
   editMessage(ref: MessageRef, message: RenderedMessage): Promise<void>;
 }
 
-export type DeliveryErrorKind = "rate_limited" | "unknown_target" | "failed";
+/** unknown_message: the message was deleted; unknown_channel: the channel (or DM) is gone. */
+export type DeliveryErrorKind = "rate_limited" | "unknown_message" | "unknown_channel" | "failed";
 
 /** The only error a DiscordPort throws. */
 export class DeliveryError extends Error {

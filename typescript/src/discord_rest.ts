@@ -20,8 +20,10 @@ function toDeliveryError(error: unknown): DeliveryError {
     return new DeliveryError("rate_limited", `rate limited on ${error.route}`, error.retryAfter);
   }
   if (error instanceof DiscordAPIError) {
-    const gone = error.status === 404 || error.code === DISCORD_UNKNOWN_MESSAGE || error.code === DISCORD_UNKNOWN_CHANNEL;
-    return new DeliveryError(gone ? "unknown_target" : "failed", `Discord ${error.status} (${String(error.code)}): ${error.message}`);
+    const text = `Discord ${error.status} (${String(error.code)}): ${error.message}`;
+    if (error.code === DISCORD_UNKNOWN_CHANNEL) return new DeliveryError("unknown_channel", text);
+    if (error.code === DISCORD_UNKNOWN_MESSAGE || error.status === 404) return new DeliveryError("unknown_message", text);
+    return new DeliveryError("failed", text);
   }
   if (error instanceof HTTPError) return new DeliveryError("failed", `Discord HTTP ${error.status}: ${error.message}`);
   return new DeliveryError("failed", error instanceof Error ? error.message : String(error));

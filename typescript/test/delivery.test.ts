@@ -119,7 +119,7 @@ void test("a deleted message is replaced by a new one, and later edits go to the
   const { port, store, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
-  port.script.push(new DeliveryError("unknown_target", "404"));
+  port.script.push(new DeliveryError("unknown_message", "404"));
   await advance(INTERVAL);
   delivery.publish("r", CHANNEL, msg("s2"), false);
   await settle();
@@ -179,4 +179,20 @@ void test("jobs are throttled independently", async () => {
   delivery.publish("b", CHANNEL, msg("b2"), false);
   await advance(INTERVAL - 10);
   assert.deepEqual(ops(port).sort(), ["0 create a1", "0 create b1", "1500 edit a2", "1500 edit b2"]);
+});
+
+void test("a DM channel that is gone is opened again; a deleted message alone is not", async () => {
+  const { port, delivery } = setup();
+  const dm: Target = { kind: "dm", userId: 42n };
+  delivery.publish("r", dm, msg("s1"), false);
+  await settle();
+  port.script.push(new DeliveryError("unknown_message", "404"));
+  await advance(INTERVAL);
+  delivery.publish("r", dm, msg("s2"), false);
+  await settle();
+  port.script.push(new DeliveryError("unknown_channel", "404"));
+  await advance(INTERVAL);
+  delivery.publish("r", dm, msg("s3"), false);
+  await settle();
+  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create", "edit", "create", "edit", "openDm", "create"]);
 });
