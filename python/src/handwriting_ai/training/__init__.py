@@ -9,7 +9,7 @@ from handwriting_ai.training.loop import (
     TrainResult,
     train_model,
 )
-from handwriting_ai.training.models import ARCHS, DEFAULT_ARCH, Arch
+from handwriting_ai.training.models import ARCHS, DEFAULT_ARCH, Arch, parse_arch
 
 __all__ = [
     "ARCHS",
@@ -22,5 +22,6 @@ __all__ = [
     "TrainingError",
     "load_model",
     "new_run_id",
+    "parse_arch",
     "train_model",
 ]

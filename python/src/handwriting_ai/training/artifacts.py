@@ -22,7 +22,14 @@ import torch
 from torch import nn
 
 from handwriting_ai.data.idx import write_bytes_atomic
-from handwriting_ai.training.models import ARCHS, MNIST_MEAN, MNIST_STD, Arch, build_model
+from handwriting_ai.training.models import (
+    ARCHS,
+    MNIST_MEAN,
+    MNIST_STD,
+    Arch,
+    build_model,
+    parse_arch,
+)
 
 MODEL_FILE = "model.pt"
 MANIFEST_FILE = "manifest.json"
@@ -96,9 +103,13 @@ def load_model(path: Path) -> nn.Module:
         checkpoint: object = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no model here; train one first") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("arch") not in ARCHS:
-        raise ValueError(f"{path}: not a digits checkpoint (no known 'arch'); retrain the model")
-    arch: Arch = "resnet18" if checkpoint["arch"] == "resnet18" else "cnn"
-    model = build_model(arch)
-    model.load_state_dict(checkpoint["state_dict"])
+    arch = checkpoint.get("arch") if isinstance(checkpoint, dict) else None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(arch, str) or arch not in ARCHS or not isinstance(state, dict):
+        raise ValueError(
+            f"{path}: not a digits checkpoint (needs a known 'arch' and a 'state_dict'); "
+            "train the model again"
+        )
+    model = build_model(parse_arch(arch))
+    model.load_state_dict(state)
     return model.eval()

@@ -50,6 +50,14 @@ def resnet18_digits() -> nn.Module:
     return model
 
 
+def parse_arch(name: str) -> Arch:
+    """``name`` as an ``Arch``, or a ValueError naming the choices (for CLIs and checkpoints)."""
+    for arch in ARCHS:
+        if name == arch:
+            return arch
+    raise ValueError(f"unknown arch {name!r}; choose one of {', '.join(ARCHS)}")
+
+
 def build_model(arch: Arch) -> nn.Module:
     """A freshly initialised model (uses torch's global RNG: seed it first)."""
     if arch == "resnet18":
