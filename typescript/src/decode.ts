@@ -28,41 +28,71 @@ const MAX_BIGINT_EXPONENT = 20;
 
 class DecodeFailure extends Error {}
 
+/** The path to a value, built only when a reason needs it (the common case never does). */
+interface PathNode {
+  readonly key: PropertyKey;
+  readonly parent: PathNode | null;
+}
+
 function pathText(path: readonly PropertyKey[]): string {
   return path.length === 0 ? "(root)" : path.map(String).join(".");
+}
+
+function nodeText(node: PathNode | null): string {
+  const keys: PropertyKey[] = [];
+  for (let at = node; at !== null; at = at.parent) keys.unshift(at.key);
+  return pathText(keys);
 }
 
 /**
  * JSON Schema counts 42.0 as an integer, so an id written that way is accepted too (the Python
  * validator agrees); a fractional or overflowing id is refused here with a clear reason.
  */
-function toBigInt(text: string, path: readonly PropertyKey[]): bigint {
+function toBigInt(text: string, path: PathNode): bigint {
+  if (SHORT_INTEGER.test(text) || /^-?[1-9][0-9]*$/.test(text)) return BigInt(text);
   const { sign, digits, exponent } = splitNumber(text);
   if (digits === "0") return 0n;
-  if (exponent < digits.length - 1) throw new DecodeFailure(`${pathText(path)}: expected an integer, got ${text}`);
-  if (exponent > MAX_BIGINT_EXPONENT) throw new DecodeFailure(`${pathText(path)}: integer too large (${text})`);
+  if (exponent < digits.length - 1) throw new DecodeFailure(`${nodeText(path)}: expected an integer, got ${text}`);
+  if (exponent > MAX_BIGINT_EXPONENT) throw new DecodeFailure(`${nodeText(path)}: integer too large (${text})`);
   return BigInt(sign + digits + "0".repeat(exponent - (digits.length - 1)));
 }
 
-function toNumber(text: string, path: readonly PropertyKey[]): number {
-  if (!isSafeNumber(text)) throw new DecodeFailure(`${pathText(path)}: number ${text} cannot be held exactly`);
-  return Number(text);
+/** Integers of up to 15 digits are always exact as a double. */
+const SHORT_INTEGER = /^-?(?:0|[1-9][0-9]{0,14})$/;
+
+function pathOf(key: PropertyKey | null, parent: PathNode | null): PathNode | null {
+  return key === null ? parent : { key, parent };
 }
 
-function convertNumbers(value: unknown, path: PropertyKey[], depth: number): unknown {
-  if (depth > MAX_JSON_DEPTH) throw new DecodeFailure(`${pathText(path)}: nested deeper than ${MAX_JSON_DEPTH}`);
+function toNumber(text: string, key: PropertyKey | null, parent: PathNode | null): number {
+  const value = Number(text);
+  // Fast path: short integers, and decimals that print back exactly as written.
+  if (SHORT_INTEGER.test(text) || (Number.isFinite(value) && String(value) === text && !Number.isInteger(value))) return value;
+  if (!isSafeNumber(text)) throw new DecodeFailure(`${nodeText(pathOf(key, parent))}: number ${text} cannot be held exactly`);
+  return value;
+}
+
+/** `key` is this value's key in its parent (null at the root); `parent` is the parent's path. */
+function convertNumbers(value: unknown, key: PropertyKey | null, parent: PathNode | null, depth: number): unknown {
+  if (depth > MAX_JSON_DEPTH) throw new DecodeFailure(`${nodeText(pathOf(key, parent))}: nested deeper than ${MAX_JSON_DEPTH}`);
   if (value instanceof NumberText) {
-    const key = path[path.length - 1];
-    return typeof key === "string" && BIGINT_KEYS.has(key) ? toBigInt(value.text, path) : toNumber(value.text, path);
+    if (typeof key === "string" && BIGINT_KEYS.has(key)) return toBigInt(value.text, { key, parent });
+    return toNumber(value.text, key, parent);
   }
   if (Array.isArray(value)) {
-    return value.map((item: unknown, index) => convertNumbers(item, [...path, index], depth + 1));
+    const path = pathOf(key, parent);
+    return value.map((item: unknown, index) => convertNumbers(item, index, path, depth + 1));
   }
   if (typeof value === "object" && value !== null) {
-    // fromEntries defines own properties, so a "__proto__" key stays data (and zod rejects it).
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]: [string, unknown]) => [key, convertNumbers(item, [...path, key], depth + 1)]),
-    );
+    const path = pathOf(key, parent);
+    const out: Record<string, unknown> = {};
+    for (const [name, item] of Object.entries(value)) {
+      const converted = convertNumbers(item, name, path, depth + 1);
+      // Plain assignment to "__proto__" would set the prototype; define it as data instead (zod then rejects it).
+      if (name === "__proto__") Object.defineProperty(out, name, { value: converted, enumerable: true, writable: true, configurable: true });
+      else out[name] = converted;
+    }
+    return out;
   }
   return value;
 }
@@ -87,7 +117,7 @@ export function parseJson(text: string): ParseResult {
     return { ok: false, reason: `not JSON: ${message.slice(0, 120)}` };
   }
   try {
-    return { ok: true, value: convertNumbers(raw, [], 0) };
+    return { ok: true, value: convertNumbers(raw, null, null, 0) };
   } catch (error) {
     if (error instanceof DecodeFailure) return { ok: false, reason: error.message };
     if (error instanceof RangeError) return { ok: false, reason: "not JSON: nested too deep" };
