@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from redis.client import PubSub
 
-from handwriting_ai.events.codec import Event, decode_event
+from handwriting_ai.events.codec import decode_event
 from tests.conftest import RedisServer, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,9 +28,9 @@ class Subscriber:
     """Collects every message on the channel, decoded (an invalid one fails the test)."""
 
     def __init__(self, url: str) -> None:
-        self.events: list[Event] = []
+        self.events: list[dict[str, object]] = []
         self._client = Redis.from_url(url)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = PubSub(self._client.connection_pool, ignore_subscribe_messages=True)
         self._pubsub.subscribe(CHANNEL)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -41,12 +42,12 @@ class Subscriber:
             if message is not None:
                 data = message["data"]
                 assert isinstance(data, bytes)
-                self.events.append(decode_event(data))
+                self.events.append(dict(decode_event(data)))
 
     def types(self) -> list[str]:
-        return [e["type"] for e in self.events]
+        return [str(e["type"]) for e in self.events]
 
-    def wait_for(self, type_name: str, timeout_s: float) -> Event:
+    def wait_for(self, type_name: str, timeout_s: float) -> dict[str, object]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for event in list(self.events):
@@ -191,7 +192,7 @@ def test_worker_and_enqueue_without_redis_say_so_in_one_line(tmp_path: Path) -> 
         result = _cli(_env(url, tmp_path), *command)
         assert result.returncode == 1
         [line] = result.stderr.strip().splitlines()
-        assert f"cannot reach Redis at redis://:***@127.0.0.1:" in line
+        assert "cannot reach Redis at redis://:***@127.0.0.1:" in line
         assert "s3cret" not in line
         assert "set REDIS_URL" in line
 
@@ -211,11 +212,11 @@ def test_train_runs_one_job_here_with_events_on_stdout(tmp_path: Path) -> None:
         env, "train", "--epochs", "1", "--batch-size", "128", "--arch", "cnn", timeout=120
     )
     assert result.returncode == 0, result.stderr
-    events = [decode_event(line) for line in result.stdout.splitlines()]
+    events = [dict(decode_event(line)) for line in result.stdout.splitlines()]
     assert events[0]["type"] == "digits.train.started.v1"
     assert events[-1]["type"] == "digits.train.completed.v1"
     assert "completed: val_acc" in result.stderr
     failed = _cli(env, "train", "--lr", "0")
     assert failed.returncode == 2
-    [event] = [decode_event(line) for line in failed.stdout.splitlines()]
-    assert event["type"] == "digits.train.failed.v1" and "$.lr" in event["message"]
+    [event] = [dict(decode_event(line)) for line in failed.stdout.splitlines()]
+    assert event["type"] == "digits.train.failed.v1" and "$.lr" in str(event["message"])

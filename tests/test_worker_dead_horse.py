@@ -1,0 +1,121 @@
+"""What the worker's parent says when a work horse dies, with real RQ jobs on a real Redis."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis import Redis
+from redis.client import PubSub
+from rq import Queue
+from rq.job import Job
+
+from handwriting_ai.events.codec import decode_event
+from handwriting_ai.settings import EventsSettings, Settings
+from handwriting_worker.rq_job import (
+    RUN_ID_META,
+    TERMINAL_META,
+    _remember,
+    death_cause,
+    report_dead_horse,
+)
+from tests.conftest import RedisServer
+
+KILLED = signal.SIGKILL  # a wait status of "killed by signal N" is N itself
+EXIT_3 = 3 << 8
+
+
+@pytest.fixture
+def queue(redis_server: RedisServer) -> Iterator[Queue]:
+    client = Redis.from_url(redis_server.url)
+    yield Queue("digits-test", connection=client)
+    client.close()
+
+
+def _job(queue: Queue, payload: object, timeout: int = 600) -> Job:
+    job = queue.enqueue("handwriting_worker.rq_job.train_job", payload, job_timeout=timeout)
+    job.started_at = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=30)
+    return job
+
+
+def test_death_causes(queue: Queue) -> None:
+    job = _job(queue, {})
+    assert death_cause(job, KILLED) == "worker process killed by signal 9, probably out of memory"
+    assert death_cause(job, signal.SIGTERM) == "worker process killed by signal 15 (SIGTERM)"
+    assert death_cause(job, EXIT_3) == "worker process exited unexpectedly with status 3"
+    late = datetime.now(UTC) + timedelta(seconds=600)
+    assert death_cause(job, KILLED, now=late) == "timed out after 600 s"
+    job.started_at = None
+    assert death_cause(job, KILLED, now=late).startswith("worker process killed")
+
+
+def _drain(pubsub: PubSub, quiet_s: float = 1.0) -> list[bytes]:
+    """Every message until none has come for ``quiet_s``."""
+    texts: list[bytes] = []
+    deadline = time.monotonic() + quiet_s
+    while time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message is not None and message["type"] == "message":
+            texts.append(message["data"])
+            deadline = time.monotonic() + quiet_s
+    return texts
+
+
+def _settings(redis_server: RedisServer, legacy: bool) -> Settings:
+    return Settings(
+        redis_url=redis_server.url,
+        digits_events_channel="dead-horse",
+        events=EventsSettings(legacy=legacy),
+    )
+
+
+def test_the_parent_publishes_one_failed_event_with_the_run(
+    redis_server: RedisServer, queue: Queue
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
+    pubsub.subscribe("dead-horse")
+    job = _job(queue, {"request_id": "r-9", "user_id": 2**55, "model_id": "digits"})
+    _remember(job, RUN_ID_META, "20261128T160000Z-abcdef")
+
+    report_dead_horse(_settings(redis_server, legacy=True), job, KILLED)
+
+    events = [dict(decode_event(t)) for t in _drain(pubsub)]
+    assert [e["type"] for e in events] == ["digits.train.failed.v1", "failed"]
+    first = events[0]
+    assert first["type"] == "digits.train.failed.v1"
+    assert (first["request_id"], first["user_id"], first["run_id"]) == (
+        "r-9",
+        2**55,
+        "20261128T160000Z-abcdef",
+    )
+    assert first["message"] == "worker process killed by signal 9, probably out of memory"
+    pubsub.close()
+    client.close()
+
+
+def test_nothing_more_once_the_job_sent_its_terminal_event_and_no_run_is_fine(
+    redis_server: RedisServer, queue: Queue
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
+    pubsub.subscribe("dead-horse")
+    done = _job(queue, {"request_id": "r-done", "user_id": 1, "model_id": "m"})
+    _remember(done, TERMINAL_META, True)
+    report_dead_horse(_settings(redis_server, legacy=False), done, KILLED)
+    no_run = _job(queue, {"request_id": "r-early", "user_id": 1, "model_id": "m"})
+    report_dead_horse(_settings(redis_server, legacy=False), no_run, KILLED)
+    no_args = Job.create("handwriting_worker.rq_job.train_job", connection=queue.connection)
+    report_dead_horse(_settings(redis_server, legacy=False), no_args, EXIT_3)
+
+    events = [dict(decode_event(t)) for t in _drain(pubsub)]
+    assert [(e["request_id"], e.get("run_id")) for e in events] == [
+        ("r-early", None),
+        ("unknown", None),
+    ]
+    _remember(None, TERMINAL_META, True)  # outside RQ there is no job to note it on
+    pubsub.close()
+    client.close()
