@@ -16,7 +16,7 @@ export const ModelId = z.string().min(1).max(128).describe("Identifier of the mo
 export const RunId = z.string().min(1).max(128).nullable().describe("Identifier of one training run (sortable: UTC timestamp plus a random suffix); null before the run has one.");
 
 /** When the event was made: RFC 3339 date-time in UTC, written with a Z suffix. */
-export const Timestamp = z.iso.datetime({ offset: false }).regex(new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z$", "u")).describe("When the event was made: RFC 3339 date-time in UTC, written with a Z suffix.");
+export const Timestamp = z.iso.datetime({ offset: false }).regex(new RegExp("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?Z(?!\\n)$", "u")).describe("When the event was made: RFC 3339 date-time in UTC, written with a Z suffix.");
 
 /** A fraction between 0 and 1 inclusive. */
 export const Probability = z.number().gte(0).lte(1).describe("A fraction between 0 and 1 inclusive.");
@@ -123,7 +123,7 @@ export const DigitsTrainV1 = z.strictObject({
   type: z.literal("digits.train.v1").describe("Message type; always \"digits.train.v1\"."),
   request_id: RequestId.describe("Identifier of this request; every event of the job carries it."),
   user_id: UserId.describe("The Discord user who asked for the training and is told of its progress."),
-  model_id: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", "u")).describe("Model to train: 1 to 64 letters, digits, dots, underscores or hyphens, starting with a letter or digit (it names a folder on disk)."),
+  model_id: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(?!\\n)$", "u")).describe("Model to train: 1 to 64 letters, digits, dots, underscores or hyphens, starting with a letter or digit (it names a folder on disk)."),
   epochs: z.number().int().gte(1).lte(100).describe("Number of epochs to train, 1 to 100."),
   batch_size: z.number().int().gte(1).lte(2048).describe("Training batch size, 1 to 2048."),
   lr: z.number().lte(1).gt(0).describe("Learning rate, above 0 and at most 1."),
