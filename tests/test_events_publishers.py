@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import time
 from collections.abc import Iterator
 
@@ -152,6 +154,19 @@ def test_json_lines_on_a_closed_stream_fails_for_good() -> None:
         publisher.publish(b.started(CTX, total_epochs=1))
     assert not caught.value.retryable
     publisher.close()  # a closed stream is not an error at close
+
+
+def test_json_lines_into_a_broken_pipe_fails_for_good() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w") as stream:
+        publisher = JsonLinesPublisher(stream)
+        with pytest.raises(PublishError, match="Broken pipe") as caught:
+            publisher.publish(b.started(CTX, total_epochs=1))
+        assert not caught.value.retryable
+        publisher.close()  # the flush fails again: swallowed, nothing left to save
+        with contextlib.suppress(BrokenPipeError):
+            stream.close()
 
 
 class Failing:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from annotated_types import Ge, Gt, Le, Lt, MinLen
+from annotated_types import Ge, Gt, Le, MinLen
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -151,16 +151,17 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def _model_fields(model: object) -> dict[str, FieldInfo]:
+    return model.model_fields if isinstance(model, type) and issubclass(model, BaseModel) else {}
+
+
 def _field(loc: tuple[int | str, ...]) -> FieldInfo | None:
-    model: type[BaseModel] = Settings
+    fields = Settings.model_fields
     info: FieldInfo | None = None
     for part in loc:
-        info = model.model_fields.get(str(part))
-        if info is None:
-            return None
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+        info = fields.get(str(part))
+        inner = None if info is None else info.annotation
+        fields = _model_fields(inner)
     return info
 
 
@@ -183,21 +184,19 @@ def _accepts(name: str, info: FieldInfo) -> str:
     if name == "REDIS_URL":
         kind = "redis://[[user]:password@]host[:port][/db], rediss://... or unix:///path"
     bounds: list[str] = []
+    words = (
+        (Ge, "ge", ">= {}"),
+        (Gt, "gt", "> {}"),
+        (Le, "le", "<= {}"),
+        (MinLen, "min_length", "of at least {} character(s)"),
+    )
     for rule in info.metadata:
-        if isinstance(rule, Ge):
-            bounds.append(f">= {rule.ge}")
-        elif isinstance(rule, Gt):
-            bounds.append(f"> {rule.gt}")
-        elif isinstance(rule, Le):
-            bounds.append(f"<= {rule.le}")
-        elif isinstance(rule, Lt):  # pragma: no branch - the last kind of bound we use
-            bounds.append(f"< {rule.lt}")
-        elif isinstance(rule, MinLen):
-            bounds.append(f"of at least {rule.min_length} character(s)")
+        for rule_type, attribute, template in words:
+            if isinstance(rule, rule_type):
+                bounds.append(template.format(getattr(rule, attribute)))
     text = " ".join([kind, " and ".join(bounds)]).strip()
     meaning = (info.description or "").partition(": ")[2].rstrip(".")
-    if meaning:
-        text += f" ({meaning})"
+    text += f" ({meaning})" if meaning else ""
     default = info.default
     if isinstance(default, bool):
         text += f"; unset it for the default {str(default).lower()}"

@@ -37,7 +37,7 @@ def format_event(event: Event) -> str:
     ts = event.get("ts", "-")  # legacy events carry no time
     run = event.get("run_id") or "-"
     head = f"{ts} {event['type']} request={event['request_id']} run={run}"
-    return f"{head} {fields}" if fields else head
+    return f"{head} {fields}".rstrip()
 
 
 def format_message(data: bytes | str, *, raw: bool) -> str:
@@ -101,11 +101,10 @@ def run_tail(
                 continue
             if message is None:
                 continue
-            data: object = message.get("data")
-            if isinstance(data, bytes | str):
-                out.write(format_message(data, raw=raw) + "\n")
-                out.flush()
-                printed += 1
+            # Only "message" entries arrive (subscribe confirmations are ignored): data is bytes.
+            out.write(format_message(message["data"], raw=raw) + "\n")
+            out.flush()
+            printed += 1
     finally:
         pubsub.close()
         client.close()

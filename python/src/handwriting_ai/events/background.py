@@ -144,21 +144,23 @@ class BackgroundPublisher:
             if not self._queue:
                 if self._closing:
                     return
+                # Wait, then clear: a hand-over that raced the check above has set the event
+                # (wait returns at once) or will find it set; the loop re-checks the queue.
+                self._wake.wait(1.0)
                 self._wake.clear()
-                if not self._queue:  # re-check: a hand-over may have come before clear()
-                    self._wake.wait(1.0)
                 continue
             event = self._queue[0]
             try:
                 self._sink.publish(event)
-            except PublishError as exc:
-                if self._on_error(event, exc, backoff):
-                    return
-                backoff = min(backoff * 2, self._max_backoff_s) if exc.retryable else backoff
-                continue
             except Exception as exc:  # a sink bug must not kill the thread and jam the queue
-                if self._on_error(event, PublishError(repr(exc), retryable=False), backoff):
+                error = (
+                    exc
+                    if isinstance(exc, PublishError)
+                    else PublishError(repr(exc), retryable=False)
+                )
+                if self._on_error(event, error, backoff):
                     return
+                backoff = min(backoff * 2, self._max_backoff_s) if error.retryable else backoff
                 continue
             with self._lock:
                 if self._abandoned:
