@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
+from handwriting_ai.training.models import parse_arch
 from handwriting_worker.queue_commands import (
     RedisUnreachable,
     RequestValidationError,
@@ -124,13 +125,13 @@ def _train(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
-    arch: object = args.arch
+    arch: object = args.arch  # argparse already limited it to ARCHS
     return run_train(
         settings,
         request_from_args(args),
         sys.stdout,
         sys.stderr,
-        arch="resnet18" if arch == "resnet18" else ("cnn" if arch == "cnn" else None),
+        arch=parse_arch(arch) if isinstance(arch, str) else None,
         download=bool(args.download),
     )
 
