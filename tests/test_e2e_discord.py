@@ -1,0 +1,354 @@
+"""End to end, with real parts only: redis-server, `python -m handwriting_worker enqueue`, a
+worker process and its forked work horse training on the offline digits, the bot (`npm start`)
+and a local HTTP stand-in for Discord's REST API; then the same under faults (Redis restarted,
+the bot restarted, the work horse SIGKILLed, the model API failing once, a flood of invalid
+messages on the channel). Each test checks the Discord message the job ends with."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from handwriting_ai.events import builders as ev
+from handwriting_ai.events.codec import encode_event
+from tests.conftest import RedisServer
+from tests.discord_api import DiscordApi, Request, fields_of, serve_discord_api
+from tests.e2e_support import (
+    CHANNEL,
+    MODEL_ID,
+    USER_ID,
+    Process,
+    Subscriber,
+    enqueue,
+    md_escape,
+    percent,
+    read_manifest,
+    size,
+    start_bot,
+    start_worker,
+    wait_until,
+    worker_env,
+)
+from tests.model_api import ModelApi, serve_model_api
+
+pytestmark = pytest.mark.timeout(240)
+
+EDIT_INTERVAL_S = 1.5  # the bot's default DIGITS_EDIT_INTERVAL_MS, which these tests keep
+SYSTEM_HINT = "Nothing to fix in the request; try again later."
+
+
+@pytest.fixture
+def discord() -> Iterator[DiscordApi]:
+    with serve_discord_api(DiscordApi()) as api:
+        yield api
+
+
+@pytest.fixture
+def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
+    sub = Subscriber(redis_server.url)
+    try:
+        yield sub
+    finally:
+        sub.close()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Every process a test starts goes here and is stopped afterwards, even on failure."""
+    started: list[Process] = []
+    try:
+        yield started
+    finally:
+        for process in reversed(started):
+            process.stop()
+
+
+def logs(processes: list[Process]) -> str:
+    return "\n".join(p.tail() for p in processes)
+
+
+def final_message(
+    discord: DiscordApi, title: str, processes: list[Process], timeout_s: float = 60
+) -> dict[str, object]:
+    """Waits until the newest message shows ``title`` (a terminal state); its embed."""
+
+    def done() -> dict[str, object] | None:
+        embed = discord.latest_embed()
+        return embed if embed is not None and embed.get("title") == title else None
+
+    try:
+        return wait_until(f"the Discord message titled {title!r}", done, timeout_s)
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}; latest: {discord.latest_embed()}\n{logs(processes)}"
+        ) from None
+
+
+def one_message(discord: DiscordApi) -> tuple[Request, list[Request]]:
+    """Checks one DM opened for USER_ID, one message created in it and only edited after;
+    returns the create and the edits."""
+    answered = discord.answered()
+    dms = [r for r in answered if r.is_dm]
+    assert len(dms) == 1, [r.path for r in answered]
+    # The snowflake arrives with every digit (it is above 2^53).
+    assert dms[0].body == {"recipient_id": str(USER_ID)}
+    channel = f"7{USER_ID}"
+    sent = discord.messages()
+    creates = [r for r in sent if r.is_create]
+    assert len(creates) == 1, [(r.method, r.path) for r in sent]
+    assert sent[0] is creates[0] and creates[0].path == f"/channels/{channel}/messages"
+    assert creates[0].at >= dms[0].at
+    edits = sent[1:]
+    assert {(r.method, r.path) for r in edits} <= {("PATCH", f"/channels/{channel}/messages/1000")}
+    for request in [*dms, *sent]:
+        assert request.authorization == "Bot test"
+    for request in sent:
+        body = request.body
+        assert isinstance(body, dict)
+        # Nothing the bot sends may ping anyone.
+        assert body["allowed_mentions"] == {"parse": []}, request.raw
+    return creates[0], edits
+
+
+def check_completed(
+    embed: dict[str, object], tmp_path: Path, subscriber: Subscriber
+) -> dict[str, object]:
+    """The final embed shows completed, the manifest's val_acc and run_id; the manifest."""
+    manifest = read_manifest(tmp_path)
+    run_id, val_acc = manifest["run_id"], manifest["val_acc"]
+    assert isinstance(run_id, str) and isinstance(val_acc, float)
+    completed = subscriber.first("digits.train.completed.v1")
+    assert completed is not None
+    assert completed["run_id"] == run_id and completed["val_acc"] == val_acc
+    assert embed["title"] == f"Training completed · {md_escape(MODEL_ID)}"
+    fields = fields_of(embed)
+    assert fields["Result"] == f"val_acc {percent(val_acc)}\nRun {md_escape(run_id)}"
+    description = embed["description"]
+    assert isinstance(description, str) and "100%" in description
+    return manifest
+
+
+def start_all(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    tmp_path: Path,
+    processes: list[Process],
+    **extra: str,
+) -> dict[str, str]:
+    """The bot (subscribed) and one worker; the environment for enqueue."""
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path))
+    env = worker_env(redis_server.url, tmp_path, **extra)
+    processes.append(start_worker(env, tmp_path))
+    return env
+
+
+def test_a_job_ends_as_one_message_edited_in_place(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    env = start_all(redis_server, discord, tmp_path, processes)
+    enqueue(env, "e2e-1", epochs=4)
+    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+    check_completed(embed, tmp_path, subscriber)
+    time.sleep(0.5)  # nothing may follow the terminal state
+    create, edits = one_message(discord)
+    assert len(discord.snapshot()) == 2 + len(edits)  # DM, create, edits: nothing else, no 429
+    # Throttle: at most one edit per 1.5 s, the terminal one may come sooner. Measured from
+    # the first Discord request (opening the DM) to the last (the final edit).
+    requests = discord.snapshot()
+    duration = requests[-1].at - requests[0].at
+    assert len(edits) <= duration / EDIT_INTERVAL_S + 2, (len(edits), duration)
+    assert edits, "a job of several seconds is shown while it runs, not only at its end"
+    gaps = [b.at - a.at for a, b in zip([create, *edits], edits[:-1], strict=False)]
+    assert all(gap >= EDIT_INTERVAL_S - 0.05 for gap in gaps), gaps
+    # Every message on the channel was a valid event of this job, in order, one terminal.
+    assert subscriber.invalid() == []
+    events = subscriber.events()
+    assert {(e["request_id"], e["user_id"]) for e in events} == {("e2e-1", USER_ID)}
+    types = subscriber.types()
+    assert types[0] == "digits.train.started.v1" and types[-1] == "digits.train.completed.v1"
+    assert types.count("digits.train.completed.v1") == 1
+    assert "digits.train.failed.v1" not in types
+    assert types.count("digits.train.epoch.v1") == 4
+
+
+def test_redis_restarted_mid_job(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    env = start_all(redis_server, discord, tmp_path, processes)
+    enqueue(env, "e2e-redis", epochs=8)
+    subscriber.wait_for("digits.train.batch.v1", 90)
+    wait_until("the job's message", lambda: discord.messages() or None, 30)
+    # Pub/Sub keeps nothing and this Redis has no persistence: the queue, the job's RQ data
+    # and the bot's stored message id are gone. What runs on survives: the work horse goes
+    # on training and publishing, the bot keeps the message id in memory and resubscribes.
+    redis_server.stop()
+    time.sleep(0.3)
+    redis_server.start()
+    back = time.monotonic()
+    terminal = wait_until("the job's terminal event", subscriber.terminal, 90)
+    assert terminal["type"] == "digits.train.completed.v1", terminal
+    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+    check_completed(embed, tmp_path, subscriber)
+    after = [r.event for r in subscriber.received if r.at > back and r.event is not None]
+    assert [e for e in after if e["type"] == "digits.train.epoch.v1"], "events after the restart"
+    assert subscriber.invalid() == []
+    one_message(discord)
+    bot = processes[0]
+    assert "reconnected to Redis; subscribed to" in bot.output(), bot.tail()
+    # The edits after the restart come from events published after Redis was back.
+    assert [r for r in discord.messages() if r.at > back]
+
+
+def test_bot_restarted_mid_job_keeps_editing_the_same_message(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    env = start_all(redis_server, discord, tmp_path, processes)
+    enqueue(env, "e2e-bot", epochs=10)
+    wait_until("an edit of the job's message", lambda: len(discord.messages()) >= 2, 90)
+    first_bot = processes[0]
+    first_bot.stop()
+    assert subscriber.terminal() is None, "the job should still run when the bot restarts"
+    restarted = time.monotonic()
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path))
+    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+    check_completed(embed, tmp_path, subscriber)
+    _, edits = one_message(discord)  # the new bot found the message id in Redis
+    assert [r for r in edits if r.at > restarted]
+
+
+def test_a_killed_work_horse_ends_the_message_as_failed_with_the_cause(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    env = start_all(redis_server, discord, tmp_path, processes)
+    enqueue(env, "e2e-kill", epochs=10)
+    subscriber.wait_for("digits.train.batch.v1", 90)
+    worker = processes[1]
+    [horse] = worker.children()
+    os.kill(horse, signal.SIGKILL)
+    embed = final_message(discord, f"Training failed · {md_escape(MODEL_ID)}", processes)
+    cause = "worker process killed by signal 9, probably out of memory"
+    assert fields_of(embed)["System error"] == f"{md_escape(cause)}\n{SYSTEM_HINT}"
+    one_message(discord)
+    assert subscriber.types().count("digits.train.failed.v1") == 1
+    assert "digits.train.completed.v1" not in subscriber.types()
+
+
+def test_an_upload_answered_500_then_200_is_retried_and_shown(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    with serve_model_api(ModelApi(statuses=[500])) as api:
+        env = start_all(
+            redis_server,
+            discord,
+            tmp_path,
+            processes,
+            HANDWRITING_API_URL=api.url,
+            HANDWRITING_API_KEY=api.key,
+            UPLOAD__BACKOFF_S="0.2",
+        )
+        enqueue(env, "e2e-upload", epochs=2)
+        embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+    check_completed(embed, tmp_path, subscriber)
+    assert [u.fields["model_id"] for u in api.received] == [MODEL_ID, MODEL_ID]
+    upload = subscriber.first("digits.train.upload.v1")
+    assert upload is not None and upload["status"] == 200
+    folder = tmp_path / "artifacts" / MODEL_ID
+    model, manifest = (
+        (folder / "model.pt").stat().st_size,
+        (folder / "manifest.json").stat().st_size,
+    )
+    notes = fields_of(embed)["Notes"]
+    assert f"Upload: HTTP 200 (ok) · model {size(model)} · manifest {size(manifest)}" in notes
+    one_message(discord)
+
+
+def _garbage(request_id: str) -> list[bytes]:
+    """Invalid messages, some of them dangerously close to this job's real events."""
+    ctx = ev.JobContext(request_id, USER_ID, MODEL_ID, "20260101T000000Z-abcdef")
+    done = dict(ev.completed(ctx, val_acc=0.5))
+    failed = dict(ev.failed(ctx, error_kind="system", message="@everyone poisoned"))
+    return [
+        b"",
+        b"not json",
+        b"\xff\xfe\x00garbage",
+        b"[1, 2, 3]",
+        b"{}",
+        b"{" * 1000 + b"}" * 1000,
+        b"x" * 70_000,
+        json.dumps({**done, "val_acc": 1.5}).encode(),
+        json.dumps({**done, "extra": True}).encode(),
+        json.dumps({**failed, "user_id": 2**64}).encode(),
+        json.dumps({**failed, "error_kind": "cosmic"}).encode(),
+        json.dumps({**done, "type": "digits.train.done.v1"}).encode(),
+        encode_event(ev.completed(ctx, val_acc=0.5)).replace('"ts"', '"ts", "ts"').encode(),
+    ]
+
+
+def test_a_flood_of_invalid_messages_does_not_change_the_job_message(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    env = start_all(redis_server, discord, tmp_path, processes)
+    garbage = _garbage("e2e-flood")
+    stop = threading.Event()
+    sent = [0]
+
+    def flood() -> None:
+        client = Redis.from_url(redis_server.url)
+        try:
+            while not stop.is_set():
+                pipe = client.pipeline(transaction=False)
+                for payload in garbage:
+                    pipe.publish(CHANNEL, payload)
+                pipe.execute()
+                sent[0] += len(garbage)
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    flooder = threading.Thread(target=flood, daemon=True)
+    flooder.start()
+    try:
+        enqueue(env, "e2e-flood", epochs=3)
+        embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+    finally:
+        stop.set()
+        flooder.join(5)
+    check_completed(embed, tmp_path, subscriber)
+    one_message(discord)
+    assert sent[0] >= 1000, sent[0]
+    wait_until("the last invalid messages", lambda: len(subscriber.invalid()) >= sent[0], 10)
+    assert all(e["run_id"] != "20260101T000000Z-abcdef" for e in subscriber.events())
+    bot = processes[0]
+    assert bot.alive() and "invalid event" in bot.output()
