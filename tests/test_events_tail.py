@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import runpy
+import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -215,3 +219,32 @@ def test_python_m_handwriting_worker_runs_the_cli(
         runpy.run_module("handwriting_worker", run_name="__main__")
     assert caught.value.code == 0
     assert "usage: python -m handwriting_worker tail" in capsys.readouterr().out
+
+
+def test_ctrl_c_ends_the_tail_cleanly(redis_server: RedisServer) -> None:
+    env = dict(os.environ, REDIS_URL=redis_server.url)
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "handwriting_worker", "tail"],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = Redis.from_url(redis_server.url)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until it has subscribed
+            counts = client.pubsub_numsub("digits:events")
+            if counts and counts[0][1] == 1:
+                break
+            time.sleep(0.05)
+        tail.send_signal(signal.SIGINT)
+        _out, err = tail.communicate(timeout=30)
+    finally:
+        client.close()
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
+    assert tail.returncode == 0
+    assert "Traceback" not in err

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 
 from handwriting_ai.data.digits import DigitsData, load_digits
+from handwriting_ai.events.builders import batch_due
 from handwriting_ai.training.artifacts import (
     JsonValue,
     artifact_paths,
@@ -195,10 +196,6 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> fl
     return correct / int(labels.shape[0])
 
 
-def _emits(batch: int, total_batches: int, every: int) -> bool:
-    return every > 0 and (batch in (1, total_batches) or batch % every == 0)
-
-
 def _check_finite(value: float, what: str, config: TrainConfig) -> None:
     if not math.isfinite(value):
         raise TrainingError(
@@ -244,7 +241,7 @@ def _fit(
             schedule.step()
             seen += int(labels.shape[0])
             loss_sum += loss.detach() * labels.shape[0]
-            if _emits(batch, total_batches, batch_every):
+            if batch_due(batch, total_batches, batch_every):
                 batch_loss = float(loss.item())
                 _check_finite(batch_loss, f"loss of epoch {epoch} batch {batch}", config)
                 correct = int((logits.argmax(1) == labels).sum().item())
