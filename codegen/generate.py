@@ -114,9 +114,7 @@ def generate(out_root: Path, schemas_dir: Path = SCHEMAS_DIR) -> list[Path]:
                 str(inputs),
                 "--output",
                 str(raw),
-                "--formatters",
-                "builtin",
-            ]
+            ]  # the rest of its settings: [tool.datamodel-codegen] in pyproject.toml
         )
         pkg = out_root / PY_PACKAGE
         pkg.mkdir(parents=True, exist_ok=True)

@@ -121,3 +121,36 @@ def test_generated_python_exposes_the_unions() -> None:
     for type_const, file in contracts.SCHEMA_FILES.items():
         schema = json.loads((SCHEMAS_DIR / file).read_text())
         assert schema["properties"]["type"]["const"] == type_const
+
+
+def _undescribed(node: object, where: str) -> list[str]:
+    """Places in a schema that lack a description: the schema and every property."""
+    missing: list[str] = []
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict):
+            for name, sub in props.items():
+                if not (isinstance(sub, dict) and isinstance(sub.get("description"), str)):
+                    missing.append(f"{where}.properties.{name}")
+        for key, sub in node.items():
+            missing += _undescribed(sub, f"{where}.{key}")
+    return missing
+
+
+def test_every_schema_and_field_is_described_and_the_code_carries_it() -> None:
+    problems: list[str] = []
+    for path in sorted(SCHEMAS_DIR.glob("*.json")):
+        if path.name == "lock.json":
+            continue
+        schema = json.loads(path.read_text())
+        if not isinstance(schema.get("description"), str):
+            problems.append(path.name)
+        for name, sub in schema.get("$defs", {}).items():
+            if not isinstance(sub.get("description"), str):
+                problems.append(f"{path.name}#/$defs/{name}")
+        problems += _undescribed(schema, path.name)
+    assert problems == []
+    batch_py = (REPO_ROOT / generate.PY_PACKAGE / "digits_train_batch_v1.py").read_text()
+    assert "Mean training loss of this batch." in batch_py
+    ts = (REPO_ROOT / generate.TS_MODULE).read_text()
+    assert '.describe("Mean training loss of this batch.")' in ts
