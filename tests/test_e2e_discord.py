@@ -24,6 +24,7 @@ from tests.discord_api import DiscordApi, Request, fields_of, serve_discord_api
 from tests.e2e_support import (
     CHANNEL,
     MODEL_ID,
+    TERMINAL,
     USER_ID,
     Process,
     Subscriber,
@@ -76,7 +77,7 @@ def logs(processes: list[Process]) -> str:
 
 
 def final_message(
-    discord: DiscordApi, title: str, processes: list[Process], timeout_s: float = 60
+    discord: DiscordApi, title: str, processes: list[Process], timeout_s: float = 120
 ) -> dict[str, object]:
     """Waits until the newest message shows ``title`` (a terminal state); its embed."""
 
@@ -195,24 +196,49 @@ def test_redis_restarted_mid_job(
     subscriber.wait_for("digits.train.batch.v1", 90)
     wait_until("the job's message", lambda: discord.messages() or None, 30)
     # Pub/Sub keeps nothing and this Redis has no persistence: the queue, the job's RQ data
-    # and the bot's stored message id are gone. What runs on survives: the work horse goes
-    # on training and publishing, the bot keeps the message id in memory and resubscribes.
+    # and the bot's stored message id are gone, and events published during the outage are
+    # lost. What runs on survives: the work horse goes on training and publishing, the RQ
+    # worker reconnects, the bot keeps the message id in memory and resubscribes.
     redis_server.stop()
     time.sleep(0.3)
     redis_server.start()
     back = time.monotonic()
-    terminal = wait_until("the job's terminal event", subscriber.terminal, 90)
+    terminal = wait_until("the job's terminal event", subscriber.terminal, 120)
     assert terminal["type"] == "digits.train.completed.v1", terminal
     embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
     check_completed(embed, tmp_path, subscriber)
-    after = [r.event for r in subscriber.received if r.at > back and r.event is not None]
-    assert [e for e in after if e["type"] == "digits.train.epoch.v1"], "events after the restart"
-    assert subscriber.invalid() == []
     one_message(discord)
-    bot = processes[0]
+    bot, worker = processes
     assert "reconnected to Redis; subscribed to" in bot.output(), bot.tail()
-    # The edits after the restart come from events published after Redis was back.
-    assert [r for r in discord.messages() if r.at > back]
+    # Events published after Redis was back reach the bot: each epoch finished since then is
+    # on the final message.
+    after = [r.event for r in subscriber.received if r.at > back and r.event is not None]
+    epochs = [e for e in after if e["type"] == "digits.train.epoch.v1"]
+    assert epochs, "no epoch ended after the restart"
+    for event in epochs:
+        val_acc = event["val_acc"]
+        assert isinstance(val_acc, float)
+        line = f"Epoch {event['epoch']}: val_acc {percent(val_acc)}"
+        assert line in fields_of(embed)["Epochs"], (line, embed)
+    assert subscriber.invalid() == []
+    # Exactly one terminal event: the worker did not take the lost job data for a dead horse.
+    assert [t for t in subscriber.types() if t in TERMINAL] == ["digits.train.completed.v1"]
+    # The worker is still at work: it runs a job enqueued on the restarted Redis.
+    assert worker.alive(), worker.tail()
+    enqueue(env, "e2e-redis-2", epochs=1)
+    second = wait_until(
+        "the second job's end",
+        lambda: next(
+            (
+                e
+                for e in subscriber.events()
+                if e["request_id"] == "e2e-redis-2" and e["type"] in TERMINAL
+            ),
+            None,
+        ),
+        120,
+    )
+    assert second["type"] == "digits.train.completed.v1", second
 
 
 def test_bot_restarted_mid_job_keeps_editing_the_same_message(
@@ -223,17 +249,25 @@ def test_bot_restarted_mid_job_keeps_editing_the_same_message(
     tmp_path: Path,
 ) -> None:
     env = start_all(redis_server, discord, tmp_path, processes)
-    enqueue(env, "e2e-bot", epochs=10)
+    enqueue(env, "e2e-bot", epochs=4)
     wait_until("an edit of the job's message", lambda: len(discord.messages()) >= 2, 90)
-    first_bot = processes[0]
-    first_bot.stop()
-    assert subscriber.terminal() is None, "the job should still run when the bot restarts"
-    restarted = time.monotonic()
-    processes.append(start_bot(redis_server.url, discord.url, tmp_path))
+    # The work horse waits (SIGSTOP) while the bot restarts, so the job is surely still
+    # running, with events to come, when the new bot is back.
+    [horse] = processes[1].children()
+    os.kill(horse, signal.SIGSTOP)
+    try:
+        first_bot = processes[0]
+        first_bot.stop()
+        assert "SIGTERM: stopping" in first_bot.output(), first_bot.tail()
+        restarted = time.monotonic()
+        processes.append(start_bot(redis_server.url, discord.url, tmp_path))
+    finally:
+        os.kill(horse, signal.SIGCONT)
     embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
     check_completed(embed, tmp_path, subscriber)
-    _, edits = one_message(discord)  # the new bot found the message id in Redis
-    assert [r for r in edits if r.at > restarted]
+    # One DM, one message: the new bot found the message id in Redis and edited it.
+    _, edits = one_message(discord)
+    assert len([r for r in edits if r.at > restarted]) >= 2
 
 
 def test_a_killed_work_horse_ends_the_message_as_failed_with_the_cause(
