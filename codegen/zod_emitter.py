@@ -141,7 +141,13 @@ class ZodEmitter:
 
     def _integer(self, schema: JsonObject, where: str, key: str | None) -> str:
         maximum = schema.get("maximum")
-        if isinstance(maximum, int) and maximum > MAX_SAFE_INTEGER:
+        if not isinstance(maximum, int) or isinstance(maximum, bool):
+            # Python takes any integer; a JS number only up to 2^53-1: say where it ends.
+            raise UnsupportedSchemaError(
+                f"{where}: an integer needs an integer maximum (at most {MAX_SAFE_INTEGER} "
+                "for a JS number; above it the field becomes bigint)"
+            )
+        if maximum > MAX_SAFE_INTEGER:
             # Held as bigint on the TS side; the decoder parses these keys without floats.
             if key is None:
                 self.bigint_defs.add(where.rpartition("/")[2])

@@ -67,6 +67,7 @@ def test_optional_property_enum_and_undescribed_schema() -> None:
 def test_non_strict_object_without_additional_properties_false() -> None:
     emitter = ZodEmitter()
     schema: JsonObject = {"type": "object", "properties": {"a": {"type": "boolean"}}}
+    assert emitter.expr({"type": "integer", "maximum": 9}, "x", "n") == "z.number().int().lte(9)"
     assert emitter.object_expr(schema, "x") == "z.object({\n  a: z.boolean().optional(),\n})"
 
 
@@ -95,6 +96,8 @@ def test_exclusive_maximum_and_nullable_number() -> None:
         ({"type": "string", "format": "email"}, 'unsupported format "email"'),
         ({"type": "string", "minLength": "1"}, 'expected a number, got "1"'),
         ({"type": "number", "minimum": True}, "expected a number, got true"),
+        ({"type": "integer", "minimum": 0}, "an integer needs an integer maximum"),
+        ({"type": "integer", "maximum": 1.5}, "an integer needs an integer maximum"),
     ],
 )
 def test_unsupported_property_schemas_are_refused(schema: JsonObject, message: str) -> None:

@@ -50,10 +50,10 @@ export type DigitsTrainArtifactV1 = z.infer<typeof DigitsTrainArtifactV1>;
 /** Progress within an epoch, sent on the first batch, every N-th batch and the last batch of each epoch. */
 export const DigitsTrainBatchV1 = EventV1Base.extend({
   type: z.literal("digits.train.batch.v1").describe("Message type; always \"digits.train.batch.v1\"."),
-  epoch: z.number().int().gte(1).describe("Current epoch, counted from 1."),
-  total_epochs: z.number().int().gte(1).describe("Number of epochs the job will train."),
-  batch: z.number().int().gte(1).describe("Current batch within the epoch, counted from 1."),
-  total_batches: z.number().int().gte(1).describe("Number of batches in one epoch."),
+  epoch: z.number().int().gte(1).lte(9007199254740991).describe("Current epoch, counted from 1."),
+  total_epochs: z.number().int().gte(1).lte(9007199254740991).describe("Number of epochs the job will train."),
+  batch: z.number().int().gte(1).lte(9007199254740991).describe("Current batch within the epoch, counted from 1."),
+  total_batches: z.number().int().gte(1).lte(9007199254740991).describe("Number of batches in one epoch."),
   batch_loss: z.number().gte(0).describe("Mean training loss of this batch."),
   batch_acc: Probability.describe("Training accuracy of this batch."),
   avg_loss: z.number().gte(0).describe("Mean training loss over the epoch so far."),
@@ -64,7 +64,7 @@ export type DigitsTrainBatchV1 = z.infer<typeof DigitsTrainBatchV1>;
 /** The validation accuracy improved on every earlier epoch of this run. */
 export const DigitsTrainBestV1 = EventV1Base.extend({
   type: z.literal("digits.train.best.v1").describe("Message type; always \"digits.train.best.v1\"."),
-  epoch: z.number().int().gte(1).describe("The epoch that set the new best."),
+  epoch: z.number().int().gte(1).lte(9007199254740991).describe("The epoch that set the new best."),
   val_acc: Probability.describe("The new best validation accuracy."),
 }).strict();
 export type DigitsTrainBestV1 = z.infer<typeof DigitsTrainBestV1>;
@@ -79,8 +79,8 @@ export type DigitsTrainCompletedV1 = z.infer<typeof DigitsTrainCompletedV1>;
 /** An epoch has finished and been validated. */
 export const DigitsTrainEpochV1 = EventV1Base.extend({
   type: z.literal("digits.train.epoch.v1").describe("Message type; always \"digits.train.epoch.v1\"."),
-  epoch: z.number().int().gte(1).describe("The epoch that finished, counted from 1."),
-  total_epochs: z.number().int().gte(1).describe("Number of epochs the job will train."),
+  epoch: z.number().int().gte(1).lte(9007199254740991).describe("The epoch that finished, counted from 1."),
+  total_epochs: z.number().int().gte(1).lte(9007199254740991).describe("Number of epochs the job will train."),
   train_loss: z.number().gte(0).describe("Mean training loss over the epoch."),
   val_acc: Probability.describe("Accuracy on the validation set after this epoch."),
   time_s: z.number().gte(0).describe("Wall time of the epoch in seconds, validation included."),
@@ -98,14 +98,14 @@ export type DigitsTrainFailedV1 = z.infer<typeof DigitsTrainFailedV1>;
 /** Old run snapshots of the model were pruned. */
 export const DigitsTrainPruneV1 = EventV1Base.extend({
   type: z.literal("digits.train.prune.v1").describe("Message type; always \"digits.train.prune.v1\"."),
-  deleted_count: z.number().int().gte(0).describe("Number of files deleted: each run snapshot is a model-<run_id>.pt and a manifest-<run_id>.json, counted one each."),
+  deleted_count: z.number().int().gte(0).lte(9007199254740991).describe("Number of files deleted: each run snapshot is a model-<run_id>.pt and a manifest-<run_id>.json, counted one each."),
 }).strict();
 export type DigitsTrainPruneV1 = z.infer<typeof DigitsTrainPruneV1>;
 
 /** A training job has started. */
 export const DigitsTrainStartedV1 = EventV1Base.extend({
   type: z.literal("digits.train.started.v1").describe("Message type; always \"digits.train.started.v1\"."),
-  total_epochs: z.number().int().gte(1).describe("Number of epochs the job will train."),
+  total_epochs: z.number().int().gte(1).lte(9007199254740991).describe("Number of epochs the job will train."),
 }).strict();
 export type DigitsTrainStartedV1 = z.infer<typeof DigitsTrainStartedV1>;
 
@@ -113,8 +113,8 @@ export type DigitsTrainStartedV1 = z.infer<typeof DigitsTrainStartedV1>;
 export const DigitsTrainUploadV1 = EventV1Base.extend({
   type: z.literal("digits.train.upload.v1").describe("Message type; always \"digits.train.upload.v1\"."),
   status: z.number().int().gte(0).lte(599).describe("Final HTTP status of the upload; 0 when no response arrived."),
-  model_bytes: z.number().int().gte(0).describe("Size of model.pt in bytes."),
-  manifest_bytes: z.number().int().gte(0).describe("Size of manifest.json in bytes."),
+  model_bytes: z.number().int().gte(0).lte(9007199254740991).describe("Size of model.pt in bytes."),
+  manifest_bytes: z.number().int().gte(0).lte(9007199254740991).describe("Size of manifest.json in bytes."),
 }).strict();
 export type DigitsTrainUploadV1 = z.infer<typeof DigitsTrainUploadV1>;
 
@@ -152,8 +152,8 @@ export type LegacyFailed = z.infer<typeof LegacyFailed>;
 /** Legacy compact event: an epoch has finished. */
 export const LegacyProgress = LegacyBase.extend({
   type: z.literal("progress").describe("Message type; always \"progress\"."),
-  epoch: z.number().int().gte(1).describe("The epoch that finished, counted from 1."),
-  total_epochs: z.number().int().gte(1).describe("Number of epochs the job will train."),
+  epoch: z.number().int().gte(1).lte(9007199254740991).describe("The epoch that finished, counted from 1."),
+  total_epochs: z.number().int().gte(1).lte(9007199254740991).describe("Number of epochs the job will train."),
   val_acc: z.number().gte(0).lte(1).nullable().describe("Validation accuracy after this epoch, or null when not measured."),
 }).strict();
 export type LegacyProgress = z.infer<typeof LegacyProgress>;
@@ -161,7 +161,7 @@ export type LegacyProgress = z.infer<typeof LegacyProgress>;
 /** Legacy compact event: a training job has started. */
 export const LegacyStarted = LegacyBase.extend({
   type: z.literal("started").describe("Message type; always \"started\"."),
-  total_epochs: z.number().int().gte(1).describe("Number of epochs the job will train."),
+  total_epochs: z.number().int().gte(1).lte(9007199254740991).describe("Number of epochs the job will train."),
 }).strict();
 export type LegacyStarted = z.infer<typeof LegacyStarted>;
 
