@@ -309,9 +309,16 @@ def test_an_upload_answered_500_then_200_is_retried_and_shown(
             UPLOAD__BACKOFF_S="0.2",
         )
         enqueue(env, "e2e-upload", epochs=2)
+        # Discord rate-limits the first edit too: the bot waits retry_after, then goes on.
+        wait_until("the job's message", lambda: discord.messages() or None, 90)
+        discord.retry_after_s = 1.0
+        discord.rate_limit_count = 1
         embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
     check_completed(embed, tmp_path, subscriber)
-    assert [u.fields["model_id"] for u in api.received] == [MODEL_ID, MODEL_ID]
+    assert [(u.fields["model_id"], u.api_key) for u in api.received] == [(MODEL_ID, api.key)] * 2
+    requests = discord.snapshot()
+    [limited] = [i for i, r in enumerate(requests) if r.status == 429]
+    assert requests[limited + 1].at - requests[limited].at >= discord.retry_after_s - 0.05
     upload = subscriber.first("digits.train.upload.v1")
     assert upload is not None and upload["status"] == 200
     folder = tmp_path / "artifacts" / MODEL_ID
