@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ from tests.e2e_support import (
     size,
     start_bot,
     start_worker,
+    subscribers,
     wait_until,
     worker_env,
 )
@@ -202,7 +204,9 @@ def test_redis_restarted_mid_job(
     redis_server.stop()
     time.sleep(0.3)
     redis_server.start()
-    back = time.monotonic()
+    # Back: once the bot has subscribed again (it retries with a growing delay).
+    wait_until("the bot to resubscribe", lambda: subscribers(redis_server.url) >= 2, 30)
+    back_ts = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     terminal = wait_until("the job's terminal event", subscriber.terminal, 120)
     assert terminal["type"] == "digits.train.completed.v1", terminal
     embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
@@ -210,16 +214,19 @@ def test_redis_restarted_mid_job(
     one_message(discord)
     bot, worker = processes
     assert "reconnected to Redis; subscribed to" in bot.output(), bot.tail()
-    # Events published after Redis was back reach the bot: each epoch finished since then is
-    # on the final message.
-    after = [r.event for r in subscriber.received if r.at > back and r.event is not None]
-    epochs = [e for e in after if e["type"] == "digits.train.epoch.v1"]
-    assert epochs, "no epoch ended after the restart"
+    # Events published after the bot was back reach it: each epoch finished since then (by the
+    # event's own timestamp, set before it is published) is on the final message.
+    epochs = [
+        e
+        for e in subscriber.events()
+        if e["type"] == "digits.train.epoch.v1" and str(e["ts"]) > back_ts
+    ]
+    assert epochs, f"no epoch ended after the restart: {subscriber.types()}"
     for event in epochs:
         val_acc = event["val_acc"]
         assert isinstance(val_acc, float)
         line = f"Epoch {event['epoch']}: val_acc {percent(val_acc)}"
-        assert line in fields_of(embed)["Epochs"], (line, embed)
+        assert line in fields_of(embed)["Epochs"], f"{line} not in {embed}\n{bot.tail()}"
     assert subscriber.invalid() == []
     # Exactly one terminal event: the worker did not take the lost job data for a dead horse.
     assert [t for t in subscriber.types() if t in TERMINAL] == ["digits.train.completed.v1"]
