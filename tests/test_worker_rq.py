@@ -8,75 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis import Redis
-from redis.client import PubSub
 
 from handwriting_ai.events.codec import decode_event
 from tests.conftest import RedisServer, free_port
-
-REPO = Path(__file__).resolve().parent.parent
-CHANNEL = "digits:test-events"
-
-
-class Subscriber:
-    """Collects every message on the channel, decoded (an invalid one fails the test)."""
-
-    def __init__(self, url: str) -> None:
-        self.events: list[dict[str, object]] = []
-        self._client = Redis.from_url(url)
-        self._pubsub = PubSub(self._client.connection_pool, ignore_subscribe_messages=True)
-        self._pubsub.subscribe(CHANNEL)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            message = self._pubsub.get_message(timeout=0.1)
-            if message is not None:
-                data = message["data"]
-                assert isinstance(data, bytes)
-                self.events.append(dict(decode_event(data)))
-
-    def types(self) -> list[str]:
-        return [str(e["type"]) for e in self.events]
-
-    def wait_for(self, type_name: str, timeout_s: float) -> dict[str, object]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for event in list(self.events):
-                if event["type"] == type_name:
-                    return event
-            time.sleep(0.05)
-        raise AssertionError(f"no {type_name} within {timeout_s} s; got {self.types()}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._pubsub.close()
-        self._client.close()
+from tests.e2e_support import REPO, Subscriber, worker_env
 
 
 def _env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        REDIS_URL=url,
-        DIGITS_EVENTS_CHANNEL=CHANNEL,
-        RQ__QUEUE="digits-test",
-        DIGITS__DATA_ROOT=str(REPO / "data" / "mnist"),
-        DIGITS__ARTIFACTS_ROOT=str(tmp_path / "artifacts"),
-        TRAIN__THREADS="1",
-        TRAIN__MAX_TRAIN_SAMPLES="256",
-        EVENTS__BATCH_EVERY="2",
-    )
-    env.update(extra)
-    return env
+    return worker_env(url, tmp_path, **{"TRAIN__MAX_TRAIN_SAMPLES": "256", **extra})
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -127,7 +70,8 @@ def test_enqueued_jobs_are_run_by_a_worker_and_every_event_arrives(
     assert worker.returncode == 0, worker.stderr
 
     subscriber.wait_for("digits.train.completed.v1", 10)
-    events = subscriber.events
+    events = subscriber.events()
+    assert subscriber.invalid() == []
     assert {(e["request_id"], e["user_id"]) for e in events} == {("r-1", 2**62 + 1)}
     run_id = events[0]["run_id"]
     assert run_id is not None and {e.get("run_id") for e in events} == {run_id}
@@ -180,7 +124,8 @@ def test_a_killed_work_horse_is_reported_by_the_parent(
     assert failed["message"] == "worker process killed by signal 9, probably out of memory"
     assert failed["error_kind"] == "system"
     assert failed["request_id"] == "r-kill"
-    assert failed["run_id"] == subscriber.events[0]["run_id"] is not None
+    assert failed["run_id"] == subscriber.events()[0]["run_id"] is not None
+    assert subscriber.invalid() == []
     assert legacy["message"] == failed["message"]
     assert subscriber.types().count("digits.train.failed.v1") == 1
     assert "digits.train.completed.v1" not in subscriber.types()
