@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.http_stub import QuietHandler, serve
 
 API_PREFIX = "/api/v10"
 DM_PATH = "/users/@me/channels"
@@ -156,23 +157,14 @@ def fields_of(embed: dict[str, object]) -> dict[str, str]:
 def serve_discord_api(api: DiscordApi) -> Iterator[DiscordApi]:
     """Runs the stand-in on a free port for the duration of the block."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _serve(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
             status, answer = api.handle(
                 self.command, self.path, raw, self.headers.get("Authorization")
             )
-            data = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if status == 429:
-                    self.send_header("Retry-After", str(api.retry_after_s))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the bot stopped while waiting
+            retry = {"Retry-After": str(api.retry_after_s)} if status == 429 else {}
+            self.reply(status, json.dumps(answer).encode(), retry)
 
         def do_POST(self) -> None:
             self._serve()
@@ -183,16 +175,6 @@ def serve_discord_api(api: DiscordApi) -> Iterator[DiscordApi]:
         def do_GET(self) -> None:
             self._serve()
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # keep test output clean
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    api.url = f"http://127.0.0.1:{server.server_address[1]}/api"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(Handler) as base:
+        api.url = f"{base}/api"
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +9,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.http_stub import QuietHandler, serve
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _parse(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tu
 def serve_model_api(api: ModelApi) -> Iterator[ModelApi]:
     """Runs the stand-in on a free port for the duration of the block."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             fields, files = _parse(self.headers.get("Content-Type", ""), body)
@@ -71,25 +71,8 @@ def serve_model_api(api: ModelApi) -> Iterator[ModelApi]:
                 status = 404
             else:
                 status = api.statuses.pop(0) if api.statuses else 200
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (the timeout test)
+            self.reply(status, b"{}")
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # keep test output clean
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(Handler) as base:
+        api.url = base
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
