@@ -10,11 +10,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from handwriting_ai.events.codec import RequestValidationError
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
 from handwriting_ai.training.models import parse_arch
 from handwriting_worker.queue_commands import (
     RedisUnreachable,
-    RequestValidationError,
     enqueue_request,
     run_worker,
 )

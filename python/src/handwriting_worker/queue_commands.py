@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.job import Job
 
-from handwriting_ai.events.codec import RequestValidationError, validate_request
+from handwriting_ai.events.codec import validate_request
 from handwriting_ai.settings import Settings, redact_url
 from handwriting_worker.rq_job import report_dead_horse, train_job
 
@@ -67,6 +67,3 @@ def enqueue_request(settings: Settings, request: object, out: TextIO = sys.stdou
     )
     out.write(f"request_id {valid['request_id']}\njob_id {job.id}\n")
     return job
-
-
-__all__ = ["RedisUnreachable", "RequestValidationError", "connect", "enqueue_request", "run_worker"]
