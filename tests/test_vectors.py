@@ -7,6 +7,7 @@ generated zod schemas; both must agree on every vector.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from handwriting_ai.events.codec import (
     EventDecodeError,
     RequestValidationError,
     decode_event,
-    validate_request,
+    decode_request,
 )
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -32,7 +33,19 @@ def _load() -> list[tuple[str, str, bool, str]]:
     return out
 
 
+def _expected() -> list[tuple[str, str, str, dict[str, str]]]:
+    """Valid vectors that say what some fields decode to, as JSON text (``"epochs": "2"``)."""
+    out: list[tuple[str, str, str, dict[str, str]]] = []
+    for path in sorted(VECTORS.glob("*.json")):
+        data = json.loads(path.read_text())
+        for vector in data["vectors"]:
+            if "expect" in vector:
+                out.append((data["schema"], vector["name"], vector["text"], vector["expect"]))
+    return out
+
+
 ALL = _load()
+EXPECTED = _expected()
 
 
 def test_every_message_type_has_vectors_of_both_verdicts() -> None:
@@ -46,7 +59,7 @@ def test_every_message_type_has_vectors_of_both_verdicts() -> None:
 def _verdict(schema: str, text: str) -> bool:
     if schema == REQUEST_FILE:
         try:
-            validate_request(json.loads(text))
+            decode_request(text)
         except RequestValidationError:
             return False
         return True
@@ -71,3 +84,20 @@ def test_user_id_above_2_53_survives_exactly() -> None:
             event = decode_event(text)
             digits = text.split('"user_id":', 1)[1].split(",", 1)[0]
             assert event["user_id"] == int(digits) > 2**53
+
+
+def test_numbers_rule_has_vectors() -> None:
+    assert len(EXPECTED) >= 5
+
+
+@pytest.mark.parametrize(
+    ("schema", "name", "text", "expect"), EXPECTED, ids=[f"{s}: {n}" for s, n, _, _ in EXPECTED]
+)
+def test_vector_decodes_to_the_values_it_expects(
+    schema: str, name: str, text: str, expect: dict[str, str]
+) -> None:
+    # Whole numbers are ints (2.0 -> 2, exactly, any size); others the nearest double.
+    decoded: Mapping[str, object] = (
+        decode_request(text) if schema == REQUEST_FILE else decode_event(text)
+    )
+    assert {key: json.dumps(decoded[key]) for key in expect} == expect

@@ -1,7 +1,7 @@
 // Turns JSON text from the events channel into a checked event, without losing a digit of a
 // 64-bit id and without ever throwing: every failure is a short reason naming the field.
 
-import { parse, splitNumber, isSafeNumber } from "lossless-json";
+import { parse, splitNumber } from "lossless-json";
 import type { z } from "zod";
 import { BIGINT_KEYS, DigitsEventV1, DigitsTrainV1, LegacyEvent } from "./generated/contracts.ts";
 import { MAX_EVENT_BYTES, MAX_JSON_DEPTH } from "./config.ts";
@@ -45,14 +45,20 @@ function nodeText(node: PathNode | null): string {
 }
 
 /**
- * JSON Schema counts 42.0 as an integer, so an id written that way is accepted too (the Python
- * validator agrees); a fractional or overflowing id is refused here with a clear reason.
+ * JSON Schema counts 42.0 as an integer, so an id written that way is accepted too, exactly (the
+ * Python side reads a whole number exactly as well); a number that is not whole is the double it
+ * rounds to, accepted only when that double is whole (as Python sees it); an overflowing id is
+ * refused here with a clear reason.
  */
 function toBigInt(text: string, path: PathNode): bigint {
   if (SHORT_INTEGER.test(text) || /^-?[1-9][0-9]*$/.test(text)) return BigInt(text);
   const { sign, digits, exponent } = splitNumber(text);
   if (digits === "0") return 0n;
-  if (exponent < digits.length - 1) throw new DecodeFailure(`${nodeText(path)}: expected an integer, got ${text}`);
+  if (exponent < digits.length - 1) {
+    const value = toNumber(text, path);
+    if (Number.isInteger(value)) return BigInt(value);
+    throw new DecodeFailure(`${nodeText(path)}: expected an integer, got ${text}`);
+  }
   if (exponent > MAX_BIGINT_EXPONENT) throw new DecodeFailure(`${nodeText(path)}: integer too large (${text})`);
   return BigInt(sign + digits + "0".repeat(exponent - (digits.length - 1)));
 }
@@ -64,11 +70,15 @@ function pathOf(key: PropertyKey | null, parent: PathNode | null): PathNode | nu
   return key === null ? parent : { key, parent };
 }
 
-function toNumber(text: string, key: PropertyKey | null, parent: PathNode | null): number {
+/**
+ * Any number is the double it rounds to (0.10000000000000001 is 0.1, as every JSON reader
+ * makes it); one beyond a double's range (1e400) is refused, as Python refuses it.
+ */
+function toNumber(text: string, path: PathNode | null): number {
   const value = Number(text);
-  // Fast path: short integers, and decimals that print back exactly as written.
-  if (SHORT_INTEGER.test(text) || (Number.isFinite(value) && String(value) === text && !Number.isInteger(value))) return value;
-  if (!isSafeNumber(text)) throw new DecodeFailure(`${nodeText(pathOf(key, parent))}: number ${text} cannot be held exactly`);
+  if (!Number.isFinite(value)) {
+    throw new DecodeFailure(`${nodeText(path)}: ${text.slice(0, 40)} is not a finite number; JSON numbers must fit in a 64-bit float`);
+  }
   return value;
 }
 
@@ -77,7 +87,7 @@ function convertNumbers(value: unknown, key: PropertyKey | null, parent: PathNod
   if (depth > MAX_JSON_DEPTH) throw new DecodeFailure(`${nodeText(pathOf(key, parent))}: nested deeper than ${MAX_JSON_DEPTH}`);
   if (value instanceof NumberText) {
     if (typeof key === "string" && BIGINT_KEYS.has(key)) return toBigInt(value.text, { key, parent });
-    return toNumber(value.text, key, parent);
+    return toNumber(value.text, pathOf(key, parent));
   }
   if (Array.isArray(value)) {
     const path = pathOf(key, parent);

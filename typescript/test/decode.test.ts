@@ -28,9 +28,26 @@ void test("user_id written as an integral decimal is an integer, as JSON Schema 
   assert.match(reasonOf(started().replace(BIG_USER_ID, "9223372036854775808")), /^user_id: /);
 });
 
-void test("other numbers must be exact as JS numbers", () => {
-  assert.match(reasonOf(started({ total_epochs: 3 }).replace('"total_epochs":3', '"total_epochs":9007199254740993')), /^total_epochs: number 9007199254740993 cannot be held exactly/);
-  assert.match(reasonOf(started().replace('"total_epochs":3', '"total_epochs":1e400')), /^total_epochs: /);
+void test("other numbers are the double they round to; beyond a double is refused", () => {
+  // 2^53+1 rounds to 2^53, still above the schema's maximum of 2^53-1 (Python: the exact int, too big).
+  assert.match(reasonOf(started({ total_epochs: 3 }).replace('"total_epochs":3', '"total_epochs":9007199254740993')), /^total_epochs: Too big/);
+  assert.match(reasonOf(started().replace('"total_epochs":3', '"total_epochs":1e400')), /^total_epochs: 1e400 is not a finite number/);
+  assert.match(reasonOf(started().replace('"total_epochs":3', '"total_epochs":-1E+999')), /^total_epochs: -1E\+999 is not a finite number/);
+  const whole = decodeEvent(started().replace('"total_epochs":3', '"total_epochs":3.0'));
+  assert.ok(whole.kind === "v1" && whole.event.type === "digits.train.started.v1" && whole.event.total_epochs === 3);
+});
+
+void test("a 64-bit id is exact when whole, the rounded double when not", () => {
+  const idOf = (text: string): bigint | string => {
+    const result = decodeEvent(started().replace(/"user_id":[0-9]+/, `"user_id":${text}`));
+    return result.kind === "invalid" ? result.reason : result.event.user_id;
+  };
+  assert.equal(idOf("9007199254740993.0"), 9007199254740993n);
+  assert.equal(idOf("1.00000000000000001"), 1n); // rounds to the whole double 1, as in Python
+  assert.equal(idOf("9007199254740993.5"), 9007199254740994n);
+  assert.match(String(idOf("1.5")), /^user_id: expected an integer, got 1\.5/);
+  assert.equal(idOf("1.5e-400"), 0n); // the double it rounds to is 0
+  assert.match(String(idOf("1e21")), /^user_id: integer too large/);
 });
 
 void test("legacy events decode as legacy; v1 is tried first", () => {

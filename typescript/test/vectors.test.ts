@@ -13,8 +13,22 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 const VectorFile = z.object({
   schema: z.string(),
-  vectors: z.array(z.object({ name: z.string(), valid: z.boolean(), text: z.string() })).min(1),
+  vectors: z
+    .array(z.object({ name: z.string(), valid: z.boolean(), text: z.string(), expect: z.record(z.string(), z.string()).optional() }))
+    .min(1),
 });
+
+/** A decoded value as JSON text, as the vectors' `expect` writes it (Python: json.dumps). */
+function jsonText(value: unknown): string {
+  return typeof value === "bigint" ? value.toString() : JSON.stringify(value);
+}
+
+/** The fields a vector expects, as decoded here. */
+function decodedFields(fields: Readonly<Record<string, unknown>>, expect: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.keys(expect).map((key) => [key, jsonText(fields[key])]));
+}
+
+let expectations = 0;
 
 const files = readdirSync(VECTORS_DIR).filter((name) => name.endsWith(".json")).sort();
 
@@ -34,6 +48,10 @@ for (const file of files) {
         assert.equal(result.kind === "ok", vector.valid, `${label}: ${result.kind === "invalid" ? result.reason : "accepted"}`);
         if (result.kind === "invalid") continue;
         userId = result.request.user_id;
+        if (vector.expect !== undefined) {
+          assert.deepEqual(decodedFields({ ...result.request }, vector.expect), vector.expect, label);
+          expectations += 1;
+        }
       } else {
         const result = decodeEvent(vector.text);
         assert.equal(result.kind !== "invalid", vector.valid, `${label}: ${result.kind === "invalid" ? result.reason : "accepted"}`);
@@ -41,6 +59,10 @@ for (const file of files) {
         // The decoded event must be of the schema the file is about.
         assert.equal(`${result.kind === "v1" ? result.event.type : `legacy.${result.event.type}`}.json`, schema, label);
         userId = result.event.user_id;
+        if (vector.expect !== undefined) {
+          assert.deepEqual(decodedFields({ ...result.event }, vector.expect), vector.expect, label);
+          expectations += 1;
+        }
       }
       const digits = /"user_id":\s*([0-9]+)/.exec(vector.text)?.[1];
       assert.ok(digits !== undefined, `${label}: no user_id digits in the text`);
@@ -52,3 +74,7 @@ for (const file of files) {
     }
   });
 }
+
+void test("vectors say what numbers decode to (whole numbers exact, others the nearest double)", () => {
+  assert.ok(expectations >= 5, `expected vectors with "expect", found ${expectations}`);
+});

@@ -1,8 +1,11 @@
 """Events to and from JSON text, validated against the schemas.
 
 - ``encode_event``: compact JSON of a generated TypedDict (no NaN or Infinity: JSON has none).
-- ``decode_event``: text -> a validated v1 or legacy event, or ``EventDecodeError``.
+- ``decode_event``: text -> a validated v1 or legacy event, or ``EventDecodeError``; numbers
+  are read as the bot reads them (``json_numbers``: whole numbers exact, no NaN/Infinity).
 - ``validate_request``: a parsed job request -> ``DigitsTrainV1``, or ``RequestValidationError``.
+- ``decode_request``: the JSON text of a job request -> ``DigitsTrainV1`` (as the bot's
+  ``decodeTrainRequest``), or ``RequestValidationError``.
 
 Every error names what is wrong and where, as a JSON path (``$.epochs``).
 """
@@ -25,7 +28,8 @@ from handwriting_ai.contracts import (
     DigitsTrainV1,
     LegacyEvent,
 )
-from handwriting_ai.events.schemas import validator_for
+from handwriting_ai.events import json_numbers
+from handwriting_ai.events.schemas import integer_fields, validator_for
 
 Event = DigitsEventV1 | LegacyEvent
 """Any event the runtime publishes: a v1 event or a legacy compact one."""
@@ -67,10 +71,6 @@ def encode_event(event: Event) -> str:
         ) from exc
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON (JSON has no NaN or Infinity)")
-
-
 def _parse(text: str | bytes) -> dict[str, object]:
     if isinstance(text, bytes):
         try:
@@ -78,7 +78,9 @@ def _parse(text: str | bytes) -> dict[str, object]:
         except UnicodeDecodeError as exc:
             raise EventDecodeError(f"$: not UTF-8 text ({exc})") from exc
     try:
-        value: object = json.loads(text, parse_constant=_reject_constant)
+        value: object = json_numbers.loads(text)
+    except json_numbers.NonFiniteNumber as exc:
+        raise EventDecodeError(str(exc)) from exc
     except ValueError as exc:
         raise EventDecodeError(f"$: not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
@@ -140,6 +142,8 @@ def decode_event(text: str | bytes) -> Event:
             f"$.type: {shown} is not an event type; expected one of {', '.join(EVENT_TYPES)}"
         )
     schema = _EventSchema(validator_for(type_name))
+    # 1.00000000000000001 is the double 1.0: an int where the schema says integer.
+    obj = json_numbers.whole_floats_to_int(obj, integer_fields(type_name))
     if _is_event(obj, schema):
         return obj
     raise EventDecodeError(f"invalid {type_name}: {_reason(schema.validator.iter_errors(obj))}")
@@ -149,11 +153,28 @@ def validate_request(obj: object) -> DigitsTrainV1:
     """``obj`` (parsed JSON) as a job request, or ``RequestValidationError`` naming the field.
 
     Example message: ``invalid digits.train.v1 request: $.epochs: 0 is less than the minimum
-    of 1``.
+    of 1``. A NaN or infinite float is refused; a whole-number float in an integer field
+    (``epochs: 2.0``) comes back as an ``int``.
     """
+    try:
+        json_numbers.check_finite(obj)  # NaN passes every bound check: refuse it first
+    except json_numbers.NonFiniteNumber as exc:
+        raise RequestValidationError(f"invalid {REQUEST_TYPE} request: {exc}") from exc
     schema = _RequestSchema(validator_for(REQUEST_TYPE))
+    if isinstance(obj, Mapping):
+        # epochs 2.0 is an integer to JSON Schema; the trainer needs the int 2.
+        obj = json_numbers.whole_floats_to_int(obj, integer_fields(REQUEST_TYPE))
     if _is_request(obj, schema):
         return obj
     raise RequestValidationError(
         f"invalid {REQUEST_TYPE} request: {_reason(schema.validator.iter_errors(obj))}"
     )
+
+
+def decode_request(text: str) -> DigitsTrainV1:
+    """The JSON text of a job request, read by the shared number rule, then validated."""
+    try:
+        obj = json_numbers.loads(text)
+    except ValueError as exc:  # NonFiniteNumber names the field; JSONDecodeError the place
+        raise RequestValidationError(f"invalid {REQUEST_TYPE} request: {exc}") from exc
+    return validate_request(obj)

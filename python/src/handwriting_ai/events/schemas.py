@@ -97,3 +97,33 @@ def validator_for(type_name: str) -> Draft202012Validator:
     return Draft202012Validator(
         by_type[type_name], registry=registry, format_checker=format_checker()
     )
+
+
+@cache
+def integer_fields(type_name: str) -> frozenset[str]:
+    """A message's top-level properties of type ``integer`` (through ``$ref`` and ``allOf``)."""
+    registry, by_type = _schemas()
+    schema = by_type[type_name]
+    resolver = registry.resolver(base_uri=str(schema["$id"]))
+
+    def resolved(part: Mapping[str, object]) -> Mapping[str, object]:
+        ref = part.get("$ref")
+        if not isinstance(ref, str):
+            return part
+        contents = resolver.lookup(ref).contents
+        return contents if isinstance(contents, Mapping) else {}
+
+    parts: list[Mapping[str, object]] = [schema]
+    all_of = schema.get("allOf")
+    if isinstance(all_of, list):
+        parts += [resolved(base) for base in all_of if isinstance(base, Mapping)]
+    found: set[str] = set()
+    for part in parts:
+        properties = part.get("properties")
+        items = properties.items() if isinstance(properties, Mapping) else ()
+        found.update(
+            str(name)
+            for name, sub in items
+            if isinstance(sub, Mapping) and resolved(sub).get("type") == "integer"
+        )
+    return frozenset(found)

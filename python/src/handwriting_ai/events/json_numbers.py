@@ -1,0 +1,117 @@
+"""JSON numbers read the same way here as in the bot (typescript/src/decode.ts).
+
+The rule both sides follow, checked by the shared vectors in ``tests/vectors/``:
+
+- A number whose exact value is a whole number (``42``, ``42.0``, ``1e3``) is that integer,
+  exactly, however many digits it has (a 64-bit ``user_id`` keeps every digit).
+- Any other number is the double it rounds to (``0.10000000000000001`` is ``0.1``).
+- A number beyond a double's range (``1e400``) and NaN or Infinity (not JSON at all, but
+  Python's ``json`` and ``float()`` make them) are refused, naming the field.
+- After validation, a whole-number float in an ``integer`` field (``epochs: 2.0`` from a
+  producer that only has floats) becomes an ``int``: JSON Schema counts it as an integer,
+  and the trainer needs one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+
+_SHORT_INT_DIGITS = 300  # any integer this short is far inside a double's range
+
+
+class NonFiniteNumber(ValueError):
+    """A number that no double holds (out of range, NaN or Infinity)."""
+
+
+class _Marker:
+    """Stands for a refused number while the parse is repeated to find where it is."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _parse_float(text: str) -> float | int:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NonFiniteNumber(text)
+    if value.is_integer():
+        exact = Decimal(text)
+        if exact == exact.to_integral_value():
+            return int(exact)  # 42.0 is 42, exactly (a 64-bit id written with .0 included)
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > _SHORT_INT_DIGITS and not math.isfinite(float(text)):
+        raise NonFiniteNumber(text)
+    return int(text)
+
+
+def _refuse_constant(name: str) -> float:
+    raise NonFiniteNumber(name)
+
+
+def _mark_float(text: str) -> object:
+    try:
+        return _parse_float(text)
+    except NonFiniteNumber:
+        return _Marker(text)
+
+
+def _mark_int(text: str) -> object:
+    try:
+        return _parse_int(text)
+    except NonFiniteNumber:
+        return _Marker(text)
+
+
+def _walk(value: object, path: str) -> Iterator[tuple[str, object]]:
+    yield path, value
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+
+
+def _problem(path: str, shown: str) -> str:
+    return (
+        f"{path}: {shown} is not a finite number; JSON numbers must fit in a 64-bit float "
+        "(no NaN, no Infinity, nothing beyond about 1.8e308)"
+    )
+
+
+def loads(text: str) -> object:
+    """Parses JSON text by the rule above; ``NonFiniteNumber`` names the field it refuses."""
+    try:
+        return json.loads(
+            text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_refuse_constant
+        )
+    except NonFiniteNumber as exc:
+        # Parse again, keeping refused numbers as markers, to say where the first one is.
+        marked: object = json.loads(
+            text, parse_float=_mark_float, parse_int=_mark_int, parse_constant=_Marker
+        )
+        where = next(
+            (path, item.text) for path, item in _walk(marked, "$") if isinstance(item, _Marker)
+        )
+        raise NonFiniteNumber(_problem(*where)) from exc
+
+
+def check_finite(value: object) -> None:
+    """Refuses a NaN or infinite float anywhere in ``value`` (an object not parsed by us)."""
+    for path, item in _walk(value, "$"):
+        if isinstance(item, float) and not math.isfinite(item):
+            raise NonFiniteNumber(_problem(path, repr(item)))
+
+
+def whole_floats_to_int(value: Mapping[str, object], fields: frozenset[str]) -> dict[str, object]:
+    """``value`` with each whole-number float among ``fields`` as an ``int`` (2.0 -> 2)."""
+    return {
+        key: int(item) if key in fields and isinstance(item, float) and item.is_integer() else item
+        for key, item in value.items()
+    }
