@@ -12,12 +12,24 @@ import json
 from collections.abc import Iterable
 
 from codegen.json_types import JsonObject, JsonValue, as_list, as_object, as_str
+from codegen.patterns import PatternError, check_pattern
 from codegen.schema_index import COMMON_FILE, Message
 
 # Integers above this cannot be held exactly by a JS number: they become bigint.
 MAX_SAFE_INTEGER = 2**53 - 1
 
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "examples", "$comment"}
+# Beside $ref, const or enum, zod gets the referenced/literal schema and nothing else: any other
+# keyword there would be enforced in Python only, so it is refused (``type`` beside const/enum
+# is checked to hold for every value, which makes it redundant, not dropped).
+_BESIDE_REF = _ANNOTATIONS
+_BESIDE_VALUES = _ANNOTATIONS | {"type"}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
 _SUPPORTED = _ANNOTATIONS | {
     "type",
     "properties",
@@ -56,11 +68,13 @@ def _num(value: JsonValue, where: str) -> str:
 
 
 class ZodEmitter:
-    """Turns schemas into zod expressions; ``bigint_keys`` collects int64 property names."""
+    """Turns schemas into zod expressions; ``object_bigint_keys`` maps each object (by name) to
+    its properties holding 64-bit integers, base properties included."""
 
     def __init__(self) -> None:
-        self.bigint_keys: set[str] = set()
+        self.bigint_keys: set[str] = set()  # of the object being emitted; see object_expr
         self.bigint_defs: set[str] = set()
+        self.object_bigint_keys: dict[str, frozenset[str]] = {}
 
     def check_keywords(self, schema: JsonObject, where: str) -> None:
         """Rejects any keyword outside the supported subset."""
@@ -85,15 +99,20 @@ class ZodEmitter:
         """
         self.check_keywords(schema, where)
         if "$ref" in schema:
+            self._only_beside(schema, "$ref", _BESIDE_REF, where)
             name = self.ref_name(as_str(schema["$ref"], f"{where}.$ref"), where)
             if name in self.bigint_defs and key is not None:
                 self.bigint_keys.add(key)
             return self._described(name, schema)
         if "const" in schema:
+            self._only_beside(schema, "const", _BESIDE_VALUES, where)
+            self._values_of_type(schema, [schema["const"]], where)
             return self._described(f"z.literal({_js(schema['const'])})", schema)
         if "enum" in schema:
-            values = ", ".join(_js(v) for v in as_list(schema["enum"], f"{where}.enum"))
-            return self._described(f"z.enum([{values}])", schema)
+            self._only_beside(schema, "enum", _BESIDE_VALUES, where)
+            values = as_list(schema["enum"], f"{where}.enum")
+            self._values_of_type(schema, values, where)
+            return self._described(f"z.enum([{', '.join(_js(v) for v in values)}])", schema)
         types = schema.get("type")
         nullable = False
         if isinstance(types, list):
@@ -109,6 +128,33 @@ class ZodEmitter:
         if nullable:
             base += ".nullable()"
         return self._described(base, schema)
+
+    def _only_beside(self, schema: JsonObject, keyword: str, allowed: set[str], where: str) -> None:
+        """Refuses keywords beside ``keyword`` that zod would not enforce."""
+        extra = sorted(set(schema) - allowed - {keyword})
+        if extra:
+            raise UnsupportedSchemaError(
+                f"{where}: {', '.join(extra)} beside {keyword} would be enforced in Python only; "
+                f"put {'them' if len(extra) > 1 else 'it'} in the schema {keyword} "
+                "stands for, or define a new one"
+            )
+
+    def _values_of_type(self, schema: JsonObject, values: list[JsonValue], where: str) -> None:
+        """A ``type`` beside const/enum must hold for every value (then it adds nothing)."""
+        if "type" not in schema:
+            return
+        type_name = as_str(schema["type"], f"{where}.type")
+        kinds = _JSON_TYPES.get(type_name)
+        for value in values:
+            if (
+                kinds is None
+                or isinstance(value, bool) != (type_name == "boolean")
+                or not (isinstance(value, kinds))
+            ):
+                raise UnsupportedSchemaError(
+                    f"{where}: value {_js(value)} is not of type {type_name!r}; "
+                    "fix the value or the type"
+                )
 
     def _typed(self, type_name: str, schema: JsonObject, where: str, key: str | None) -> str:
         if type_name == "string":
@@ -136,6 +182,12 @@ class ZodEmitter:
             out += f".max({_num(schema['maxLength'], where)})"
         if "pattern" in schema:
             pattern = as_str(schema["pattern"], f"{where}.pattern")
+            try:
+                check_pattern(pattern)
+            except PatternError as exc:
+                raise UnsupportedSchemaError(
+                    f"{where}.pattern {_js(pattern)}: {exc} (see codegen/patterns.py)"
+                ) from exc
             out += f'.regex(new RegExp({_js(pattern)}, "u"))'
         return out
 
@@ -189,12 +241,18 @@ class ZodEmitter:
             lines.append(f"  {name}: {expr},")
         return "{\n" + "\n".join(lines) + "\n}"
 
-    def object_expr(self, schema: JsonObject, where: str) -> str:
-        """A zod object: a base object, or a strict message that may extend one base."""
+    def object_expr(self, schema: JsonObject, where: str, name: str) -> str:
+        """A zod object: a base object, or a strict message that may extend one base.
+
+        Records in ``object_bigint_keys[name]`` the properties holding 64-bit integers.
+        """
         self.check_keywords(schema, where)
         if as_str(schema.get("type"), f"{where}.type") != "object":
             raise UnsupportedSchemaError(f"{where}: a message must be an object")
+        self.bigint_keys = set()
         shape = self.shape(schema, where)
+        own = frozenset(self.bigint_keys)
+        self.object_bigint_keys[name] = own
         all_of = schema.get("allOf")
         if all_of is None:
             closed = schema.get("additionalProperties") is False
@@ -209,8 +267,9 @@ class ZodEmitter:
             raise UnsupportedSchemaError(
                 f"{where}: a message extending a base must set unevaluatedProperties: false"
             )
-        name = self.ref_name(as_str(base["$ref"], where), where)
-        return f"{name}.extend({shape}).strict()"
+        base_name = self.ref_name(as_str(base["$ref"], where), where)
+        self.object_bigint_keys[name] = own | self.object_bigint_keys.get(base_name, frozenset())
+        return f"{base_name}.extend({shape}).strict()"
 
 
 HEADER = """\
@@ -239,13 +298,13 @@ def emit_typescript(common: JsonObject, messages: Iterable[Message]) -> str:
         sub_obj = as_object(sub, f"{COMMON_FILE}#/$defs/{name}")
         where = f"{COMMON_FILE}#/$defs/{name}"
         if sub_obj.get("type") == "object":
-            expr = emitter.object_expr(sub_obj, where)
+            expr = emitter.object_expr(sub_obj, where, name)
         else:
             expr = emitter.expr(sub_obj, where, None)
         out.append(f"{_doc(sub_obj)}export const {name} = {expr};\n")
     groups: dict[str, list[Message]] = {}
     for message in messages:
-        expr = emitter.object_expr(message.schema, f"schemas/{message.file}")
+        expr = emitter.object_expr(message.schema, f"schemas/{message.file}", message.title)
         out.append(f"{_doc(message.schema)}export const {message.title} = {expr};")
         out.append(f"export type {message.title} = z.infer<typeof {message.title}>;\n")
         groups.setdefault(message.group, []).append(message)
@@ -256,9 +315,15 @@ def emit_typescript(common: JsonObject, messages: Iterable[Message]) -> str:
         titles = ", ".join(m.title for m in members)
         out.append(f'export const {name} = z.discriminatedUnion("type", [{titles}]);')
         out.append(f"export type {name} = z.infer<typeof {name}>;\n")
-    keys = ", ".join(_js(k) for k in sorted(emitter.bigint_keys))
+    entries = "".join(
+        f"  [{_js(m.type_const)}, new Set<string>([{', '.join(_js(k) for k in keys)}])],\n"
+        for m in messages
+        for keys in [sorted(emitter.object_bigint_keys[m.title])]
+    )
     out.append(
-        "/** Property names holding 64-bit integers: parse their JSON digits as bigint. */\n"
-        f"export const BIGINT_KEYS: ReadonlySet<string> = new Set<string>([{keys}]);\n"
+        "/** Per message type, its top-level properties holding 64-bit integers: parse their JSON\n"
+        " * digits as bigint (no other property, whatever its name). */\n"
+        "export const BIGINT_KEYS_BY_TYPE: ReadonlyMap<string, ReadonlySet<string>> = "
+        f"new Map<string, ReadonlySet<string>>([\n{entries}]);\n"
     )
     return "\n".join(out)

@@ -68,7 +68,8 @@ def test_non_strict_object_without_additional_properties_false() -> None:
     emitter = ZodEmitter()
     schema: JsonObject = {"type": "object", "properties": {"a": {"type": "boolean"}}}
     assert emitter.expr({"type": "integer", "maximum": 9}, "x", "n") == "z.number().int().lte(9)"
-    assert emitter.object_expr(schema, "x") == "z.object({\n  a: z.boolean().optional(),\n})"
+    assert emitter.object_expr(schema, "x", "X") == "z.object({\n  a: z.boolean().optional(),\n})"
+    assert emitter.object_bigint_keys == {"X": frozenset()}
 
 
 def test_large_integer_property_becomes_bigint_key() -> None:
@@ -160,3 +161,98 @@ def test_json_narrowing_helpers_name_the_place() -> None:
         as_str(1, "w")
     with pytest.raises(JsonShapeError, match=r"^w: expected an array, got dict$"):
         as_list({}, "w")
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (
+            {"$ref": "common.json#/$defs/RequestId", "maxLength": 64},
+            "where: maxLength beside $ref would be enforced in Python only",
+        ),
+        (
+            {"$ref": "common.json#/$defs/RequestId", "minLength": 2, "pattern": "a"},
+            "where: minLength, pattern beside $ref would be enforced in Python only; put them",
+        ),
+        ({"const": "a", "maxLength": 0}, "where: maxLength beside const would be enforced"),
+        ({"enum": ["a", "bb"], "minLength": 2}, "where: minLength beside enum would be enforced"),
+        ({"enum": [1, 2], "minimum": 2}, "where: minimum beside enum"),
+        ({"enum": ["a", 1], "type": "string"}, "where: value 1 is not of type 'string'"),
+        ({"const": True, "type": "integer"}, "where: value true is not of type 'integer'"),
+        ({"const": 1, "type": "boolean"}, "where: value 1 is not of type 'boolean'"),
+        ({"const": None, "type": "null"}, "where: value null is not of type 'null'"),
+    ],
+)
+def test_keywords_beside_ref_const_or_enum_are_refused_not_dropped(
+    schema: JsonObject, message: str
+) -> None:
+    with pytest.raises(UnsupportedSchemaError, match="^" + re.escape(message)):
+        ZodEmitter().expr(schema, "where", "key")
+
+
+def test_a_type_that_holds_for_every_value_is_accepted_beside_enum_and_const() -> None:
+    emitter = ZodEmitter()
+    assert emitter.expr({"enum": ["a", "b"], "type": "string"}, "w", "k") == 'z.enum(["a", "b"])'
+    assert emitter.expr({"const": 2, "type": "number"}, "w", "k") == "z.literal(2)"
+    assert emitter.expr({"const": False, "type": "boolean"}, "w", "k") == "z.literal(false)"
+    assert emitter.expr({"const": "x", "description": "d"}, "w", "k") == (
+        'z.literal("x").describe("d")'
+    )
+
+
+def test_a_message_with_a_keyword_beside_ref_names_the_file() -> None:
+    schema = _obj(request_id={"$ref": "common.json#/$defs/RequestId", "maxLength": 64})
+    with pytest.raises(
+        UnsupportedSchemaError,
+        match=r"^schemas/digits\.train\.demo\.v1\.json\.request_id: maxLength beside \$ref",
+    ):
+        emit_typescript(COMMON, [_message(schema)])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "construct"),
+    [
+        ("^\\d+(?!\\n)$", "\\d (read differently by Python and JS"),
+        ("^\\w+", "\\w (read differently"),
+        ("^a.b", ". (JS's also refuses"),
+        ("^ab$", "$ (Python's also matches before a final newline): end with (?!\\n)$"),
+        ("(?i)ab", "(?i... (lookarounds, named groups and inline flags differ)"),
+    ],
+)
+def test_patterns_outside_the_shared_syntax_are_refused_naming_construct_and_fix(
+    pattern: str, construct: str
+) -> None:
+    with pytest.raises(UnsupportedSchemaError) as caught:
+        ZodEmitter().expr({"type": "string", "pattern": pattern}, "schemas/x.json.f", "f")
+    text = str(caught.value)
+    assert text.startswith(f"schemas/x.json.f.pattern {json.dumps(pattern)}: {construct}")
+    assert text.endswith("(see codegen/patterns.py)")
+
+
+def test_the_shared_patterns_pass_unchanged() -> None:
+    pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(?!\\n)$"
+    expr = ZodEmitter().expr({"type": "string", "pattern": pattern}, "w", "k")
+    assert expr == f'z.string().regex(new RegExp({json.dumps(pattern)}, "u"))'
+
+
+def test_bigint_keys_are_kept_per_message_not_per_name() -> None:
+    # "big" is a 64-bit integer in one message and a small one in another: only the first
+    # message's "big" may be parsed as bigint.
+    big = _obj(big={"type": "integer", "maximum": 2**62})
+    small = _obj(big={"type": "integer", "maximum": 9})
+    messages = [
+        Message(
+            file="digits.train.big.v1.json", title="Big", type_const="big", group="v1", schema=big
+        ),
+        Message(
+            file="digits.train.small.v1.json",
+            title="Small",
+            type_const="small",
+            group="v1",
+            schema=small,
+        ),
+    ]
+    ts = emit_typescript(COMMON, messages)
+    assert '  ["big", new Set<string>(["big", "user_id"])],' in ts
+    assert '  ["small", new Set<string>(["user_id"])],' in ts
+    assert "BIGINT_KEYS:" not in ts  # no map by name across messages

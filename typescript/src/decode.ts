@@ -3,7 +3,7 @@
 
 import { parse, splitNumber } from "lossless-json";
 import type { z } from "zod";
-import { BIGINT_KEYS, DigitsEventV1, DigitsTrainV1, LegacyEvent } from "./generated/contracts.ts";
+import { BIGINT_KEYS_BY_TYPE, DigitsEventV1, DigitsTrainV1, LegacyEvent } from "./generated/contracts.ts";
 import { MAX_EVENT_BYTES, MAX_JSON_DEPTH } from "./config.ts";
 
 export type DecodedEvent =
@@ -82,22 +82,33 @@ function toNumber(text: string, path: PathNode | null): number {
   return value;
 }
 
-/** `key` is this value's key in its parent (null at the root); `parent` is the parent's path. */
-function convertNumbers(value: unknown, key: PropertyKey | null, parent: PathNode | null, depth: number): unknown {
+const NO_BIGINTS: ReadonlySet<string> = new Set<string>();
+
+/** The 64-bit integer properties of the message type `raw` names (none for an unknown type). */
+function bigintKeysOf(raw: unknown): ReadonlySet<string> {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw) || !("type" in raw)) return NO_BIGINTS;
+  return typeof raw.type === "string" ? (BIGINT_KEYS_BY_TYPE.get(raw.type) ?? NO_BIGINTS) : NO_BIGINTS;
+}
+
+/**
+ * `key` is this value's key in its parent (null at the root); `parent` is the parent's path.
+ * `bigints` are the root object's properties (depth 1) whose digits become a bigint.
+ */
+function convertNumbers(value: unknown, key: PropertyKey | null, parent: PathNode | null, depth: number, bigints: ReadonlySet<string>): unknown {
   if (depth > MAX_JSON_DEPTH) throw new DecodeFailure(`${nodeText(pathOf(key, parent))}: nested deeper than ${MAX_JSON_DEPTH}`);
   if (value instanceof NumberText) {
-    if (typeof key === "string" && BIGINT_KEYS.has(key)) return toBigInt(value.text, { key, parent });
+    if (depth === 1 && typeof key === "string" && bigints.has(key)) return toBigInt(value.text, { key, parent });
     return toNumber(value.text, pathOf(key, parent));
   }
   if (Array.isArray(value)) {
     const path = pathOf(key, parent);
-    return value.map((item: unknown, index) => convertNumbers(item, index, path, depth + 1));
+    return value.map((item: unknown, index) => convertNumbers(item, index, path, depth + 1, bigints));
   }
   if (typeof value === "object" && value !== null) {
     const path = pathOf(key, parent);
     const out: Record<string, unknown> = {};
     for (const [name, item] of Object.entries(value)) {
-      const converted = convertNumbers(item, name, path, depth + 1);
+      const converted = convertNumbers(item, name, path, depth + 1, bigints);
       // Plain assignment to "__proto__" would set the prototype; define it as data instead (zod then rejects it).
       if (name === "__proto__") Object.defineProperty(out, name, { value: converted, enumerable: true, writable: true, configurable: true });
       else out[name] = converted;
@@ -127,7 +138,7 @@ export function parseJson(text: string): ParseResult {
     return { ok: false, reason: `not JSON: ${message.slice(0, 120)}` };
   }
   try {
-    return { ok: true, value: convertNumbers(raw, null, null, 0) };
+    return { ok: true, value: convertNumbers(raw, null, null, 0, bigintKeysOf(raw)) };
   } catch (error) {
     if (error instanceof DecodeFailure) return { ok: false, reason: error.message };
     if (error instanceof RangeError) return { ok: false, reason: "not JSON: nested too deep" };

@@ -103,3 +103,20 @@ void test("job requests decode with their bounds", () => {
   assert.match(decodeTrainRequest(request("").replace('"epochs":3', '"epochs":101')).kind, /invalid/);
   assert.equal(decodeTrainRequest(eventText("digits.train.started.v1", { total_epochs: 1 })).kind, "invalid");
 });
+
+void test("64-bit integers are read per message type, only at the top level", () => {
+  const big = "12345678901234567890";
+  const value = (text: string): unknown => {
+    const parsed = parseJson(text);
+    assert.ok(parsed.ok);
+    return parsed.value;
+  };
+  // A known type's own int64 property: exact bigint.
+  assert.deepEqual(value(`{"type":"digits.train.started.v1","user_id":${big}}`), { type: "digits.train.started.v1", user_id: 12345678901234567890n });
+  // The same name nested, or in a message of unknown type, is an ordinary number (zod then refuses it).
+  assert.deepEqual(value(`{"type":"digits.train.started.v1","extra":{"user_id":${big}}}`), { type: "digits.train.started.v1", extra: { user_id: Number(big) } });
+  assert.deepEqual(value(`{"type":"nope","user_id":1.5}`), { type: "nope", user_id: 1.5 });
+  assert.deepEqual(value(`[{"user_id":1.5}]`), [{ user_id: 1.5 }]);
+  assert.deepEqual(value(`{"user_id":1.5}`), { user_id: 1.5 });
+  assert.deepEqual(value(`{"type":7,"user_id":1.5}`), { type: 7, user_id: 1.5 });
+});

@@ -171,5 +171,21 @@ export type LegacyEvent = z.infer<typeof LegacyEvent>;
 export const DigitsEventV1 = z.discriminatedUnion("type", [DigitsTrainArtifactV1, DigitsTrainBatchV1, DigitsTrainBestV1, DigitsTrainCompletedV1, DigitsTrainEpochV1, DigitsTrainFailedV1, DigitsTrainPruneV1, DigitsTrainStartedV1, DigitsTrainUploadV1]);
 export type DigitsEventV1 = z.infer<typeof DigitsEventV1>;
 
-/** Property names holding 64-bit integers: parse their JSON digits as bigint. */
-export const BIGINT_KEYS: ReadonlySet<string> = new Set<string>(["user_id"]);
+/** Per message type, its top-level properties holding 64-bit integers: parse their JSON
+ * digits as bigint (no other property, whatever its name). */
+export const BIGINT_KEYS_BY_TYPE: ReadonlyMap<string, ReadonlySet<string>> = new Map<string, ReadonlySet<string>>([
+  ["digits.train.artifact.v1", new Set<string>(["user_id"])],
+  ["digits.train.batch.v1", new Set<string>(["user_id"])],
+  ["digits.train.best.v1", new Set<string>(["user_id"])],
+  ["digits.train.completed.v1", new Set<string>(["user_id"])],
+  ["digits.train.epoch.v1", new Set<string>(["user_id"])],
+  ["digits.train.failed.v1", new Set<string>(["user_id"])],
+  ["digits.train.prune.v1", new Set<string>(["user_id"])],
+  ["digits.train.started.v1", new Set<string>(["user_id"])],
+  ["digits.train.upload.v1", new Set<string>(["user_id"])],
+  ["digits.train.v1", new Set<string>(["user_id"])],
+  ["completed", new Set<string>(["user_id"])],
+  ["failed", new Set<string>(["user_id"])],
+  ["progress", new Set<string>(["user_id"])],
+  ["started", new Set<string>(["user_id"])],
+]);
