@@ -1,5 +1,6 @@
-"""NaN and infinity in a request are bad input (exit 2, a user error naming the field),
-never a job that starts and then fails as a system error."""
+"""Numbers in a request as the worker gets them: NaN and infinity are bad input (exit 2, a
+user error naming the field), never a job that starts and then fails as a system error; a
+whole-number float where an integer belongs (epochs 2.0) trains like the int."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from handwriting_ai.events.codec import decode_event
-from handwriting_ai.settings import Settings
+from handwriting_ai.settings import DigitsSettings, Settings, TrainSettings
 from handwriting_worker.job import run_job
 from tests.conftest import free_port
 from tests.e2e_support import REPO, worker_env
@@ -62,23 +63,44 @@ class _Collect:
         pass
 
 
-def test_a_queued_payload_with_nan_fails_as_the_user_s_error_before_starting(
-    tmp_path: Path,
-) -> None:
-    payload = {
+def _payload(**change: object) -> dict[str, object]:
+    payload: dict[str, object] = {
         "type": "digits.train.v1",
-        "request_id": "req-nan",
+        "request_id": "req-n",
         "user_id": 42,
         "model_id": "digits",
         "epochs": 1,
         "batch_size": 64,
-        "lr": math.nan,
+        "lr": 0.01,
         "seed": 0,
         "augment": False,
         "notes": None,
     }
+    payload.update(change)
+    return payload
+
+
+def test_a_queued_payload_with_nan_fails_as_the_user_s_error_before_starting(
+    tmp_path: Path,
+) -> None:
     sink = _Collect()
-    outcome = run_job(payload, Settings(), sink)
+    outcome = run_job(_payload(lr=math.nan), Settings(), sink)
     assert (outcome.status, outcome.error_kind) == ("failed", "user")
     assert sink.types == ["digits.train.failed.v1"]  # no started: nothing was trained
     assert "$.lr: nan is not a finite number" in sink.messages[0]
+
+
+def test_a_payload_with_whole_number_floats_trains(tmp_path: Path) -> None:
+    # A producer with only floats (a JS client, a JSON serializer) sends epochs 1.0: before,
+    # training failed with a TypeError reported as a system error.
+    settings = Settings(
+        digits=DigitsSettings(
+            data_root=REPO / "data" / "mnist", artifacts_root=tmp_path / "artifacts"
+        ),
+        train=TrainSettings(threads=1, max_train_samples=128),
+    )
+    sink = _Collect()
+    outcome = run_job(_payload(epochs=1.0, batch_size=64.0, seed=3.0), settings, sink)
+    assert outcome.status == "completed", sink.messages
+    assert sink.types[0] == "digits.train.started.v1"
+    assert sink.types[-1] == "digits.train.completed.v1"
