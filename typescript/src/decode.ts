@@ -1,7 +1,7 @@
 // Turns JSON text from the events channel into a checked event, without losing a digit of a
 // 64-bit id and without ever throwing: every failure is a short reason naming the field.
 
-import { parse, splitNumber } from "lossless-json";
+import { parse } from "lossless-json";
 import type { z } from "zod";
 import { BIGINT_KEYS_BY_TYPE, DigitsEventV1, DigitsTrainV1, LegacyEvent } from "./generated/contracts.ts";
 import { MAX_EVENT_BYTES, MAX_JSON_DEPTH } from "./config.ts";
@@ -23,9 +23,6 @@ class NumberText {
   constructor(readonly text: string) {}
 }
 
-/** A 64-bit id is at most 19 digits; larger exponents would only build huge bigints. */
-const MAX_BIGINT_EXPONENT = 20;
-
 class DecodeFailure extends Error {}
 
 /** The path to a value, built only when a reason needs it (the common case never does). */
@@ -45,26 +42,19 @@ function nodeText(node: PathNode | null): string {
 }
 
 /**
- * JSON Schema counts 42.0 as an integer, so an id written that way is accepted too, exactly (the
- * Python side reads a whole number exactly as well); a number that is not whole is the double it
- * rounds to, accepted only when that double is whole (as Python sees it); an overflowing id is
- * refused here with a clear reason.
+ * A 64-bit id written as a plain integer keeps every digit. Any other number (42.0, 1e3) is the
+ * double it parses to, as in Python, and counts when that double is whole (JSON Schema counts
+ * 42.0 as an integer); a fractional id is refused here with a clear reason.
  */
 function toBigInt(text: string, path: PathNode): bigint {
-  if (SHORT_INTEGER.test(text) || /^-?[1-9][0-9]*$/.test(text)) return BigInt(text);
-  const { sign, digits, exponent } = splitNumber(text);
-  if (digits === "0") return 0n;
-  if (exponent < digits.length - 1) {
-    const value = toNumber(text, path);
-    if (Number.isInteger(value)) return BigInt(value);
-    throw new DecodeFailure(`${nodeText(path)}: expected an integer, got ${text}`);
-  }
-  if (exponent > MAX_BIGINT_EXPONENT) throw new DecodeFailure(`${nodeText(path)}: integer too large (${text})`);
-  return BigInt(sign + digits + "0".repeat(exponent - (digits.length - 1)));
+  if (PLAIN_INTEGER.test(text)) return BigInt(text);
+  const value = toNumber(text, path);
+  if (Number.isInteger(value)) return BigInt(value);
+  throw new DecodeFailure(`${nodeText(path)}: expected an integer, got ${text.slice(0, 40)}`);
 }
 
-/** Integers of up to 15 digits are always exact as a double. */
-const SHORT_INTEGER = /^-?(?:0|[1-9][0-9]{0,14})$/;
+/** A number written without a fraction or an exponent. */
+const PLAIN_INTEGER = /^-?(?:0|[1-9][0-9]*)$/;
 
 function pathOf(key: PropertyKey | null, parent: PathNode | null): PathNode | null {
   return key === null ? parent : { key, parent };

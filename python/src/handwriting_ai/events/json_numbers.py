@@ -2,14 +2,15 @@
 
 The rule both sides follow, checked by the shared vectors in ``tests/vectors/``:
 
-- A number whose exact value is a whole number (``42``, ``42.0``, ``1e3``) is that integer,
-  exactly, however many digits it has (a 64-bit ``user_id`` keeps every digit).
-- Any other number is the double it rounds to (``0.10000000000000001`` is ``0.1``).
-- A number beyond a double's range (``1e400``) and NaN or Infinity (not JSON at all, but
-  Python's ``json`` and ``float()`` make them) are refused, naming the field.
+- A number written as a plain integer (``42``, ``-7``) is that integer, exactly, however many
+  digits it has (a 64-bit ``user_id`` keeps every digit).
+- Any other number (a fraction or an exponent: ``2.0``, ``1e3``, ``0.10000000000000001``) is
+  the double it parses to (``0.1`` for the last one), as every JSON reader makes it.
+- A number beyond a double's range (``1e400``, a 400-digit integer) and NaN or Infinity (not
+  JSON at all, but Python's ``json`` and ``float()`` make them) are refused, naming the field.
 - After validation, a whole-number float in an ``integer`` field (``epochs: 2.0`` from a
   producer that only has floats) becomes an ``int``: JSON Schema counts it as an integer,
-  and the trainer needs one.
+  and the trainer needs one. ``number`` fields keep their floats, so events round-trip.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
 
 _SHORT_INT_DIGITS = 300  # any integer this short is far inside a double's range
 
@@ -33,14 +33,10 @@ class _Marker:
         self.text = text
 
 
-def _parse_float(text: str) -> float | int:
+def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise NonFiniteNumber(text)
-    if value.is_integer():
-        exact = Decimal(text)
-        if exact == exact.to_integral_value():
-            return int(exact)  # 42.0 is 42, exactly (a 64-bit id written with .0 included)
     return value
 
 
