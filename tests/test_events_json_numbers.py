@@ -70,7 +70,7 @@ def test_plain_integers_are_exact_and_other_numbers_the_double(text: str, value:
     [
         ('{"lr": 1e400}', r"^\$\.lr: 1e400 is not a finite number"),
         ('{"a": [1, -1E+999]}', r"^\$\.a\[1\]: -1E\+999 is not a finite number"),
-        ('{"n": 1' + "0" * 400 + "}", r"^\$\.n: 10{400} is not a finite number"),
+        ('{"n": 1' + "0" * 400 + "}", r"^\$\.n: 10{39}\.\.\. is not a finite number"),
         ('{"x": {"y": NaN}}', r"^\$\.x\.y: NaN is not a finite number"),
         ("-Infinity", r"^\$: -Infinity is not a finite number"),
     ],

@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterator, Mapping
 
 _SHORT_INT_DIGITS = 300  # any integer this short is far inside a double's range
+_SHOWN = 40  # characters of a refused number quoted in the error
 
 
 class NonFiniteNumber(ValueError):
@@ -74,7 +75,8 @@ def _walk(value: object, path: str) -> Iterator[tuple[str, object]]:
             yield from _walk(item, f"{path}[{index}]")
 
 
-def _problem(path: str, shown: str) -> str:
+def _problem(path: str, text: str) -> str:
+    shown = text if len(text) <= _SHOWN else text[:_SHOWN] + "..."  # a hostile 1 MB number
     return (
         f"{path}: {shown} is not a finite number; JSON numbers must fit in a 64-bit float "
         "(no NaN, no Infinity, nothing beyond about 1.8e308)"
