@@ -15,8 +15,10 @@ from redis.client import PubSub
 from handwriting_ai.events import builders as b
 from handwriting_ai.events.background import BackgroundPublisher
 from handwriting_ai.events.codec import Event, decode_event, encode_event
+from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.events.publishers import (
+    EventLog,
     FanOutPublisher,
     JsonLinesPublisher,
     NullPublisher,
@@ -103,10 +105,10 @@ def test_background_publisher_to_redis_delivers_a_whole_job_in_order(
     publisher = BackgroundPublisher(RedisPublisher(redis_server.url, "digits:events"))
     for event in events:
         publisher.publish(event)
+    assert [decode_event(text) for text in receive(subscriber, len(events))] == events
     publisher.close(10.0)
     assert publisher.stats.published == len(events)
     assert publisher.stats.dropped == publisher.stats.failed == 0
-    assert [decode_event(text) for text in receive(subscriber, len(events))] == events
 
 
 def test_redis_errors_are_retryable_publish_errors_naming_no_password() -> None:
@@ -232,9 +234,16 @@ def test_open_publisher_redis_and_stream_both_get_every_event(
     events = job_events(batches=3)
     for event in events:
         publisher.publish(event)
+    assert [decode_event(text) for text in receive(subscriber, len(events))] == events
+    deadline = time.monotonic() + 5
+    while stream.getvalue().count("\n") < len(events) and time.monotonic() < deadline:
+        time.sleep(0.01)
     publisher.close(5.0)
     assert [decode_event(line) for line in stream.getvalue().splitlines()] == events
-    assert [decode_event(text) for text in receive(subscriber, len(events))] == events
+    client = Redis.from_url(redis_server.url)
+    entries = log_range(client, "digits:events:log")
+    client.close()
+    assert [text for _id, text in entries] == [encode_event(e).encode() for e in events]
 
 
 def test_open_publisher_one_sink_is_not_wrapped_in_a_fan_out(redis_server: RedisServer) -> None:
@@ -246,3 +255,54 @@ def test_open_publisher_one_sink_is_not_wrapped_in_a_fan_out(redis_server: Redis
     assert isinstance(stream_only, BackgroundPublisher)
     stream_only.close(1.0)
     assert isinstance(open_publisher(settings, to_redis=False), NullPublisher)
+
+
+# -- the event log ---------------------------------------------------------------------------
+
+
+def _entries(client: Redis, stream: str) -> list[bytes]:
+    return [text for _id, text in log_range(client, stream)]
+
+
+def test_each_event_is_published_and_logged_with_its_exact_text(
+    redis_server: RedisServer, subscriber: PubSub
+) -> None:
+    log = EventLog("log", maxlen=1000, max_age_s=3600)
+    publisher = RedisPublisher(redis_server.url, "digits:events", log=log)
+    texts = [encode_event(e) for e in job_events(batches=2)]
+    assert [publisher.publish_text(t) for t in texts] == [1] * len(texts)
+    client = Redis.from_url(redis_server.url)
+    assert _entries(client, "log") == [t.encode() for t in texts]
+    assert receive(subscriber, len(texts)) == [t.encode() for t in texts]
+    client.close()
+    publisher.close()
+
+
+def test_the_log_is_trimmed_by_count_approximately(redis_server: RedisServer) -> None:
+    publisher = RedisPublisher(
+        redis_server.url, "c", log=EventLog("log", maxlen=100, max_age_s=3600)
+    )
+    for n in range(1000):
+        publisher.publish_text(f"e{n}")
+    client = Redis.from_url(redis_server.url)
+    length = client.xlen("log")
+    assert 100 <= length < 300  # whole nodes of 100 entries go at once
+    assert _entries(client, "log")[-1] == b"e999"
+    client.close()
+    publisher.close()
+
+
+def test_the_log_is_trimmed_by_age_at_most_every_few_seconds(redis_server: RedisServer) -> None:
+    client = Redis.from_url(redis_server.url)
+    for n in range(1, 301):  # three full nodes of entries from 1970
+        client.xadd("log", {"event": "ancient"}, id=f"{n}-0")
+    publisher = RedisPublisher(
+        redis_server.url, "c", log=EventLog("log", maxlen=10_000, max_age_s=60)
+    )
+    publisher.publish_text("new-1")
+    assert _entries(client, "log") == [b"new-1"]
+    publisher.publish_text("new-2")  # the next trim is not due yet: no XTRIM this time
+    assert _entries(client, "log") == [b"new-1", b"new-2"]
+    assert client.info("commandstats")["cmdstat_xtrim"]["calls"] == 1
+    client.close()
+    publisher.close()

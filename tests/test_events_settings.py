@@ -17,6 +17,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in (
         "REDIS_URL",
         "DIGITS_EVENTS_CHANNEL",
+        "DIGITS_EVENTS_STREAM",
+        "DIGITS__SPOOL_DIR",
+        "EVENTS__CLOSE_TIMEOUT_S",
         "EVENTS__ENABLED",
         "EVENTS__BATCH_EVERY",
         "EVENTS__LEGACY",
@@ -32,6 +35,9 @@ def test_defaults() -> None:
     assert settings.events.batch_every == 10
     assert settings.events.legacy is False
     assert settings.digits_events_channel == "digits:events"
+    assert settings.digits_events_stream == "digits:events:log"
+    assert (settings.events.stream_maxlen, settings.events.stream_max_age_s) == (100_000, 604_800)
+    assert str(settings.digits.spool_dir) == "spool"
     assert settings.redis_url is None
     assert settings.redis_url_value() == DEFAULT_REDIS_URL == "redis://127.0.0.1:6379/0"
 
@@ -71,7 +77,16 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ("EVENTS__REDIS_TIMEOUT_S", "0", "It accepts a number > 0 and <= 30 (connect"),
         ("EVENTS__QUEUE_SIZE", "8", "It accepts a whole number >= 16 and <= 1000000 ("),
-        ("EVENTS__CLOSE_TIMEOUT_S", "61", "It accepts a number >= 0 and <= 60"),
+        ("EVENTS__CLOSE_TIMEOUT_S", "61", "It accepts a number > 0 and <= 60"),
+        (
+            "EVENTS__CLOSE_TIMEOUT_S",
+            "0",
+            "EVENTS__CLOSE_TIMEOUT_S='0' is invalid: Input should be greater than 0. It accepts "
+            "a number > 0 and <= 60 (how long the end of a job waits to flush queued events)",
+        ),
+        ("EVENTS__STREAM_MAXLEN", "10", "It accepts a whole number >= 1000 and <= 100000000"),
+        ("EVENTS__STREAM_MAX_AGE_S", "1", "It accepts a whole number >= 60 (seconds an entry"),
+        ("DIGITS_EVENTS_STREAM", "", "DIGITS_EVENTS_STREAM='' is invalid: String should have"),
         ("RQ__JOB_TIMEOUT_S", "x", "RQ__JOB_TIMEOUT_S='x' is invalid: Input should be a valid"),
     ],
 )

@@ -37,8 +37,12 @@ class EventsSettings(BaseModel):
     """EVENTS__QUEUE_SIZE: events waiting to be published at most; batch events use 3/4 of it."""
     redis_timeout_s: float = Field(default=1.0, gt=0, le=30)
     """EVENTS__REDIS_TIMEOUT_S: connect and reply timeout of one PUBLISH, in seconds."""
-    close_timeout_s: float = Field(default=2.0, ge=0, le=60)
+    close_timeout_s: float = Field(default=2.0, gt=0, le=60)
     """EVENTS__CLOSE_TIMEOUT_S: how long the end of a job waits to flush queued events."""
+    stream_maxlen: int = Field(default=100_000, ge=1_000, le=100_000_000)
+    """EVENTS__STREAM_MAXLEN: entries the event log keeps at most (trimmed approximately)."""
+    stream_max_age_s: int = Field(default=7 * 24 * 3600, ge=60)
+    """EVENTS__STREAM_MAX_AGE_S: seconds an entry stays in the event log at most."""
 
 
 class RqSettings(BaseModel):
@@ -63,6 +67,8 @@ class DigitsSettings(BaseModel):
     """DIGITS__ARTIFACTS_ROOT: models are written to <root>/<model_id>/."""
     retention_keep_runs: int = Field(default=3, ge=1)
     """DIGITS__RETENTION_KEEP_RUNS: run snapshots of a model kept by the prune step."""
+    spool_dir: Path = Path("spool")
+    """DIGITS__SPOOL_DIR: lifecycle events Redis could not take wait here for delivery."""
 
 
 class TrainSettings(BaseModel):
@@ -105,6 +111,8 @@ class Settings(BaseSettings):
     upload: UploadSettings = UploadSettings()
     digits_events_channel: str = Field(default="digits:events", min_length=1)
     """DIGITS_EVENTS_CHANNEL: the Redis Pub/Sub channel events go to."""
+    digits_events_stream: str = Field(default="digits:events:log", min_length=1)
+    """DIGITS_EVENTS_STREAM: the Redis Stream every event is also appended to (the log)."""
     redis_url: SecretStr | None = None
     """REDIS_URL: where Redis is (may hold a password: never logged as is)."""
     handwriting_api_url: str | None = None

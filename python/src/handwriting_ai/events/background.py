@@ -3,14 +3,18 @@
 - ``publish`` (the hand-over) never blocks and never raises: an append to a deque and, when
   the worker sleeps, one ``Event.set``.
 - Bounded: batch events are only taken while the queue is under 3/4 of ``capacity``; the other
-  (lifecycle) events while there is any room. So when it fills, batch events go first and
-  lifecycle events are kept while any room remains. Order is preserved.
+  (lifecycle) events while there is any room, and when there is none a queued batch event is
+  evicted to make room. Order is preserved.
 - A failing sink: the event at the head is kept and tried again after a backoff (doubling up
   to ``max_backoff_s``); the sink reconnects by itself. One warning when publishing starts to
   fail and one note when it recovers, not one per event.
-- ``close(timeout)`` flushes what it can within ``timeout`` and returns even if the sink hangs
-  (the thread is a daemon). It logs the counts once. RQ's work horse leaves through
-  ``os._exit``, so job code must call it.
+- ``close(timeout)`` first evicts the queued batch events (stale once the job ends: the
+  terminal event must not wait behind them), then flushes what it can within ``timeout``
+  and returns even if the sink hangs (the thread is a daemon). A sink known to be down (its
+  last attempt failed) is not waited on at all, and no attempt is retried while closing.
+  Lifecycle events left over go to the ``spool`` (when given), which the thread delivers
+  when it starts and whenever the sink recovers. It logs the counts once. RQ's work horse
+  leaves through ``os._exit``, so job code must call it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from handwriting_ai.events.codec import Event
+from handwriting_ai.events.codec import Event, encode_event
 from handwriting_ai.events.publishers import Publisher, PublishError
+from handwriting_ai.events.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +40,17 @@ class PublishStats:
     """What happened to the events handed over.
 
     ``published``: the sink took them. ``dropped``: refused at hand-over (queue full or
-    closed). ``failed``: handed over but never published (the sink refused them for good, or
-    ``close`` ran out of time). ``errors``: failed attempts, retries included.
+    closed) or evicted (batch events, to make room or at close). ``failed``: handed over but
+    never published (the sink refused them for good, or ``close`` ran out of time) nor
+    spooled. ``spooled``: left for the spool to deliver later. ``errors``: failed attempts,
+    retries included.
     """
 
     published: int = 0
     dropped: int = 0
     failed: int = 0
     errors: int = 0
+    spooled: int = 0
 
 
 class BackgroundPublisher:
@@ -56,6 +64,7 @@ class BackgroundPublisher:
         capacity: int = DEFAULT_CAPACITY,
         min_backoff_s: float = 0.05,
         max_backoff_s: float = 2.0,
+        spool: Spool | None = None,
     ) -> None:
         if capacity < 4:
             raise ValueError(f"BackgroundPublisher capacity {capacity}: must be at least 4")
@@ -76,6 +85,8 @@ class BackgroundPublisher:
         self._dropped = 0
         self._failed = 0
         self._errors = 0
+        self._spooled = 0
+        self._spool = spool
         self._failing = False
         self._thread = threading.Thread(target=self._run, name=f"{name}-publisher", daemon=True)
         self._thread.start()
@@ -86,8 +97,9 @@ class BackgroundPublisher:
         """Hands ``event`` over; never blocks, never raises."""
         try:
             size = len(self._queue)
-            limit = self._batch_capacity if event["type"] == BATCH_TYPE else self._capacity
-            if self._closing or size >= limit:
+            batch = event["type"] == BATCH_TYPE
+            limit = self._batch_capacity if batch else self._capacity
+            if self._closing or (size >= limit and (batch or not self._evict_batches(1))):
                 with self._lock:
                     self._dropped += 1
                 return
@@ -101,7 +113,9 @@ class BackgroundPublisher:
     def stats(self) -> PublishStats:
         """A snapshot of the counts."""
         with self._lock:
-            return PublishStats(self._published, self._dropped, self._failed, self._errors)
+            return PublishStats(
+                self._published, self._dropped, self._failed, self._errors, self._spooled
+            )
 
     @property
     def pending(self) -> int:
@@ -109,37 +123,73 @@ class BackgroundPublisher:
         return len(self._queue)
 
     def close(self, timeout: float = 2.0) -> None:
-        """Publishes what it can within ``timeout`` seconds, then logs the counts once."""
+        """Publishes what it can within ``timeout`` seconds, spools the rest, logs the counts."""
         with self._lock:
             if self._closing:
                 return
             self._closing = True
             self._deadline = time.monotonic() + timeout
+        self._evict_batches(len(self._queue))
         self._wake.set()
         self._close_requested.set()
-        self._thread.join(timeout)
+        if not self._failing:  # a sink known to be down is not waited on
+            self._thread.join(timeout)
         with self._lock:
             self._abandoned = True
-            self._failed += len(self._queue)
+            left = list(self._queue)
             self._queue.clear()
+        self._save(left)
         if not self._thread.is_alive():
             self._sink.close(max(self._deadline - time.monotonic(), 0.0))
         stats = self.stats
-        level = logging.WARNING if stats.dropped or stats.failed else logging.INFO
+        level = logging.WARNING if stats.dropped or stats.failed or stats.spooled else logging.INFO
         log.log(
             level,
-            "%s: published=%d dropped=%d failed=%d errors=%d",
+            "%s: published=%d dropped=%d failed=%d spooled=%d errors=%d",
             self._name,
             stats.published,
             stats.dropped,
             stats.failed,
+            stats.spooled,
             stats.errors,
         )
+
+    def _evict_batches(self, most: int) -> bool:
+        """Removes up to ``most`` queued batch events, oldest first; True if any was removed.
+
+        Never the head, which the thread may be publishing: the others are popped from the
+        right, so ``self._queue[0]`` stays valid for the thread, which reads it unlocked.
+        """
+        with self._lock:
+            rest = [self._queue.pop() for _ in range(len(self._queue) - 1)][::-1]
+            evicted = 0
+            for event in rest:
+                if evicted < most and event["type"] == BATCH_TYPE:
+                    evicted += 1
+                else:
+                    self._queue.append(event)
+            self._dropped += evicted
+            return evicted > 0
+
+    def _save(self, left: list[Event]) -> None:
+        """Spools the lifecycle events in ``left``; counts the rest (and any it cannot save)."""
+        lifecycle = [e for e in left if e["type"] != BATCH_TYPE]
+        spooled = 0
+        if self._spool is not None and lifecycle:
+            try:
+                self._spool.save([encode_event(e) for e in lifecycle])
+                spooled = len(lifecycle)
+            except Exception as exc:  # a full disk must not fail the job
+                log.error("%s: could not spool %d event(s): %s", self._name, len(lifecycle), exc)
+        with self._lock:
+            self._spooled += spooled
+            self._failed += len(left) - spooled
 
     # -- the background thread ---------------------------------------------------------------
 
     def _run(self) -> None:
         backoff = self._min_backoff_s
+        self._deliver_spool()
         while True:
             if not self._queue:
                 if self._closing:
@@ -149,7 +199,10 @@ class BackgroundPublisher:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            event = self._queue[0]
+            try:
+                event = self._queue[0]
+            except IndexError:  # pragma: no cover - close() emptied it since the check above
+                continue
             try:
                 self._sink.publish(event)
             except Exception as exc:  # a sink bug must not kill the thread and jam the queue
@@ -170,7 +223,17 @@ class BackgroundPublisher:
             if self._failing:
                 self._failing = False
                 log.info("%s: publishing recovered", self._name)
+                self._deliver_spool()
             backoff = self._min_backoff_s
+
+    def _deliver_spool(self) -> None:
+        """Delivers earlier jobs' spooled events, here in the thread: never on the trainer's."""
+        if self._spool is None:
+            return
+        try:
+            self._spool.deliver(stop=lambda: self._abandoned)
+        except Exception as exc:  # an unreadable spool folder must not kill the thread
+            log.error("%s: spool delivery failed: %s", self._name, exc)
 
     def _on_error(self, event: Event, exc: PublishError, backoff: float) -> bool:
         """Counts a failed attempt and waits before the next; True when the thread must end."""
@@ -188,11 +251,7 @@ class BackgroundPublisher:
             self._failing = True
             log.warning("%s: %s; retrying with backoff", self._name, exc)
         if self._closing:
-            delay = min(backoff, self._deadline - time.monotonic())
-            if delay <= 0:
-                return True
-            time.sleep(delay)
-        else:
-            # Not the wake event: hand-overs must not cut a backoff short, but close() does.
-            self._close_requested.wait(backoff)
+            return True  # a sink that fails while closing is down: close() spools the rest
+        # Not the wake event: hand-overs must not cut a backoff short, but close() does.
+        self._close_requested.wait(backoff)
         return False

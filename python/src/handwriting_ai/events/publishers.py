@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from redis import Redis
@@ -21,6 +22,8 @@ from handwriting_ai.events.codec import Event, EventEncodeError, encode_event
 from handwriting_ai.settings import redact_url
 
 DEFAULT_REDIS_TIMEOUT_S = 1.0
+TRIM_EVERY_S = 10.0
+"""How often the log is trimmed by age (one XTRIM MINID ~ in the pipeline, at most this often)."""
 
 
 class Publisher(Protocol):
@@ -51,19 +54,39 @@ class NullPublisher:
         """Nothing to release."""
 
 
-class RedisPublisher:
-    """PUBLISH to a Redis Pub/Sub channel: short timeouts and no retries inside a call.
+@dataclass(frozen=True)
+class EventLog:
+    """The Redis Stream every event is also appended to, and its retention."""
 
-    redis-py 8 retries failed commands by default; here a failure raises at once (within
-    ``timeout_s``) and the background publisher decides when to try again. The client
-    reconnects by itself on the next call after a failure.
+    stream: str
+    maxlen: int
+    max_age_s: int
+
+
+class RedisPublisher:
+    """PUBLISH to a Redis Pub/Sub channel (and XADD to the event log, in the same round trip).
+
+    Short timeouts and no retries inside a call: redis-py 8 retries failed commands by
+    default; here a failure raises at once (within ``timeout_s``) and the background publisher
+    decides when to try again. The client reconnects by itself on the next call after a
+    failure. With ``log``, each event is PUBLISHed and XADDed (one field, ``event``: the exact
+    JSON text; ``MAXLEN ~``) in one pipeline, and at most every ``TRIM_EVERY_S`` seconds an
+    ``XTRIM MINID ~`` drops entries older than ``log.max_age_s``: approximate trimming only
+    removes whole stream nodes, so it costs next to nothing.
     """
 
     def __init__(
-        self, url: str, channel: str, *, timeout_s: float = DEFAULT_REDIS_TIMEOUT_S
+        self,
+        url: str,
+        channel: str,
+        *,
+        timeout_s: float = DEFAULT_REDIS_TIMEOUT_S,
+        log: EventLog | None = None,
     ) -> None:
         self.channel = channel
+        self.log = log
         self.where = f"{redact_url(url)} channel {channel}"
+        self._next_trim = 0.0
         try:
             self._client = Redis.from_url(
                 url,
@@ -87,9 +110,22 @@ class RedisPublisher:
         self.publish_text(text)
 
     def publish_text(self, text: str) -> int:
-        """Publishes already encoded text; returns how many subscribers received it."""
+        """Publishes (and logs) encoded text; returns how many subscribers received it."""
         try:
-            return self._client.publish(self.channel, text)
+            if self.log is None:
+                return self._client.publish(self.channel, text)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.publish(self.channel, text)
+            pipe.xadd(self.log.stream, {"event": text}, maxlen=self.log.maxlen, approximate=True)
+            now = time.time()
+            if now >= self._next_trim:
+                oldest_ms = int((now - self.log.max_age_s) * 1000)
+                pipe.xtrim(self.log.stream, minid=f"{oldest_ms}-0", approximate=True)
+            replies = pipe.execute()
+            if now >= self._next_trim:
+                self._next_trim = now + TRIM_EVERY_S
+            receivers: int = replies[0]
+            return receivers
         except RedisError as exc:
             raise PublishError(
                 f"publish to {self.where} failed: {type(exc).__name__}: {exc}", retryable=True

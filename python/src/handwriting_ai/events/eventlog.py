@@ -1,0 +1,54 @@
+"""Reading the event log (the Redis Stream the publisher appends every event to).
+
+Each entry has one field, ``event``: the event's exact JSON text. redis-py types stream
+replies loosely; these functions check the shape once and return ``(entry id, text)`` pairs.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+
+LogEntry = tuple[str, bytes]
+FIELD = b"event"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def parse_entries(reply: object) -> list[LogEntry]:
+    """``[(id, {b"event": text})...]`` as ``[(id, text)...]``; entries without the field are
+    kept with an empty text (the reader reports them as invalid)."""
+    entries: list[LogEntry] = []
+    if not isinstance(reply, list):
+        return entries
+    for item in reply:
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            continue
+        entry_id, fields = item
+        value = fields.get(FIELD, b"") if isinstance(fields, dict) else b""
+        entries.append((_text(entry_id), value if isinstance(value, bytes) else b""))
+    return entries
+
+
+def log_range(client: Redis, stream: str, start: str = "-", count: int = 500) -> list[LogEntry]:
+    """Up to ``count`` entries from ``start`` (inclusive) on, oldest first."""
+    return parse_entries(client.xrange(stream, min=start, max="+", count=count))
+
+
+def log_read(
+    client: Redis, stream: str, after: str, *, block_ms: int, count: int = 500
+) -> list[LogEntry]:
+    """Entries after ``after`` (exclusive), waiting up to ``block_ms`` for the first one.
+
+    The reply (RESP2, redis-py's default) is ``[[stream, entries]]``, or None on a timeout.
+    """
+    reply = client.xread({stream: after}, count=count, block=block_ms)
+    entries: list[LogEntry] = []
+    if isinstance(reply, list):
+        for item in reply:
+            if isinstance(item, tuple | list) and len(item) == 2:
+                entries += parse_entries(item[1])
+    return entries
