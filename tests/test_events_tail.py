@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import runpy
+import shlex
 import signal
 import subprocess
 import sys
@@ -221,28 +222,31 @@ def test_python_m_handwriting_worker_runs_the_cli(
     assert "usage: python -m handwriting_worker tail" in capsys.readouterr().out
 
 
-def test_ctrl_c_ends_the_tail_cleanly(redis_server: RedisServer) -> None:
+@pytest.mark.parametrize(("args", "number"), [([], signal.SIGINT), (["--replay"], signal.SIGTERM)])
+def test_ctrl_c_ends_the_tail_cleanly(
+    redis_server: RedisServer, args: list[str], number: signal.Signals
+) -> None:
+    """The tail installs its own handlers: it ends on SIGINT even when it inherited SIGINT
+    ignored (as it does when the test runner was started from a background job)."""
     env = dict(os.environ, REDIS_URL=redis_server.url)
+    command = shlex.join([sys.executable, "-m", "handwriting_worker", "tail", *args])
     tail = subprocess.Popen(
-        [sys.executable, "-m", "handwriting_worker", "tail"],
+        # `trap '' INT` then exec: the tail inherits SIGINT ignored, as under a background job.
+        ["/bin/sh", "-c", f"trap '' INT; exec {command}"],
         env=env,
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
-    client = Redis.from_url(redis_server.url)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # wait until it has subscribed
-            counts = client.pubsub_numsub("digits:events")
-            if counts and counts[0][1] == 1:
-                break
-            time.sleep(0.05)
-        tail.send_signal(signal.SIGINT)
-        _out, err = tail.communicate(timeout=30)
+        assert tail.stderr is not None
+        ready = tail.stderr.readline()  # "listening on" / "replayed": handlers are installed
+        assert ready.startswith(("tail: listening", "tail: replayed")), ready
+        tail.send_signal(number)
+        _out, err = tail.communicate(timeout=10)
     finally:
-        client.close()
         if tail.poll() is None:
             tail.kill()
             tail.wait()

@@ -7,8 +7,12 @@ Add a command with a ``_add_<name>`` function that registers its parser and a ha
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from handwriting_ai.events.codec import RequestValidationError
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
@@ -18,6 +22,7 @@ from handwriting_worker.queue_commands import (
     enqueue_request,
     run_worker,
 )
+from handwriting_worker.replay import parse_since, run_replay
 from handwriting_worker.request_options import (
     add_arch_option,
     add_request_options,
@@ -29,6 +34,23 @@ from handwriting_worker.train_command import run_train
 Handler = Callable[[argparse.Namespace], int]
 
 
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM, whatever disposition this process inherited (a
+    process started from a background job inherits SIGINT ignored); restored after."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def _tail(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
@@ -37,17 +59,32 @@ def _tail(args: argparse.Namespace) -> int:
         return 2
     url = settings.redis_url_value()
     count: object = args.count
+    request_id: object = args.request_id
+    since: object = args.since
     try:
-        return run_tail(
-            url,
-            settings.digits_events_channel,
-            sys.stdout,
-            sys.stderr,
-            raw=bool(args.json),
-            count=count if isinstance(count, int) else None,
-        )
-    except KeyboardInterrupt:
-        return 0
+        with _stop_on_signals() as stop:
+            if args.replay or since is not None:
+                return run_replay(
+                    url,
+                    settings.digits_events_stream,
+                    sys.stdout,
+                    sys.stderr,
+                    raw=bool(args.json),
+                    request_id=request_id if isinstance(request_id, str) else None,
+                    since_s=since if isinstance(since, float) else None,
+                    count=count if isinstance(count, int) else None,
+                    stop=stop,
+                )
+            return run_tail(
+                url,
+                settings.digits_events_channel,
+                sys.stdout,
+                sys.stderr,
+                raw=bool(args.json),
+                count=count if isinstance(count, int) else None,
+                stop=stop,
+                request_id=request_id if isinstance(request_id, str) else None,
+            )
     except ValueError as exc:  # REDIS_URL redis-py cannot use
         print(f"tail: REDIS_URL {redact_url(url)!r}: {exc}", file=sys.stderr)
         return 2
@@ -61,12 +98,24 @@ def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
             "Subscribes to DIGITS_EVENTS_CHANNEL (default digits:events) at REDIS_URL "
             f"(default {DEFAULT_REDIS_URL} when unset) and prints each event as one line: "
             "time, type, request, run and the event's own fields. An invalid message is "
-            "printed as INVALID with the reason, and the tail goes on."
+            "printed as INVALID with the reason, and the tail goes on. With --replay it "
+            "reads the event log DIGITS_EVENTS_STREAM (default digits:events:log) instead: "
+            "the history first, then what follows, live."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print each message's raw JSON")
     parser.add_argument(
         "--count", type=int, metavar="N", help="exit after N messages (default: run until Ctrl-C)"
+    )
+    parser.add_argument(
+        "--replay", action="store_true", help="print the history from the event log, then follow"
+    )
+    parser.add_argument("--request-id", metavar="ID", help="only this request's events")
+    parser.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="DURATION",
+        help="replay the last DURATION only (90s, 10m, 2h, 1d); implies --replay",
     )
 
 

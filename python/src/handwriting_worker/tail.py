@@ -1,7 +1,9 @@
 """``tail``: print every event on the channel as it arrives, one line each.
 
 Invalid messages are printed as INVALID with the reason, and the tail goes on. A lost
-connection is reported on stderr and retried every second until Redis is back.
+connection is reported on stderr and retried every second until Redis is back. With
+``request_id``, only that request's events are printed (and invalid messages, which cannot
+be attributed). ``--replay`` reads the event log instead: see ``replay.py``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ def format_message(data: bytes | str, *, raw: bool) -> str:
     return text if raw else format_event(event)
 
 
+def wanted(data: bytes | str, request_id: str | None) -> bool:
+    """Whether a message is printed under the ``--request-id`` filter."""
+    if request_id is None:
+        return True
+    try:
+        return decode_event(data)["request_id"] == request_id
+    except EventDecodeError:
+        return True
+
+
 def _subscribe(client: Redis, channel: str) -> PubSub:
     pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
     try:
@@ -71,6 +83,7 @@ def run_tail(
     count: int | None = None,
     stop: threading.Event | None = None,
     poll_s: float = 0.2,
+    request_id: str | None = None,
 ) -> int:
     """Prints messages until ``count`` were printed or ``stop`` is set; the exit status."""
     stop = stop or threading.Event()
@@ -99,9 +112,9 @@ def run_tail(
                     break
                 pubsub = again
                 continue
-            if message is None:
-                continue
             # Only "message" entries arrive (subscribe confirmations are ignored): data is bytes.
+            if message is None or not wanted(message["data"], request_id):
+                continue
             out.write(format_message(message["data"], raw=raw) + "\n")
             out.flush()
             printed += 1
