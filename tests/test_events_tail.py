@@ -245,7 +245,7 @@ def test_ctrl_c_ends_the_tail_cleanly(
         ready = tail.stderr.readline()  # "listening on" / "replayed": handlers are installed
         assert ready.startswith(("tail: listening", "tail: replayed")), ready
         tail.send_signal(number)
-        _out, err = tail.communicate(timeout=10)
+        _out, err = tail.communicate(timeout=30)  # a bound, not a timing
     finally:
         if tail.poll() is None:
             tail.kill()

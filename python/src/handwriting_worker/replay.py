@@ -91,13 +91,13 @@ def run_replay(
     after = "0-0" if since_s is None else start
     try:
         try:
-            while not printer.done():
+            while True:
                 page = log_range(client, stream, start, _PAGE)
                 printer.print(page)
                 if page:
                     after = page[-1][0]
                     start = "(" + after
-                if len(page) < _PAGE:
+                if len(page) < _PAGE or printer.done():
                     break
         except RedisError as exc:
             err.write(f"tail: cannot read the {where}: {exc}; start Redis or set REDIS_URL\n")

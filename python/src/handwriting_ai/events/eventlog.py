@@ -46,9 +46,10 @@ def log_read(
     The reply (RESP2, redis-py's default) is ``[[stream, entries]]``, or None on a timeout.
     """
     reply = client.xread({stream: after}, count=count, block=block_ms)
-    entries: list[LogEntry] = []
-    if isinstance(reply, list):
-        for item in reply:
-            if isinstance(item, tuple | list) and len(item) == 2:
-                entries += parse_entries(item[1])
-    return entries
+    items = reply if isinstance(reply, list) else []
+    return [entry for item in items for entry in parse_entries(_entries_of(item))]
+
+
+def _entries_of(item: object) -> object:
+    """The entries of one ``[stream, entries]`` pair of an XREAD reply."""
+    return item[1] if isinstance(item, tuple | list) and len(item) == 2 else None
