@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -22,11 +23,16 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server of its own on ``port`` (no persistence); ``stop``/``start`` to restart."""
+    """A redis-server of its own on ``port``; ``stop``/``start`` to restart.
 
-    def __init__(self, port: int) -> None:
+    No persistence, unless ``aof_dir`` is given: then an append-only file in that folder,
+    fsynced every second (the settings the README asks for in production).
+    """
+
+    def __init__(self, port: int, aof_dir: Path | None = None) -> None:
         self.port = port
         self.url = f"redis://127.0.0.1:{port}/0"
+        self.aof_dir = aof_dir
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> None:
@@ -35,7 +41,12 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not on PATH; install Redis to run these tests")
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no"]  # nothing written to disk
+        if self.aof_dir is None:
+            args += ["--save", "", "--appendonly", "no"]  # nothing written to disk
+        else:
+            self.aof_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]
+            args += ["--dir", str(self.aof_dir)]
         self._process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,
