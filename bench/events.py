@@ -1,7 +1,13 @@
-"""Hand-over cost of the background publisher vs. a synchronous PUBLISH, on loopback.
+"""Hand-over cost of the background publisher vs. a synchronous PUBLISH, on loopback; and
+what the event log adds.
 
-Run: ``python -m bench.events`` (``make bench-events``); needs Redis at REDIS_URL (default
-redis://127.0.0.1:6379/0). Writes bench/results/events.json.
+Run: ``python -m bench.events`` (``make bench-events``); the hand-over part needs Redis at
+REDIS_URL (default redis://127.0.0.1:6379/0). The event-log part starts a private
+redis-server (so a million log entries never land in a shared Redis) and measures: one
+event's PUBLISH alone vs PUBLISH+XADD pipelined in one round trip (p50, p99), the events/s one
+background publisher sustains with the log, and Redis memory per 1,000,000 log entries
+(MEMORY USAGE of the stream after XADDing them, and INFO used_memory before/after).
+Writes bench/results/events.json.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import statistics
 import time
 from pathlib import Path
 
+from redis import Redis
+
+from bench.overhead import redis_server
 from handwriting_ai.events import builders
 from handwriting_ai.events.background import BackgroundPublisher
 from handwriting_ai.events.codec import Event, encode_event
-from handwriting_ai.events.publishers import RedisPublisher
-from handwriting_ai.settings import load_settings, redact_url
+from handwriting_ai.events.publishers import EventLog, RedisPublisher
+from handwriting_ai.settings import EventsSettings, load_settings, redact_url
 
 RESULTS = Path(__file__).parent / "results" / "events.json"
 CHANNEL = "bench:events"  # not the real channel: no bot sees benchmark traffic
@@ -54,6 +63,79 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _us(seconds: float) -> float:
     return round(seconds * 1e6, 2)
+
+
+LOG_EVENTS = 2_000
+MEMORY_ENTRIES = 1_000_000
+
+
+def _timed(call: list[str], send: RedisPublisher) -> list[float]:
+    clock = time.perf_counter
+    costs: list[float] = []
+    for text in call:
+        started = clock()
+        send.publish_text(text)
+        costs.append(clock() - started)
+    return costs
+
+
+def measure_log(events: list[Event]) -> dict[str, object]:
+    """PUBLISH alone vs PUBLISH+XADD, sustained events/s, and memory per 1M log entries."""
+    defaults = EventsSettings()
+    texts = [encode_event(e) for e in events[:LOG_EVENTS]]
+    with redis_server() as url:
+        log = EventLog("bench:log", defaults.stream_maxlen, defaults.stream_max_age_s)
+        alone = RedisPublisher(url, CHANNEL)
+        logged = RedisPublisher(url, CHANNEL, log=log)
+        _timed(texts[:WARMUP], alone)
+        _timed(texts[:WARMUP], logged)
+        alone_costs: list[float] = []
+        logged_costs: list[float] = []
+        for chunk in range(0, len(texts), 200):  # alternate, so drift hits both alike
+            alone_costs += _timed(texts[chunk : chunk + 200], alone)
+            logged_costs += _timed(texts[chunk : chunk + 200], logged)
+        alone.close()
+        logged.close()
+
+        # Sustained: hand over as fast as possible; the publisher thread's rate is the limit.
+        sustained = BackgroundPublisher(
+            RedisPublisher(url, CHANNEL, log=log), name="bench-log", capacity=2 * HANDOVERS
+        )
+        started = time.perf_counter()
+        for event in events:
+            sustained.publish(event)
+        sustained.close(120.0)
+        sustained_s = time.perf_counter() - started
+        published = sustained.stats.published
+
+        # Memory: a million typical entries (batch events, the most common kind).
+        client = Redis.from_url(url)
+        client.delete("bench:log")
+        before = int(client.info("memory")["used_memory"])
+        text = texts[len(texts) // 2]
+        pipe = client.pipeline(transaction=False)
+        for n in range(MEMORY_ENTRIES):
+            pipe.xadd("bench:mem", {"event": text})
+            if n % 2000 == 1999:
+                pipe.execute()
+        pipe.execute()
+        after = int(client.info("memory")["used_memory"])
+        usage = client.memory_usage("bench:mem", samples=0)
+        length = client.xlen("bench:mem")
+        client.close()
+    return {
+        "log_publish_alone_p50_us": _us(statistics.median(alone_costs)),
+        "log_publish_alone_p99_us": _us(_percentile(alone_costs, 0.99)),
+        "log_publish_xadd_p50_us": _us(statistics.median(logged_costs)),
+        "log_publish_xadd_p99_us": _us(_percentile(logged_costs, 0.99)),
+        "log_sustained_events_per_s": round(published / sustained_s),
+        "log_sustained_published": published,
+        "log_memory_entries": length,
+        "log_memory_event_bytes": len(text.encode()),
+        "log_memory_usage_mb_per_1m": round((usage or 0) / length * 1e6 / 2**20, 1),
+        "log_used_memory_delta_mb_per_1m": round((after - before) / length * 1e6 / 2**20, 1),
+        "log_stream_maxlen_default": defaults.stream_maxlen,
+    }
 
 
 def main() -> None:
@@ -99,6 +181,7 @@ def main() -> None:
         encode_costs.append(clock() - started)
     sync.close()
 
+    log_result = measure_log(events)
     result = {
         "handover_p50_us": _us(statistics.median(costs)),
         "handover_p99_us": _us(_percentile(costs, 0.99)),
@@ -112,6 +195,7 @@ def main() -> None:
         "dropped": stats.dropped,
         "failed": stats.failed,
         "drain_after_handover_s": round(drain_s, 3),
+        **log_result,
         "redis": redact_url(url),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

@@ -12,11 +12,15 @@ the product's own path (the worker's ``JobEvents`` observer and ``open_publisher
 - ``redis_silent``: REDIS_URL at a TCP server that accepts and never answers.
 
 Conditions alternate within each round (rotated every round) so drift on a shared machine
-hits them all alike. The measure is the trainer's own training samples/s (data loading
-included, validation excluded); each condition reports its median over the rounds and the
+hits them all alike. Two measures: the trainer's own training samples/s (data loading
+included, validation excluded), and the whole job's wall time from opening the publisher to
+its close returning (start-up, validation and the close's flush included: what a dead Redis
+used to cost at the end). Each condition reports its medians over the rounds and the
 median of its per-round ratio to ``disabled`` in the same round (paired, so slow drift
-cancels). Torch runs on ``--threads`` threads (default 1): on a 2-core machine two torch
-threads plus anything else make run-to-run noise larger than the effect measured.
+cancels); for wall time the ratio is disabled's time over the condition's, so for both
+measures 1.0 is "as fast as disabled" and lower is slower. Torch runs on ``--threads``
+threads (default 1): on a 2-core machine two torch threads plus anything else make
+run-to-run noise larger than the effect measured.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from handwriting_ai.data.digits import DigitsData, load_offline
 from handwriting_ai.data.idx import write_bytes_atomic
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.factory import open_publisher
-from handwriting_ai.settings import EventsSettings, Settings
+from handwriting_ai.settings import DigitsSettings, EventsSettings, Settings
 from handwriting_ai.training import TrainConfig, new_run_id, train_model
 from handwriting_ai.training.threads import resolve_threads
 from handwriting_worker.job import JobEvents
@@ -109,8 +113,9 @@ def silent_server() -> Iterator[str]:
 
 def run_once(
     data: DigitsData, settings: Settings, artifacts: Path, batch_size: int, epochs: int
-) -> float:
-    """Trains the bench job once under ``settings``; its training samples/s."""
+) -> tuple[float, float]:
+    """Trains the bench job once under ``settings``; its training samples/s and wall time."""
+    started = time.perf_counter()
     run_id = new_run_id()
     ctx = ev.JobContext("bench-overhead", 0, "bench", run_id)
     publisher = open_publisher(settings)
@@ -128,7 +133,7 @@ def run_once(
         )
     finally:
         publisher.close(settings.events.close_timeout_s)
-    return result.samples_per_sec
+    return result.samples_per_sec, time.perf_counter() - started
 
 
 def main() -> None:
@@ -149,13 +154,15 @@ def main() -> None:
     )
     threads = resolve_threads(args.threads)
     results: dict[str, list[float]] = {}
+    walls: dict[str, list[float]] = {}
     with (
         redis_server() as up,
         silent_server() as silent,
         tempfile.TemporaryDirectory() as tmp,
     ):
         refused = f"redis://127.0.0.1:{_free_port()}/0"
-        base = Settings()
+        spool = DigitsSettings(spool_dir=Path(tmp) / "spool")  # never the repo's spool/
+        base = Settings(digits=spool)
         conditions = {
             "disabled": (EventsSettings(enabled=False), up),
             "redis_up_every_10": (EventsSettings(batch_every=10), up),
@@ -177,16 +184,25 @@ def main() -> None:
                         "train": base.train.model_copy(update={"threads": threads}),
                     }
                 )
-                rate = run_once(data, settings, Path(tmp), args.batch_size, args.epochs)
+                rate, wall = run_once(data, settings, Path(tmp), args.batch_size, args.epochs)
                 results.setdefault(name, []).append(rate)
-                print(f"round {round_no + 1} {name}: {rate:.0f} samples/s", flush=True)
+                walls.setdefault(name, []).append(wall)
+                print(
+                    f"round {round_no + 1} {name}: {rate:.0f} samples/s, {wall:.2f} s",
+                    flush=True,
+                )
     medians = {name: statistics.median(rates) for name, rates in results.items()}
     paired = {
         name: statistics.median(r / d for r, d in zip(rates, results["disabled"], strict=True))
         for name, rates in results.items()
     }
+    wall_medians = {name: statistics.median(w) for name, w in walls.items()}
+    wall_paired = {
+        name: statistics.median(d / w for w, d in zip(w_list, walls["disabled"], strict=True))
+        for name, w_list in walls.items()
+    }
     report = {
-        "what": "training samples/s of the same job under each events condition",
+        "what": "training samples/s and whole-job wall time under each events condition",
         "command": "make bench-overhead",
         "rounds": args.rounds,
         "train_samples_per_epoch": args.samples,
@@ -200,6 +216,9 @@ def main() -> None:
                 "samples_per_sec": round(medians[name], 1),
                 "ratio_to_disabled": round(paired[name], 4),
                 "runs": [round(r, 1) for r in results[name]],
+                "job_wall_s": round(wall_medians[name], 3),
+                "job_wall_ratio_to_disabled": round(wall_paired[name], 4),
+                "job_wall_runs": [round(w, 3) for w in walls[name]],
             }
             for name in names
         },
