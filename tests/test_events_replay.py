@@ -57,7 +57,7 @@ class Replay:
             poll_s=0.05,
         )
 
-    def wait_for(self, text: str, where: str = "out", timeout_s: float = 10.0) -> None:
+    def wait_for(self, text: str, where: str = "out", timeout_s: float = 30.0) -> None:
         buffer = self.out if where == "out" else self.err
         deadline = time.monotonic() + timeout_s
         while text not in buffer.getvalue():

@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 
 from handwriting_ai.events.codec import Event, encode_event
 from handwriting_ai.events.publishers import Publisher, PublishError
@@ -157,10 +158,18 @@ class BackgroundPublisher:
     def _evict_batches(self, most: int) -> bool:
         """Removes up to ``most`` queued batch events, oldest first; True if any was removed.
 
-        Never the head, which the thread may be publishing: the others are popped from the
-        right, so ``self._queue[0]`` stays valid for the thread, which reads it unlocked.
+        Never the head, which the thread may be publishing and reads unlocked. One eviction
+        (a full queue) deletes in place: ``del`` runs under the GIL, and the oldest batch event
+        is near the front. Many (at close) pop the rest from the right and put back the others.
         """
         with self._lock:
+            if most == 1:
+                for index, event in enumerate(islice(self._queue, 1, None), start=1):
+                    if event["type"] == BATCH_TYPE:
+                        del self._queue[index]
+                        self._dropped += 1
+                        return True
+                return False
             rest = [self._queue.pop() for _ in range(len(self._queue) - 1)][::-1]
             evicted = 0
             for event in rest:
