@@ -87,6 +87,7 @@ class BackgroundPublisher:
         self._failed = 0
         self._errors = 0
         self._spooled = 0
+        self._batches = 0  # batch events in the queue
         self._spool = spool
         self._failing = False
         self._thread = threading.Thread(target=self._run, name=f"{name}-publisher", daemon=True)
@@ -104,7 +105,12 @@ class BackgroundPublisher:
                 with self._lock:
                     self._dropped += 1
                 return
-            self._queue.append(event)
+            if batch:
+                with self._lock:  # the count lets a full queue skip a pointless scan
+                    self._queue.append(event)
+                    self._batches += 1
+            else:
+                self._queue.append(event)
             if not self._wake.is_set():
                 self._wake.set()
         except Exception:  # pragma: no cover - hand-over must never break training
@@ -139,6 +145,7 @@ class BackgroundPublisher:
             self._abandoned = True
             left = list(self._queue)
             self._queue.clear()
+            self._batches = 0
         self._save(left)
         if not self._thread.is_alive():
             self._sink.close(max(self._deadline - time.monotonic(), 0.0))
@@ -163,13 +170,16 @@ class BackgroundPublisher:
         is near the front. Many (at close) pop the rest from the right and put back the others.
         """
         with self._lock:
+            if self._batches == 0:
+                return False
             if most == 1:
                 for index, event in enumerate(islice(self._queue, 1, None), start=1):
                     if event["type"] == BATCH_TYPE:
                         del self._queue[index]
                         self._dropped += 1
+                        self._batches -= 1
                         return True
-                return False
+                return False  # pragma: no cover - the only batch event is the head
             rest = [self._queue.pop() for _ in range(len(self._queue) - 1)][::-1]
             evicted = 0
             for event in rest:
@@ -178,6 +188,7 @@ class BackgroundPublisher:
                 else:
                     self._queue.append(event)
             self._dropped += evicted
+            self._batches -= evicted
             return evicted > 0
 
     def _save(self, left: list[Event]) -> None:
@@ -228,6 +239,7 @@ class BackgroundPublisher:
                 if self._abandoned:
                     return
                 self._queue.popleft()
+                self._batches -= event["type"] == BATCH_TYPE
                 self._published += 1
             if self._failing:
                 self._failing = False
@@ -252,6 +264,7 @@ class BackgroundPublisher:
             self._errors += 1
             if not exc.retryable:
                 self._queue.popleft()
+                self._batches -= event["type"] == BATCH_TYPE
                 self._failed += 1
         if not exc.retryable:
             log.warning("%s: dropped a %s event: %s", self._name, event["type"], exc)
