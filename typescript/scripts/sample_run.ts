@@ -8,6 +8,7 @@ export interface SampleRunOptions {
   /** Publish a batch event every this many batches (the trainer throttles its batch events). */
   readonly every?: number;
   readonly secondsPerBatch?: number;
+  readonly runId?: string;
 }
 
 /** A repeatable value in [0, 1) for step `n` (a hash, not a random generator). */
@@ -16,9 +17,11 @@ function wobble(n: number): number {
   return x - Math.floor(x);
 }
 
-function event(type: string, atMs: number, fields: Record<string, number | string>): string {
-  const body = { type, user_id: 42, request_id: "req-sample", model_id: "digits", run_id: "20261128T160000Z-sample", ts: new Date(atMs).toISOString(), ...fields };
-  return JSON.stringify(body);
+function eventMaker(runId: string) {
+  return (type: string, atMs: number, fields: Record<string, number | string>): string => {
+    const body = { type, user_id: 42, request_id: "req-sample", model_id: "digits", run_id: runId, ts: new Date(atMs).toISOString(), ...fields };
+    return JSON.stringify(body);
+  };
 }
 
 /** Started, batch and epoch events of a run whose loss falls and accuracy rises, with small wobbles. */
@@ -27,6 +30,7 @@ export function sampleRun(options: SampleRunOptions = {}): string[] {
   const batches = options.batchesPerEpoch ?? 200;
   const every = options.every ?? 5;
   const pace = (options.secondsPerBatch ?? 0.05) * 1000;
+  const event = eventMaker(options.runId ?? "20261128T160000Z-sample");
   const out = [event("digits.train.started.v1", START_MS, { total_epochs: epochs })];
   let at = START_MS;
   for (let epoch = 1; epoch <= epochs; epoch += 1) {
