@@ -136,10 +136,10 @@ export function chartRenderCount(): number {
   return renders;
 }
 
-function cached(cacheKey: string, data: ChartData): Uint8Array {
+function cached(cacheKey: string, data: () => ChartData): Uint8Array {
   const hit = cache.get(cacheKey);
   if (hit !== undefined) return hit;
-  const png = renderChartPng(data);
+  const png = renderChartPng(data());
   renders += 1;
   cache.set(cacheKey, png);
   if (cache.size > CACHE_ENTRIES) {
@@ -160,11 +160,12 @@ export function chartFor(state: JobState): Chart | undefined {
   const upTo = final ? Number.POSITIVE_INFINITY : (last ?? 0);
   const totalEpochs = state.totalEpochs ?? last ?? 1;
   const key = `${state.runId ?? state.requestId}:${final ? "final" : `epoch-${upTo}`}`;
-  const data: ChartData = {
+  // Built only when the PNG is asked for: rendering the embed on every event stays cheap.
+  const data = (): ChartData => ({
     title: final ? `${state.status === "completed" ? "Completed" : "Stopped"} · ${last ?? 0}/${totalEpochs} epochs` : `Epoch ${upTo}/${totalEpochs}`,
     totalEpochs,
     history: { epochs: history.epochs.filter((e) => e.epoch <= upTo), batchLoss: history.batchLoss.filter((p) => p.at <= upTo) },
-  };
+  });
   const cacheKey = `${state.userId}\u0000${state.requestId}\u0000${key}`;
   return { key, png: () => cached(cacheKey, data) };
 }

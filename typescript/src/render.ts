@@ -67,12 +67,10 @@ export function trendValue(state: JobState): string | null {
   const history = state.history;
   if (history === undefined) return null;
   const lines: string[] = [];
-  const acc = history.epochs.map((e) => e.valAcc);
-  const lastAcc = acc.at(-1);
-  if (lastAcc !== undefined) lines.push(`val_acc ${sparkline(acc)} ${percent(lastAcc)}`);
-  const losses = history.batchLoss.map((p) => p.loss);
-  const lastLoss = losses.at(-1);
-  if (lastLoss !== undefined) lines.push(`batch loss ${sparkline(losses)} ${lastLoss.toFixed(4)}`);
+  const lastEpoch = history.epochs.at(-1);
+  if (lastEpoch !== undefined) lines.push(`val_acc ${sparkline(history.epochs, (e) => e.valAcc)} ${percent(lastEpoch.valAcc)}`);
+  const lastPoint = history.batchLoss.at(-1);
+  if (lastPoint !== undefined) lines.push(`batch loss ${sparkline(history.batchLoss, (p) => p.loss)} ${lastPoint.loss.toFixed(4)}`);
   return lines.length === 0 ? null : lines.join("\n");
 }
 

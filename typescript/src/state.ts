@@ -108,7 +108,7 @@ function withEpoch(lines: readonly EpochLine[], line: EpochLine): readonly Epoch
 
 function foldV1(state: JobState, event: DigitsEventV1): JobState {
   // run_id may appear late; a null never erases one we already know.
-  const base = { ...state, runId: event.run_id ?? state.runId };
+  const base = { ...state, runId: event.run_id ?? state.runId, ...timed(state, event) };
   switch (event.type) {
     case "digits.train.started.v1":
       return { ...base, totalEpochs: event.total_epochs };
@@ -182,7 +182,7 @@ export function foldEvent(state: JobState | undefined, decoded: DecodedEvent): F
   }
   // The v1 stream is the richer account of the same job: what legacy events built is dropped.
   const start = state?.source === "v1" ? state : initial(decoded.event, "v1");
-  return { kind: "updated", state: withHistory(withTiming(foldV1(start, decoded.event), decoded.event), decoded.event) };
+  return { kind: "updated", state: foldV1(start, decoded.event) };
 }
 
 /** Job-wide progress from 0 to 1 across epochs and batches. */
@@ -212,13 +212,19 @@ export function bestEpoch(state: JobState): number | null {
 
 /** Weight of the newest batch in the seconds-per-batch average (per batch advanced). */
 export const PACE_SMOOTHING = 0.1;
-/** Batch loss points kept for the chart; beyond it, neighbours are averaged in pairs. */
-export const MAX_LOSS_POINTS = 512;
+/** Batch loss points kept for the chart (its plot is 416 units wide); beyond it, neighbours are averaged in pairs. */
+export const MAX_LOSS_POINTS = 256;
 
-function withTiming(state: JobState, event: DigitsEventV1): JobState {
+/** The timing and history after `event` (folded into the state with one spread). */
+function timed(state: JobState, event: DigitsEventV1): Pick<JobState, "timing" | "history"> {
+  const timing = nextTiming(state.timing, event);
+  const history = nextHistory(state.history, event);
+  return timing === undefined ? { history } : { timing, history };
+}
+
+function nextTiming(previous: Timing | undefined, event: DigitsEventV1): Timing | undefined {
   const at = Date.parse(event.ts);
-  if (Number.isNaN(at)) return state;
-  const previous = state.timing;
+  if (Number.isNaN(at)) return previous;
   let timing: Timing = previous === undefined
     ? { startedAtMs: at, lastAtMs: at, lastBatchIndex: null, lastBatchAtMs: null, secondsPerBatch: null, totalBatches: null }
     : { ...previous, startedAtMs: Math.min(previous.startedAtMs, at), lastAtMs: Math.max(previous.lastAtMs, at) };
@@ -237,7 +243,7 @@ function withTiming(state: JobState, event: DigitsEventV1): JobState {
       timing = { ...timing, lastBatchIndex: index, lastBatchAtMs: at, secondsPerBatch: pace, totalBatches: event.total_batches };
     }
   }
-  return { ...state, timing };
+  return timing;
 }
 
 function halve(points: History["batchLoss"]): History["batchLoss"] {
@@ -252,21 +258,21 @@ function halve(points: History["batchLoss"]): History["batchLoss"] {
   return out;
 }
 
-function withHistory(state: JobState, event: DigitsEventV1): JobState {
-  const history: History = state.history ?? { epochs: [], batchLoss: [] };
+function nextHistory(previous: History | undefined, event: DigitsEventV1): History {
+  const history: History = previous ?? { epochs: [], batchLoss: [] };
   if (event.type === "digits.train.batch.v1") {
     const at = event.epoch - 1 + event.batch / event.total_batches;
-    if ((history.batchLoss.at(-1)?.at ?? Number.NEGATIVE_INFINITY) >= at) return state;
+    if ((history.batchLoss.at(-1)?.at ?? Number.NEGATIVE_INFINITY) >= at) return history;
     const points = [...history.batchLoss, { at, loss: event.batch_loss }];
-    return { ...state, history: { ...history, batchLoss: points.length > MAX_LOSS_POINTS ? halve(points) : points } };
+    return { ...history, batchLoss: points.length > MAX_LOSS_POINTS ? halve(points) : points };
   }
   if (event.type === "digits.train.epoch.v1") {
     const epochs = history.epochs.filter((line) => line.epoch !== event.epoch);
     epochs.push({ epoch: event.epoch, valAcc: event.val_acc, trainLoss: event.train_loss });
     epochs.sort((a, b) => a.epoch - b.epoch);
-    return { ...state, history: { ...history, epochs: epochs.slice(-MAX_EPOCH_LINES) } };
+    return { ...history, epochs: epochs.slice(-MAX_EPOCH_LINES) };
   }
-  return state;
+  return history;
 }
 
 /** Seconds from the first event to the newest one; null before any timed event. */

@@ -107,11 +107,14 @@ void test("the SVG holds only numbers we wrote: event text never reaches the pic
 });
 
 void test("sparklines scale each series from its lowest to its highest value", () => {
-  assert.equal(sparkline([]), "");
-  assert.equal(sparkline([1, 2, 3]), "▁▅█");
-  assert.equal(sparkline([3, 3]), "▄▄");
-  assert.equal(sparkline([1, Number.NaN, 2]), "▁█");
-  assert.equal(sparkline(Array.from({ length: 100 }, (_, i) => 100 - i), 10), "█▇▆▆▅▄▃▃▂▁");
-  assert.deepEqual(bucket([1, 2, 3, 4], 2), [1.5, 3.5]);
-  assert.deepEqual(bucket([1, 2], 5), [1, 2]);
+  const id = (v: number): number => v;
+  assert.equal(sparkline([], id), "");
+  assert.equal(sparkline([1, 2, 3], id), "▁▅█");
+  assert.equal(sparkline([3, 3], id), "▄▄");
+  assert.equal(sparkline([1, Number.NaN, 2], id), "▁█");
+  assert.equal(sparkline([Number.NaN], id), "");
+  assert.equal(sparkline(Array.from({ length: 100 }, (_, i) => 100 - i), id, 10), "█▇▆▆▅▄▃▃▂▁");
+  assert.deepEqual(bucket([1, 2, 3, 4], 2, id), [1.5, 3.5]);
+  assert.deepEqual(bucket([1, 2, 3, 4, 5], 2, id), [2, 4.5]);
+  assert.deepEqual(bucket([1, 2], 5, id), [1, 2]);
 });
