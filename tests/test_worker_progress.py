@@ -1,14 +1,23 @@
-"""The stderr progress bar: what a person sees on a terminal and in a log."""
+"""The stderr progress (rich): what a person sees on a terminal and in a log, elapsed and ETA."""
 
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime, timedelta
 
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import Event
-from handwriting_worker.progress import ProgressPublisher, bar, describe, size
+from handwriting_worker.progress import (
+    PACE_SMOOTHING,
+    Pace,
+    ProgressPublisher,
+    clock,
+    describe,
+    size,
+)
 
 CTX = ev.JobContext("req-1", 42, "digits", "20261128T160000Z-abcdef")
+T0 = datetime(2026, 11, 28, 16, 0, 0, tzinfo=UTC)
 
 
 class Tty(io.StringIO):
@@ -16,10 +25,14 @@ class Tty(io.StringIO):
         return True
 
 
-def _batch(batch: int) -> Event:
-    return ev.batch(
+def at(seconds: float) -> str:
+    return ev.utc_timestamp(T0 + timedelta(seconds=seconds))
+
+
+def _batch(batch: int, seconds: float, epoch: int = 2) -> Event:
+    event = ev.batch(
         CTX,
-        epoch=2,
+        epoch=epoch,
         total_epochs=2,
         batch=batch,
         total_batches=4,
@@ -28,44 +41,110 @@ def _batch(batch: int) -> Event:
         avg_loss=0.6,
         samples_per_sec=1234.4,
     )
+    event["ts"] = at(seconds)
+    return event
 
 
-def test_bar_and_size() -> None:
-    assert bar(0.5, width=10) == "[#####-----]"
-    assert bar(1.7, width=4) == "[####]"
-    assert bar(-1, width=4) == "[----]"
+def _started(seconds: float) -> Event:
+    event = ev.started(CTX, total_epochs=2)
+    event["ts"] = at(seconds)
+    return event
+
+
+def _epoch(seconds: float) -> Event:
+    event = ev.epoch(CTX, epoch=2, total_epochs=2, train_loss=0.25, val_acc=0.9876, time_s=3.21)
+    event["ts"] = at(seconds)
+    return event
+
+
+def _completed(seconds: float) -> Event:
+    event = ev.completed(CTX, val_acc=0.5)
+    event["ts"] = at(seconds)
+    return event
+
+
+def test_size_and_clock() -> None:
     assert [size(n) for n in (512, 2048, 3 * 1024 * 1024)] == ["512 B", "2.0 KiB", "3.0 MiB"]
+    clocks = [clock(s) for s in (None, -2, 7.4, 65, 3725)]
+    assert clocks == ["-:--", "0:00", "0:07", "1:05", "1:02:05"]
 
 
-def test_on_a_terminal_the_bar_is_redrawn_then_gives_way_to_lines() -> None:
+def test_pace_is_an_ewma_of_seconds_per_batch_from_event_times() -> None:
+    pace = Pace()
+    assert (pace.elapsed(), pace.eta()) == (None, None)
+    pace.observe(ev.legacy_started(CTX, total_epochs=2))  # no time: changes nothing
+    assert pace.elapsed() is None
+    pace.observe(_started(-3))
+    pace.observe(_batch(1, 0, epoch=1))
+    assert pace.eta() is None  # one batch gives no pace yet
+    pace.observe(_batch(2, 2, epoch=1))  # 2 s per batch
+    assert pace.eta() == 6 * 2.0
+    pace.observe(_batch(4, 4, epoch=1))  # 1 s per batch over 2 batches
+    expected = 2.0 + (1 - (1 - PACE_SMOOTHING) ** 2) * (1.0 - 2.0)
+    assert pace.eta() == 4 * expected
+    # Re-delivered, an older batch, and a newer batch stamped before the last one: none counts.
+    for old in (_batch(4, 4, epoch=1), _batch(3, 9, epoch=1), _batch(2, 3.5, epoch=2)):
+        pace.observe(old)
+    assert pace.seconds_per_batch == expected
+    assert pace.elapsed() == 12
+
+
+def test_on_a_terminal_a_rich_bar_shows_elapsed_and_eta_then_gives_way_to_lines() -> None:
     out = Tty()
-    progress = ProgressPublisher(out)
-    progress.publish(_batch(1))
-    progress.publish(_batch(2))
-    assert out.getvalue().count("\r") == 2
-    assert "epoch 2/2 batch 2/4 loss 0.500 acc 75.0% 1234/s" in out.getvalue()
-    assert "[##################------]" in out.getvalue()  # (4 + 2) of 8 batches
-    progress.publish(
-        ev.epoch(CTX, epoch=2, total_epochs=2, train_loss=0.25, val_acc=0.9876, time_s=3.21)
+    progress = ProgressPublisher(out, width=160, refresh_s=0)
+    progress.publish(_started(0))
+    progress.publish(_batch(1, 10))
+    progress.publish(_batch(2, 12))
+    drawn = out.getvalue()
+    assert "epoch 2/2 batch 2/4" in drawn
+    assert "75% loss 0.500 acc 75.0% 1234/s" in drawn  # (4 + 2) of 8 batches
+    assert "0:12 elapsed, ETA 0:04" in drawn  # 2 batches left at 2 s each
+    assert "━" in drawn and "\x1b[" in drawn  # rich's bar, redrawn in place
+    progress.publish(_epoch(20))
+    assert "epoch 2/2: val_acc 98.76%, train_loss 0.2500, 3.2 s (0:20 elapsed, ETA 0:04)" in (
+        out.getvalue()
     )
-    assert out.getvalue().endswith("\r\x1b[Kepoch 2/2: val_acc 98.76%, train_loss 0.2500, 3.2 s\n")
-    progress.publish(_batch(4))
+    progress.publish(_batch(4, 21))
+    progress.publish(_completed(22))
+    after = out.getvalue()
+    assert "completed: val_acc 50.00%, run 20261128T160000Z-abcdef (took 0:22)" in after
+    progress.publish(_batch(4, 23))  # after the end a late batch draws a bar again
     progress.close()
-    assert out.getvalue().endswith("\n")
+    progress.close()
+
+
+def test_the_bar_is_redrawn_at_most_once_per_refresh_interval() -> None:
+    out = Tty()
+    progress = ProgressPublisher(out, width=160, refresh_s=3600)
+    progress.publish(_batch(1, 1))
+    progress.publish(_batch(2, 2))
+    assert "batch 1/4" in out.getvalue()
+    assert "batch 2/4" not in out.getvalue()
+    progress.close()
 
 
 def test_off_a_terminal_only_lines_are_written() -> None:
     out = io.StringIO()
     progress = ProgressPublisher(out)
-    progress.publish(ev.started(CTX, total_epochs=2))
-    progress.publish(_batch(1))
+    progress.publish(_started(0))
+    progress.publish(_batch(1, 1))
     progress.publish(ev.legacy_started(CTX, total_epochs=2))
-    progress.publish(ev.completed(CTX, val_acc=0.5))
+    progress.publish(_batch(2, 3))
+    progress.publish(_epoch(5))
+    progress.publish(_completed(7))
     progress.close()
     assert out.getvalue() == (
         "training digits: 2 epoch(s), run 20261128T160000Z-abcdef\n"
-        "completed: val_acc 50.00%, run 20261128T160000Z-abcdef\n"
+        "epoch 2/2: val_acc 98.76%, train_loss 0.2500, 3.2 s (0:05 elapsed, ETA 0:04)\n"
+        "completed: val_acc 50.00%, run 20261128T160000Z-abcdef (took 0:07)\n"
     )
+
+
+def test_event_text_is_shown_literally_not_as_rich_markup() -> None:
+    out = io.StringIO()
+    progress = ProgressPublisher(out)
+    progress.publish(ev.failed(CTX, error_kind="user", message="[bold]bad[/bold] [x]"))
+    assert "[bold]bad[/bold] [x]" in out.getvalue()
 
 
 def test_every_step_has_a_readable_line() -> None:
@@ -79,4 +158,4 @@ def test_every_step_has_a_readable_line() -> None:
     )
     assert describe(ev.prune(CTX, deleted_count=2)) == "pruned 2 old snapshot file(s)"
     assert describe(ev.failed(CTX, error_kind="user", message="bad")) == "failed (user error): bad"
-    assert describe(_batch(1)) is None
+    assert describe(_batch(1, 0)) is None

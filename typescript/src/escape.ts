@@ -4,8 +4,16 @@
 const MARKDOWN = new Set(["\\", "*", "_", "~", "`", "|", ">", "<", "#", "-", "[", "]", "(", ")", ":", "."]);
 const ZERO_WIDTH_SPACE = "\u200b";
 const ELLIPSIS = "…";
+/**
+ * Invisible format characters (Unicode category Cf): bidirectional embeddings, overrides and
+ * isolates (U+202A–U+202E, U+2066–U+2069, U+200E/U+200F, U+061C), zero-width spaces and joiners
+ * (U+200B–U+200D, U+2060, U+FEFF), soft hyphens and tags. Left in, they reorder or hide what a
+ * reader sees (a model id that reads "gpj.exe" backwards), so event text loses them all.
+ */
+const INVISIBLE_FORMAT = /\p{Cf}/u;
 
 function escapeCodePoint(char: string): string {
+  if (INVISIBLE_FORMAT.test(char)) return "";
   if (MARKDOWN.has(char)) return `\\${char}`;
   // A zero-width space after @ breaks @everyone, @here and <@id> even where markdown is off.
   if (char === "@") return `@${ZERO_WIDTH_SPACE}`;

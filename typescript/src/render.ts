@@ -2,11 +2,15 @@
 
 import type { APIEmbed, APIEmbedField } from "discord-api-types/v10";
 import { DISCORD_LIMITS } from "./config.ts";
+import { chartFor } from "./chart.ts";
 import { clip, escapeText } from "./escape.ts";
-import { bestEpoch, progressFraction, type JobState, type JobStatus } from "./state.ts";
+import { sparkline } from "./sparkline.ts";
+import { bestEpoch, elapsedSeconds, etaSeconds, isTerminal, progressFraction, type JobState, type JobStatus } from "./state.ts";
 
 export interface RenderedMessage {
   readonly embed: APIEmbed;
+  /** A chart image; `key` changes only when the picture does (delivery uploads it then). */
+  readonly chart?: { readonly key: string; readonly png: () => Uint8Array };
 }
 
 const STATUS_LOOK: Readonly<Record<JobStatus, { readonly title: string; readonly color: number }>> = {
@@ -38,6 +42,38 @@ function thousands(value: number): string {
   return Math.round(value).toLocaleString("en-US");
 }
 
+/** "42s", "3m 05s", "2h 07m": whole seconds, never negative. */
+export function duration(seconds: number): string {
+  const total = Math.max(Math.round(seconds), 0);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (h > 0) return `${h}h ${String(m).padStart(2, "0")}m`;
+  if (m > 0) return `${m}m ${String(s).padStart(2, "0")}s`;
+  return `${s}s`;
+}
+
+/** "Elapsed 3m 05s · ETA 1m 10s" from event times; null before any timed event. */
+export function timeLine(state: JobState): string | null {
+  const elapsed = elapsedSeconds(state);
+  if (elapsed === null) return null;
+  const eta = etaSeconds(state);
+  const tail = isTerminal(state.status) ? "" : ` · ETA ${eta === null ? "measuring…" : duration(eta)}`;
+  return `${isTerminal(state.status) ? "Took" : "Elapsed"} ${duration(elapsed)}${tail}`;
+}
+
+/** Sparklines of val_acc per epoch and of the batch loss, for clients that hide the chart. */
+export function trendValue(state: JobState): string | null {
+  const history = state.history;
+  if (history === undefined) return null;
+  const lines: string[] = [];
+  const lastEpoch = history.epochs.at(-1);
+  if (lastEpoch !== undefined) lines.push(`val_acc ${sparkline(history.epochs, (e) => e.valAcc)} ${percent(lastEpoch.valAcc)}`);
+  const lastPoint = history.batchLoss.at(-1);
+  if (lastPoint !== undefined) lines.push(`batch loss ${sparkline(history.batchLoss, (p) => p.loss)} ${lastPoint.loss.toFixed(4)}`);
+  return lines.length === 0 ? null : lines.join("\n");
+}
+
 export function progressBar(fraction: number): string {
   const filled = Math.round(fraction * BAR_CELLS);
   return `\`[${"█".repeat(filled)}${"░".repeat(BAR_CELLS - filled)}]\` ${Math.floor(fraction * 100)}%`;
@@ -55,6 +91,8 @@ function description(state: JobState): string {
   } else if (state.totalEpochs !== null) {
     lines.push(`Epoch ${state.epochs.at(-1)?.epoch ?? 0}/${total}`);
   }
+  const time = timeLine(state);
+  if (time !== null) lines.push(time);
   lines.push(`Request ${escapeText(state.requestId, ID_CHARS)}`);
   return lines.join("\n");
 }
@@ -122,6 +160,8 @@ function build(state: JobState, epochBudget: number): APIEmbed {
   const fields: APIEmbedField[] = [];
   const outcome = outcomeField(state);
   if (outcome !== null) fields.push(outcome);
+  const trend = trendValue(state);
+  if (trend !== null) fields.push({ name: "Trend", value: trend });
   const epochs = epochsValue(state, epochBudget);
   if (epochs !== null) fields.push({ name: "Epochs", value: epochs });
   const notes = notesValue(state);
@@ -146,7 +186,8 @@ export function renderJob(state: JobState): RenderedMessage {
     budget = Math.floor(budget / 2);
     embed = build(state, budget);
   }
-  return { embed };
+  const chart = chartFor(state);
+  return chart === undefined ? { embed } : { embed, chart };
 }
 
 export { embedLength };

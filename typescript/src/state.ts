@@ -27,6 +27,26 @@ export interface Upload {
   readonly manifestBytes: number;
 }
 
+/** Pace measured from event timestamps (ms since the epoch), so the same events give the same ETA. */
+export interface Timing {
+  readonly startedAtMs: number;
+  /** Newest event time seen; elapsed time is measured up to it. */
+  readonly lastAtMs: number;
+  /** Global batch number ((epoch - 1) * total_batches + batch) of the newest batch event, and its time. */
+  readonly lastBatchIndex: number | null;
+  readonly lastBatchAtMs: number | null;
+  /** Exponentially weighted mean of seconds per batch; null until two batch events were seen. */
+  readonly secondsPerBatch: number | null;
+  readonly totalBatches: number | null;
+}
+
+/** What the chart draws: each finished epoch, and the batch loss curve within the epochs. */
+export interface History {
+  readonly epochs: readonly { readonly epoch: number; readonly valAcc: number; readonly trainLoss: number }[];
+  /** `at` is the position in epochs (epoch 2, batch 50 of 100 → 1.5), strictly increasing. */
+  readonly batchLoss: readonly { readonly at: number; readonly loss: number }[];
+}
+
 export interface JobState {
   readonly requestId: string;
   readonly userId: bigint;
@@ -45,6 +65,9 @@ export interface JobState {
   readonly prunedCount: number | null;
   readonly finalValAcc: number | null;
   readonly failure: { readonly kind: "user" | "system"; readonly message: string } | null;
+  /** Optional so that states written before timing existed stay valid. */
+  readonly timing?: Timing;
+  readonly history?: History;
 }
 
 export type FoldResult =
@@ -85,7 +108,7 @@ function withEpoch(lines: readonly EpochLine[], line: EpochLine): readonly Epoch
 
 function foldV1(state: JobState, event: DigitsEventV1): JobState {
   // run_id may appear late; a null never erases one we already know.
-  const base = { ...state, runId: event.run_id ?? state.runId };
+  const base = { ...state, runId: event.run_id ?? state.runId, ...timed(state, event) };
   switch (event.type) {
     case "digits.train.started.v1":
       return { ...base, totalEpochs: event.total_epochs };
@@ -185,4 +208,84 @@ export function bestEpoch(state: JobState): number | null {
     if (line.valAcc !== null && (best === null || best.valAcc === null || line.valAcc > best.valAcc)) best = line;
   }
   return best?.epoch ?? null;
+}
+
+/** Weight of the newest batch in the seconds-per-batch average (per batch advanced). */
+export const PACE_SMOOTHING = 0.1;
+/** Batch loss points kept for the chart (its plot is 416 units wide); beyond it, neighbours are averaged in pairs. */
+export const MAX_LOSS_POINTS = 256;
+
+/** The timing and history after `event` (folded into the state with one spread). */
+function timed(state: JobState, event: DigitsEventV1): Pick<JobState, "timing" | "history"> {
+  const timing = nextTiming(state.timing, event);
+  const history = nextHistory(state.history, event);
+  return timing === undefined ? { history } : { timing, history };
+}
+
+function nextTiming(previous: Timing | undefined, event: DigitsEventV1): Timing | undefined {
+  const at = Date.parse(event.ts);
+  if (Number.isNaN(at)) return previous;
+  let timing: Timing = previous === undefined
+    ? { startedAtMs: at, lastAtMs: at, lastBatchIndex: null, lastBatchAtMs: null, secondsPerBatch: null, totalBatches: null }
+    : { ...previous, startedAtMs: Math.min(previous.startedAtMs, at), lastAtMs: Math.max(previous.lastAtMs, at) };
+  if (event.type === "digits.train.batch.v1") {
+    const index = (event.epoch - 1) * event.total_batches + event.batch;
+    const last = timing.lastBatchIndex;
+    const lastAt = timing.lastBatchAtMs;
+    if (last === null || lastAt === null) {
+      timing = { ...timing, lastBatchIndex: index, lastBatchAtMs: at, totalBatches: event.total_batches };
+    } else if (index > last && at >= lastAt) {
+      // A duplicate or an older event (re-delivered) moves nothing forward.
+      const advanced = index - last;
+      const sample = (at - lastAt) / 1000 / advanced;
+      const weight = 1 - (1 - PACE_SMOOTHING) ** advanced;
+      const pace = timing.secondsPerBatch === null ? sample : timing.secondsPerBatch + weight * (sample - timing.secondsPerBatch);
+      timing = { ...timing, lastBatchIndex: index, lastBatchAtMs: at, secondsPerBatch: pace, totalBatches: event.total_batches };
+    }
+  }
+  return timing;
+}
+
+function halve(points: History["batchLoss"]): History["batchLoss"] {
+  const out: { at: number; loss: number }[] = [];
+  for (let i = 0; i + 1 < points.length; i += 2) {
+    const a = points[i];
+    const b = points[i + 1];
+    if (a !== undefined && b !== undefined) out.push({ at: b.at, loss: (a.loss + b.loss) / 2 });
+  }
+  const tail = points.length % 2 === 1 ? points.at(-1) : undefined;
+  if (tail !== undefined) out.push(tail);
+  return out;
+}
+
+function nextHistory(previous: History | undefined, event: DigitsEventV1): History {
+  const history: History = previous ?? { epochs: [], batchLoss: [] };
+  if (event.type === "digits.train.batch.v1") {
+    const at = event.epoch - 1 + event.batch / event.total_batches;
+    if ((history.batchLoss.at(-1)?.at ?? Number.NEGATIVE_INFINITY) >= at) return history;
+    const points = [...history.batchLoss, { at, loss: event.batch_loss }];
+    return { ...history, batchLoss: points.length > MAX_LOSS_POINTS ? halve(points) : points };
+  }
+  if (event.type === "digits.train.epoch.v1") {
+    const epochs = history.epochs.filter((line) => line.epoch !== event.epoch);
+    epochs.push({ epoch: event.epoch, valAcc: event.val_acc, trainLoss: event.train_loss });
+    epochs.sort((a, b) => a.epoch - b.epoch);
+    return { ...history, epochs: epochs.slice(-MAX_EPOCH_LINES) };
+  }
+  return history;
+}
+
+/** Seconds from the first event to the newest one; null before any timed event. */
+export function elapsedSeconds(state: JobState): number | null {
+  const timing = state.timing;
+  return timing === undefined ? null : (timing.lastAtMs - timing.startedAtMs) / 1000;
+}
+
+/** Seconds left at the measured pace, counted from the newest batch event; null when unknown. */
+export function etaSeconds(state: JobState): number | null {
+  const timing = state.timing;
+  if (isTerminal(state.status) || timing === undefined || state.totalEpochs === null) return null;
+  const { secondsPerBatch, lastBatchIndex, totalBatches } = timing;
+  if (secondsPerBatch === null || lastBatchIndex === null || totalBatches === null) return null;
+  return Math.max(state.totalEpochs * totalBatches - lastBatchIndex, 0) * secondsPerBatch;
 }

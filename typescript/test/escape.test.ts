@@ -1,0 +1,63 @@
+// Event text loses bidirectional controls and zero-width characters before it reaches Discord.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { escapeText } from "../src/escape.ts";
+import { renderJob } from "../src/render.ts";
+import type { JobState } from "../src/state.ts";
+
+/** U+202A–U+202E, U+2066–U+2069, U+200B–U+200D, plus the marks and joiners of the same kind. */
+const INVISIBLE = [
+  ...Array.from({ length: 5 }, (_, i) => 0x202a + i),
+  ...Array.from({ length: 4 }, (_, i) => 0x2066 + i),
+  ...Array.from({ length: 3 }, (_, i) => 0x200b + i),
+  0x200e, 0x200f, 0x061c, 0x2060, 0xfeff, 0x00ad,
+].map((code) => String.fromCodePoint(code));
+
+const base: JobState = {
+  requestId: "req-1",
+  userId: 42n,
+  modelId: "digits",
+  runId: "run-1",
+  source: "v1",
+  status: "failed",
+  totalEpochs: 2,
+  lastBatch: null,
+  epochs: [],
+  best: null,
+  artifactPath: null,
+  upload: null,
+  prunedCount: null,
+  finalValAcc: null,
+  failure: null,
+};
+
+void test("every bidirectional control and zero-width character is removed", () => {
+  for (const char of INVISIBLE) {
+    const code = char.codePointAt(0)?.toString(16) ?? "?";
+    assert.equal(escapeText(`a${char}b`), "ab", `U+${code} must not survive escaping`);
+  }
+  // The classic spoof: a right-to-left override makes "exe.gpj" read as "jpg.exe".
+  assert.equal(escapeText("photo\u202Egpj.exe"), "photogpj\\.exe");
+});
+
+void test("a zero-width space smuggled between @ and everyone is replaced by our own break only", () => {
+  assert.equal(escapeText("@\u200beveryone"), "@\u200beveryone");
+  assert.equal(escapeText("@\u2066\u200beveryone"), "@\u200beveryone");
+});
+
+void test("titles and fields built from event text carry no invisible characters", () => {
+  const hostile = INVISIBLE.join("x");
+  const { embed } = renderJob({
+    ...base,
+    modelId: `model${hostile}`,
+    requestId: `req${hostile}`,
+    artifactPath: `artifacts/${hostile}`,
+    failure: { kind: "user", message: `bad${hostile}` },
+  });
+  const text = [embed.title ?? "", embed.description ?? "", ...(embed.fields ?? []).flatMap((f) => [f.name, f.value])].join("\n");
+  for (const char of INVISIBLE) {
+    assert.ok(!text.includes(char), `U+${char.codePointAt(0)?.toString(16) ?? "?"} reached the embed`);
+  }
+  assert.match(embed.title ?? "", /modelxxxxx/);
+});
