@@ -7,6 +7,8 @@ import { bestEpoch, progressFraction, type JobState, type JobStatus } from "./st
 
 export interface RenderedMessage {
   readonly embed: APIEmbed;
+  /** A chart image; `key` changes only when the picture does (delivery uploads it then). */
+  readonly chart?: { readonly key: string; readonly png: () => Uint8Array };
 }
 
 const STATUS_LOOK: Readonly<Record<JobStatus, { readonly title: string; readonly color: number }>> = {
