@@ -158,13 +158,13 @@ class JobMessage {
     // Retry with the newest state: this one unless a newer one arrived meanwhile.
     if (update !== null) this.pending ??= update;
     if (error instanceof DeliveryError && error.kind === "unauthorized") {
-      this.stop();
+      this.abandon();
       this.owner.fatal(error);
       return;
     }
     if (error instanceof DeliveryError && (error.kind === "forbidden" || error.kind === "dms_closed")) {
       this.owner.logger.warn(`giving up on job ${this.key}: ${error.message} (the bot may not post there; nothing more is sent for this job)`);
-      this.stop();
+      this.abandon();
       return;
     }
     if (error instanceof DeliveryError && error.kind === "rate_limited") {
@@ -184,6 +184,12 @@ class JobMessage {
     this.pending = null;
     this.notifyOwed = null;
     this.finish();
+  }
+
+  /** Stopped for good (403, closed DMs): later states of the job are not sent either. */
+  private abandon(): void {
+    this.stop();
+    this.owner.abandoned(this.key);
   }
 
   private finish(): void {
@@ -320,6 +326,8 @@ export class Delivery {
   private fatalSeen = false;
   private readonly jobs = new Map<string, JobMessage>();
   private readonly busy = new Set<JobMessage>();
+  /** Jobs given up for good, oldest first (bounded like the jobs). */
+  private readonly gaveUp = new Set<string>();
   private readonly dmChannels = new Map<bigint, string>();
   private idleWaiters: (() => void)[] = [];
 
@@ -337,6 +345,7 @@ export class Delivery {
 
   /** Shows `message` as the newest state of the job `key`; returns at once. */
   publish(key: string, target: Target, message: RenderedMessage, terminal: boolean): void {
+    if (this.gaveUp.has(key)) return;
     let job = this.jobs.get(key);
     if (job === undefined) {
       job = new JobMessage(key, target, this);
@@ -394,6 +403,15 @@ export class Delivery {
     this.fatalSeen = true;
     this.logger.warn(`Discord refused the bot token: ${error.message}. Check DISCORD_TOKEN; the bot cannot deliver anything.`);
     this.onFatal(error);
+  }
+
+  /** @internal */
+  abandoned(key: string): void {
+    this.gaveUp.add(key);
+    if (this.gaveUp.size > this.maxJobs) {
+      const oldest = this.gaveUp.values().next();
+      if (oldest.done !== true) this.gaveUp.delete(oldest.value);
+    }
   }
 
   /** @internal called by a JobMessage that has something to send. */
