@@ -102,6 +102,7 @@ class JobMessage {
 
   pump(): void {
     if (this.inFlight) return;
+    if (this.owner.dead) this.stop();
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -323,7 +324,8 @@ export class Delivery {
   private readonly store: MessageStore;
   private readonly maxJobs: number;
   private readonly onFatal: (error: DeliveryError) => void;
-  private fatalSeen = false;
+  /** Discord refused the token: nothing is sent any more. */
+  dead = false;
   private readonly jobs = new Map<string, JobMessage>();
   private readonly busy = new Set<JobMessage>();
   /** Jobs given up for good, oldest first (bounded like the jobs). */
@@ -345,7 +347,7 @@ export class Delivery {
 
   /** Shows `message` as the newest state of the job `key`; returns at once. */
   publish(key: string, target: Target, message: RenderedMessage, terminal: boolean): void {
-    if (this.gaveUp.has(key)) return;
+    if (this.dead || this.gaveUp.has(key)) return;
     let job = this.jobs.get(key);
     if (job === undefined) {
       job = new JobMessage(key, target, this);
@@ -399,8 +401,9 @@ export class Delivery {
 
   /** @internal */
   fatal(error: DeliveryError): void {
-    if (this.fatalSeen) return;
-    this.fatalSeen = true;
+    if (this.dead) return;
+    this.dead = true;
+    for (const job of this.busy) job.pump();
     this.logger.warn(`Discord refused the bot token: ${error.message}. Check DISCORD_TOKEN; the bot cannot deliver anything.`);
     this.onFatal(error);
   }

@@ -160,9 +160,9 @@ void test("14.3: at the end, one reply that may ping only the requester; the set
     assert.equal(creates.length, 2);
     const note = creates[1]?.message;
     assert.equal(note?.mentionUserId, USER);
-    assert.equal(note?.replyTo, "m100");
-    assert.equal(note?.content, `<@${USER.toString()}> Training completed: see the message above.`);
-    assert.equal(note?.embed, undefined);
+    assert.equal(note.replyTo, "m100");
+    assert.equal(note.content, `<@${USER.toString()}> Training completed: see the message above.`);
+    assert.equal(note.embed, undefined);
   }
 });
 
@@ -177,7 +177,7 @@ void test("14.4: an edit refused as too old continues in a new message replying 
   assert.deepEqual(ops(port), ["0 create s1", "1500 edit s2", "1500 create s2"]);
   const created = port.calls[2]?.message;
   assert.equal(created?.replyTo, "m100");
-  assert.ok(created?.chartPng !== undefined, "the new message gets the chart again");
+  assert.ok(created.chartPng !== undefined, "the new message gets the chart again");
   assert.deepEqual(store.refs.get("r"), { channelId: "555", messageId: "m101" });
   delivery.publish("r", CHANNEL, msg("s3"), false);
   await advance(INTERVAL - 500);
@@ -196,7 +196,7 @@ void test("14.5: closed DMs fall back to the channel, mentioning the user once",
   await advance(INTERVAL);
   assert.deepEqual(port.calls.map((call) => [call.op, call.channelId]), [["openDm", undefined], ["create", `dm-${USER.toString()}`], ["create", "900"], ["edit", "900"]]);
   assert.equal(port.calls[2]?.message?.mentionUserId, USER);
-  assert.ok(port.calls[2]?.message?.content?.includes(`<@${USER.toString()}>`));
+  assert.ok(port.calls[2].message.content?.includes(`<@${USER.toString()}>`));
   assert.equal(port.calls[3]?.message?.mentionUserId, undefined);
 });
 
