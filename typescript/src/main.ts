@@ -45,7 +45,12 @@ async function run(config: BotConfig): Promise<void> {
   }, STATS_INTERVAL_MS);
   statsTimer.unref();
 
+  let stopping = false;
   const stop = (signal: string): void => {
+    // A signal to the whole group arrives twice (directly and forwarded by npm): stop once; the
+    // flush is bounded by its timeout either way.
+    if (stopping) return;
+    stopping = true;
     logger.info(`${signal}: stopping; stats ${JSON.stringify(bot.stats)}`);
     clearInterval(statsTimer);
     // Stop taking events, then send each job's newest pending state, bounded by the timeout.
@@ -58,8 +63,8 @@ async function run(config: BotConfig): Promise<void> {
         process.exit(0);
       });
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 }
 
 const result = loadConfig(process.argv.slice(2), process.env);

@@ -65,8 +65,8 @@ function npmStart(channel: string, token: string): Started {
     },
   });
   let output = "";
-  npm.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  npm.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  npm.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  npm.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => {
     resolve(code);
   }));
@@ -82,10 +82,17 @@ function groupAlive(pid: number): boolean {
   }
 }
 
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  void test(`${signal} to npm alone: the newest pending state is sent, then everything exits 0`, async () => {
-    const channel = `shutdown-${signal}`;
-    const requestId = `stop${signal}`;
+const CASES = [
+  { signal: "SIGTERM", group: false },
+  { signal: "SIGINT", group: false },
+  // A supervisor signalling the whole group: the bot gets it twice (directly and from npm).
+  { signal: "SIGTERM", group: true },
+] as const;
+
+for (const { signal, group } of CASES) {
+  void test(`${signal} to ${group ? "the whole group" : "npm alone"}: the newest pending state is sent, then everything exits 0`, async () => {
+    const channel = `shutdown-${signal}-${String(group)}`;
+    const requestId = `stop${signal}${group ? "group" : "npm"}`;
     const bot = npmStart(channel, TOKEN);
     const pid = bot.npm.pid ?? 0;
     try {
@@ -97,7 +104,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       await publisher.publish(channel, batch(1, 57, { request_id: requestId }));
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.equal(discord.messageRequests().length, before, "held back by the edit interval");
-      process.kill(pid, signal);
+      process.kill(group ? -pid : pid, signal);
       assert.equal(await bot.exited, 0, bot.output());
       const last = discord.messageRequests().at(-1);
       assert.match(last?.body ?? "", /batch 57\/100/);
