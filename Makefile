@@ -72,5 +72,5 @@ bench-train: setup ## default CNN vs resnet18 -> bench/results/train.json
 bench-overhead: setup ## what events cost training -> bench/results/overhead.json
 	$(PY) -m bench.overhead
 
-bench-bot: setup ## bot decode+fold throughput -> bench/results/bot.json
+bench-bot: setup ## bot decode+fold throughput and delivery of 200 jobs -> bench/results/bot.json
 	cd $(TS) && npm run bench

@@ -1,9 +1,13 @@
 """A real HTTP server on 127.0.0.1 standing in for the part of Discord's REST API the bot uses.
 
 It speaks ``POST /api/v10/users/@me/channels`` (open a DM), ``POST .../channels/<id>/messages``
-(create) and ``PATCH .../channels/<id>/messages/<id>`` (edit), records every request with its
-parsed JSON body and the time it arrived, and can answer 429 (``retry_after``) to the next
-requests or 404 Unknown Message for messages marked deleted.
+(create) and ``PATCH .../channels/<id>/messages/<id>`` (edit), in JSON or multipart (``files[0]``
+plus ``payload_json``), records every request with its parsed JSON body and the time it arrived,
+and enforces the limits it models: a global requests-per-second limit (429 with ``retry_after`` and
+the ``Retry-After`` / ``X-RateLimit-*`` headers), 30046 on edits of messages older than a
+configurable age, 50007 for users whose DMs are closed, 401 for a wrong token, 403 for channels
+the bot may not use, and ``nonce`` + ``enforce_nonce`` deduplication. It can also answer 429 to the
+next requests, or 404 Unknown Message for messages marked deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import HTTP
 
 from tests.http_stub import QuietHandler, serve
 
@@ -23,6 +30,9 @@ DM_PATH = "/users/@me/channels"
 _CREATE = re.compile(r"^/channels/([^/]+)/messages$")
 _EDIT = re.compile(r"^/channels/([^/]+)/messages/([^/]+)$")
 UNKNOWN_MESSAGE = 10008
+MESSAGE_TOO_OLD = 30046
+DMS_CLOSED = 50007
+MISSING_ACCESS = 50001
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ class Request:
     """``time.monotonic()`` when the request arrived."""
     status: int
     """What the server answered."""
+    files: tuple[tuple[str, str, bytes], ...] = ()
+    """Uploaded files of a multipart request: (form field, file name, bytes)."""
 
     @property
     def is_create(self) -> bool:
@@ -46,6 +58,17 @@ class Request:
     @property
     def is_edit(self) -> bool:
         return self.method == "PATCH" and _EDIT.match(self.path) is not None
+
+    @property
+    def is_notification(self) -> bool:
+        """A create without an embed that replies to another message (the end notification)."""
+        body = self.body
+        return (
+            self.is_create
+            and isinstance(body, dict)
+            and "message_reference" in body
+            and not body.get("embeds")
+        )
 
     @property
     def is_dm(self) -> bool:
@@ -63,8 +86,25 @@ class DiscordApi:
     """Message ids that answer 404 Unknown Message."""
     requests: list[Request] = field(default_factory=list)
     url: str = ""
+    retry_after_header: bool = True
+    """Send ``Retry-After`` with the scripted 429s (False: the body alone says how long)."""
+    global_per_second: int = 50
+    """Discord's global limit: more requests than this in any second answer 429 (global)."""
+    max_edit_age_s: float | None = None
+    """Edits of messages older than this answer 30046; None: never."""
+    dms_closed: set[str] = field(default_factory=set)
+    """User ids whose DMs are closed: messages in their DM channel answer 403 / 50007."""
+    forbidden_channels: set[str] = field(default_factory=set)
+    """Channels the bot may not post in (403 / 50001)."""
+    token: str | None = None
+    """When set, any other ``Authorization`` than ``Bot <token>`` answers 401."""
+    limit_hits: int = 0
+    """429s answered because the global limit was exceeded (not the scripted ones)."""
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _recent: list[float] = field(default_factory=list)
+    _created_at: dict[str, float] = field(default_factory=dict)
+    _nonces: dict[str, str] = field(default_factory=dict)
 
     def snapshot(self) -> list[Request]:
         with self._lock:
@@ -75,58 +115,155 @@ class DiscordApi:
         return [r for r in self.snapshot() if r.status == 200]
 
     def messages(self) -> list[Request]:
-        """Successful create and edit requests, in order of arrival."""
-        return [r for r in self.answered() if r.is_create or r.is_edit]
+        """Successful creates and edits of the live message, in order of arrival (end
+        notifications are in ``notifications()``)."""
+        return [r for r in self.answered() if (r.is_create or r.is_edit) and not r.is_notification]
+
+    def notifications(self) -> list[Request]:
+        """Successful end notifications (replies without an embed), in order of arrival."""
+        return [r for r in self.answered() if r.is_notification]
+
+    def too_many(self) -> int:
+        """Requests answered 429, scripted or not."""
+        return sum(1 for r in self.snapshot() if r.status == 429)
 
     def latest_embed(self) -> dict[str, object] | None:
         """The embed of the newest successful create or edit."""
         sent = self.messages()
         return None if not sent else embed_of(sent[-1])
 
-    def _answer(self, method: str, path: str, body: object) -> tuple[int, object]:
+    def _limited(self, now: float) -> tuple[int, object, dict[str, str]] | None:
+        """The global sliding-second limit; an answer when it is exceeded."""
+        self._recent[:] = [at for at in self._recent if at > now - 1.0]
+        if len(self._recent) >= self.global_per_second:
+            self.limit_hits += 1
+            retry = max(0.001, round(self._recent[0] + 1.0 - now, 3))
+            headers = {
+                "Retry-After": str(retry),
+                "X-RateLimit-Global": "true",
+                "X-RateLimit-Scope": "global",
+            }
+            body = {"message": "You are being rate limited.", "retry_after": retry, "global": True}
+            return 429, body, headers
+        self._recent.append(now)
+        return None
+
+    def _message(
+        self, method: str, path: str, body: object, now: float
+    ) -> tuple[int, object] | None:
+        """Creates and edits; None for any other path."""
+        create = _CREATE.match(path)
+        edit = _EDIT.match(path)
+        if not ((method == "POST" and create) or (method == "PATCH" and edit)):
+            return None
+        match = create or edit
+        assert match is not None
+        channel_id = match.group(1)
+        if not isinstance(body, dict) or not (
+            isinstance(body.get("embeds"), list) or isinstance(body.get("content"), str)
+        ):
+            return 400, {"code": 50035, "message": "Invalid Form Body"}
+        if channel_id in self.forbidden_channels:
+            return 403, {"code": MISSING_ACCESS, "message": "Missing Access"}
+        if channel_id.startswith("7") and channel_id[1:] in self.dms_closed:
+            return 403, {"code": DMS_CLOSED, "message": "Cannot send messages to this user"}
+        if edit is not None:
+            message_id = edit.group(2)
+            if message_id in self.deleted:
+                return 404, {"code": UNKNOWN_MESSAGE, "message": "Unknown Message"}
+            created = self._created_at.get(message_id, now)
+            if self.max_edit_age_s is not None and now - created > self.max_edit_age_s:
+                return 400, {
+                    "code": MESSAGE_TOO_OLD,
+                    "message": "Maximum number of edits to messages older than 1 hour reached.",
+                }
+            return 200, {"id": message_id, "channel_id": channel_id}
+        nonce = body.get("nonce") if body.get("enforce_nonce") is True else None
+        if isinstance(nonce, str) and nonce in self._nonces:
+            return 200, {"id": self._nonces[nonce], "channel_id": channel_id, "nonce": nonce}
+        message_id = str(self._next_id)
+        self._next_id += 1
+        self._created_at[message_id] = now
+        if isinstance(nonce, str):
+            self._nonces[nonce] = message_id
+        return 200, {"id": message_id, "channel_id": channel_id}
+
+    def _answer(
+        self, method: str, path: str, body: object, authorization: str | None
+    ) -> tuple[int, object, dict[str, str]]:
+        if self.token is not None and authorization != f"Bot {self.token}":
+            return 401, {"code": 0, "message": "401: Unauthorized"}, {}
         if self.rate_limit_count > 0:
             self.rate_limit_count -= 1
             retry = self.retry_after_s
-            return 429, {
-                "message": "You are being rate limited.",
-                "retry_after": retry,
-                "global": False,
-            }
+            headers = {"Retry-After": str(retry)} if self.retry_after_header else {}
+            body_429 = {"message": "You are being rate limited.", "retry_after": retry}
+            return 429, {**body_429, "global": False}, headers
+        now = time.monotonic()
+        limited = self._limited(now)
+        if limited is not None:
+            return limited
         if method == "POST" and path == DM_PATH:
             recipient = body.get("recipient_id") if isinstance(body, dict) else None
             if not isinstance(recipient, str) or not recipient.isdigit():
-                return 400, {"code": 50035, "message": "Invalid Form Body"}
-            return 200, {"id": f"7{recipient}", "type": 1}
-        create = _CREATE.match(path)
-        edit = _EDIT.match(path)
-        if (method == "POST" and create) or (method == "PATCH" and edit):
-            if not isinstance(body, dict) or not isinstance(body.get("embeds"), list):
-                return 400, {"code": 50035, "message": "Invalid Form Body"}
-            if edit is not None:
-                channel_id, message_id = edit.group(1), edit.group(2)
-                if message_id in self.deleted:
-                    return 404, {"code": UNKNOWN_MESSAGE, "message": "Unknown Message"}
-            else:
-                assert create is not None
-                channel_id, message_id = create.group(1), str(self._next_id)
-                self._next_id += 1
-            return 200, {"id": message_id, "channel_id": channel_id}
-        return 404, {"code": 0, "message": "404: Not Found"}
+                return 400, {"code": 50035, "message": "Invalid Form Body"}, {}
+            return 200, {"id": f"7{recipient}", "type": 1}, {}
+        answered = self._message(method, path, body, now)
+        if answered is not None:
+            return answered[0], answered[1], {}
+        return 404, {"code": 0, "message": "404: Not Found"}, {}
 
     def handle(
         self, method: str, raw_path: str, raw: str, authorization: str | None
     ) -> tuple[int, object]:
+        """Answers one JSON request (status, body)."""
+        status, answer, _ = self.handle_request(method, raw_path, raw, authorization)
+        return status, answer
+
+    def handle_request(
+        self,
+        method: str,
+        raw_path: str,
+        raw: str,
+        authorization: str | None,
+        files: tuple[tuple[str, str, bytes], ...] = (),
+    ) -> tuple[int, object, dict[str, str]]:
+        """Answers one request: status, body and headers."""
         path = raw_path.split("?", 1)[0].removeprefix(API_PREFIX)
         try:
             body: object = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = None
         with self._lock:
-            status, answer = self._answer(method, path, body)
+            status, answer, headers = self._answer(method, path, body, authorization)
             self.requests.append(
-                Request(method, path, raw, body, authorization, time.monotonic(), status)
+                Request(method, path, raw, body, authorization, time.monotonic(), status, files)
             )
-        return status, answer
+        return status, answer, headers
+
+
+Files = tuple[tuple[str, str, bytes], ...]
+
+
+def parse_multipart(content_type: str, raw: bytes) -> tuple[str, Files]:
+    """``payload_json`` and the uploaded files of a multipart/form-data body."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    parsed = BytesParser(policy=HTTP).parsebytes(head + raw)
+    payload = ""
+    files: list[tuple[str, str, bytes]] = []
+    for part in parsed.iter_parts():
+        assert isinstance(part, Message)
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(data, bytes):
+            continue
+        filename = part.get_filename()
+        if filename is None:
+            if name == "payload_json":
+                payload = data.decode()
+        else:
+            files.append((name, filename, data))
+    return payload, tuple(files)
 
 
 def embed_of(request: Request) -> dict[str, object]:
@@ -159,12 +296,17 @@ def serve_discord_api(api: DiscordApi) -> Iterator[DiscordApi]:
 
     class Handler(QuietHandler):
         def _serve(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
-            status, answer = api.handle(
-                self.command, self.path, raw, self.headers.get("Authorization")
+            data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            content_type = self.headers.get("Content-Type", "")
+            files: tuple[tuple[str, str, bytes], ...] = ()
+            if content_type.startswith("multipart/form-data"):
+                raw, files = parse_multipart(content_type, data)
+            else:
+                raw = data.decode()
+            status, answer, headers = api.handle_request(
+                self.command, self.path, raw, self.headers.get("Authorization"), files
             )
-            retry = {"Retry-After": str(api.retry_after_s)} if status == 429 else {}
-            self.reply(status, json.dumps(answer).encode(), retry)
+            self.reply(status, json.dumps(answer).encode(), headers)
 
         def do_POST(self) -> None:
             self._serve()

@@ -80,6 +80,6 @@ export class Bot {
   }
 
   private targetOf(state: JobState): Target {
-    return this.notifyChannelId === null ? { kind: "dm", userId: state.userId } : { kind: "channel", channelId: this.notifyChannelId };
+    return this.notifyChannelId === null ? { kind: "dm", userId: state.userId } : { kind: "channel", channelId: this.notifyChannelId, userId: state.userId };
   }
 }

@@ -28,8 +28,23 @@ export const MESSAGE_KEY_TTL_S = 7 * 24 * 60 * 60;
 export const MAX_TRACKED_JOBS = 10_000;
 /** Finished-epoch lines kept per job (the message shows fewer; this only bounds memory). */
 export const MAX_EPOCH_LINES = 200;
-/** Attempts for one update that fails for a reason other than a rate limit or a lost message. */
-export const MAX_SEND_ATTEMPTS = 3;
+/**
+ * Delivery to Discord. A failed send is retried after RETRY_BASE_MS, doubling on each failure in a
+ * row up to RETRY_CAP_MS, forever for a transient error (the newest state replaces the one retried).
+ * A 429 waits what Discord asked, at least RATE_LIMIT_FLOOR_MS, doubling on repeated 429s.
+ */
+export const RETRY_BASE_MS = 1000;
+export const RETRY_CAP_MS = 60_000;
+export const RATE_LIMIT_FLOOR_MS = 1000;
+/** Discord's global limit for a bot (DIGITS_DISCORD_MAX_RPS overrides). */
+export const DEFAULT_DISCORD_MAX_RPS = 50;
+/** Discord's per-channel message limit: this many requests per window, per channel. */
+export const DISCORD_CHANNEL_BURST = 5;
+export const DISCORD_CHANNEL_WINDOW_MS = 5000;
+/** Added to every rate window, as the REST client's own offset, to absorb clock and network jitter. */
+export const RATE_SAFETY_MS = 50;
+/** On SIGTERM/SIGINT, newest pending states are sent for at most this long (DIGITS_SHUTDOWN_TIMEOUT_MS). */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Discord's documented embed limits (characters). */
 export const DISCORD_LIMITS = {
@@ -45,6 +60,10 @@ export const DISCORD_LIMITS = {
 /** Discord JSON error codes the delivery reacts to. */
 export const DISCORD_UNKNOWN_MESSAGE = 10008;
 export const DISCORD_UNKNOWN_CHANNEL = 10003;
+/** "Message is too old to edit" (edits of messages older than an hour, in DMs and some channels). */
+export const DISCORD_MESSAGE_TOO_OLD = 30046;
+/** "Cannot send messages to this user": the user's DMs are closed to the bot. */
+export const DISCORD_DMS_CLOSED = 50007;
 
 /** Invalid input is logged shortened to this many characters. */
 export const LOG_SNIPPET_CHARS = 200;
@@ -58,6 +77,11 @@ export interface BotConfig {
   /** Post every job in this channel instead of a DM to the job's user. */
   readonly notifyChannelId: string | null;
   readonly editIntervalMs: number;
+  /** Reply to the live message with a mention of the requester on completed or failed. */
+  readonly notifyAtEnd: boolean;
+  /** Requests per second for the whole bot. */
+  readonly discordMaxRps: number;
+  readonly shutdownTimeoutMs: number;
 }
 
 export const USAGE = `Usage: npm start [-- --dry-run] [-- --help]
@@ -73,7 +97,11 @@ Environment:
   REDIS_URL                 default ${DEFAULT_REDIS_URL}
   DIGITS_EVENTS_CHANNEL     default ${DEFAULT_EVENTS_CHANNEL}
   DIGITS_NOTIFY_CHANNEL_ID  post in this channel instead of a DM to each job's user
+                            (and the fallback for users whose DMs are closed)
   DIGITS_EDIT_INTERVAL_MS   minimum time between edits of one message, default ${DEFAULT_EDIT_INTERVAL_MS}
+  DIGITS_NOTIFY_AT_END      true|false: reply mentioning the requester when a job ends, default true
+  DIGITS_DISCORD_MAX_RPS    requests per second for the whole bot, default ${DEFAULT_DISCORD_MAX_RPS}
+  DIGITS_SHUTDOWN_TIMEOUT_MS  time to send pending states on SIGTERM/SIGINT, default ${DEFAULT_SHUTDOWN_TIMEOUT_MS}
   DISCORD_API_URL           default ${DEFAULT_DISCORD_API_URL}`;
 
 export type ConfigResult =
@@ -85,6 +113,14 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 function nonEmpty(value: string | undefined): string | null {
   return value === undefined || value.trim() === "" ? null : value.trim();
+}
+
+/** A whole number setting at least `min`, or the error text naming the variable and the fix. */
+function wholeNumber(env: Env, name: string, fallback: number, min: number): number | string {
+  const text = nonEmpty(env[name]);
+  const value = text === null ? fallback : Number(text);
+  if (!Number.isSafeInteger(value) || value < min) return `${name} must be a whole number >= ${min}, got ${JSON.stringify(text)}`;
+  return value;
 }
 
 export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
@@ -107,6 +143,14 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
   if (!Number.isSafeInteger(editIntervalMs) || editIntervalMs < 0) {
     return { kind: "error", message: `DIGITS_EDIT_INTERVAL_MS must be a whole number of milliseconds, got ${JSON.stringify(intervalText)}` };
   }
+  const notifyText = nonEmpty(env.DIGITS_NOTIFY_AT_END)?.toLowerCase() ?? "true";
+  if (notifyText !== "true" && notifyText !== "false") {
+    return { kind: "error", message: `DIGITS_NOTIFY_AT_END must be true or false, got ${JSON.stringify(notifyText)}` };
+  }
+  const rps = wholeNumber(env, "DIGITS_DISCORD_MAX_RPS", DEFAULT_DISCORD_MAX_RPS, 1);
+  if (typeof rps === "string") return { kind: "error", message: rps };
+  const shutdownTimeoutMs = wholeNumber(env, "DIGITS_SHUTDOWN_TIMEOUT_MS", DEFAULT_SHUTDOWN_TIMEOUT_MS, 0);
+  if (typeof shutdownTimeoutMs === "string") return { kind: "error", message: shutdownTimeoutMs };
   return {
     kind: "run",
     config: {
@@ -117,6 +161,9 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
       eventsChannel: nonEmpty(env.DIGITS_EVENTS_CHANNEL) ?? DEFAULT_EVENTS_CHANNEL,
       notifyChannelId,
       editIntervalMs,
+      notifyAtEnd: notifyText === "true",
+      discordMaxRps: rps,
+      shutdownTimeoutMs,
     },
   };
 }

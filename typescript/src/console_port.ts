@@ -1,25 +1,34 @@
 // DiscordPort for --dry-run: prints each update instead of sending it.
 
-import type { DiscordPort, MessageRef } from "./discord_port.ts";
-import { renderText, type RenderedMessage } from "./render.ts";
+import type { DiscordPort, MessageRef, OutgoingMessage } from "./discord_port.ts";
+import { renderText } from "./render.ts";
+
+function text(message: OutgoingMessage): string {
+  const parts: string[] = [];
+  if (message.content !== undefined) parts.push(message.content);
+  if (message.embed !== undefined) parts.push(renderText({ embed: message.embed }));
+  if (message.chartPng !== undefined) parts.push(`[chart.png, ${message.chartPng.byteLength} bytes]`);
+  return parts.join("\n");
+}
 
 export class ConsoleDiscordPort implements DiscordPort {
   private nextId = 1;
 
-  constructor(private readonly write: (text: string) => void = (text) => process.stdout.write(text)) {}
+  constructor(private readonly write: (text: string) => void = (out) => process.stdout.write(out)) {}
 
   openDm(userId: bigint): Promise<string> {
     return Promise.resolve(`dm-${userId.toString()}`);
   }
 
-  createMessage(channelId: string, message: RenderedMessage): Promise<string> {
+  createMessage(channelId: string, message: OutgoingMessage): Promise<string> {
     const messageId = `dry-${this.nextId++}`;
-    this.write(`--- new message ${messageId} in ${channelId}\n${renderText(message)}\n`);
+    const reply = message.replyTo === undefined ? "" : ` replying to ${message.replyTo}`;
+    this.write(`--- new message ${messageId} in ${channelId}${reply}\n${text(message)}\n`);
     return Promise.resolve(messageId);
   }
 
-  editMessage(ref: MessageRef, message: RenderedMessage): Promise<void> {
-    this.write(`--- edit ${ref.messageId} in ${ref.channelId}\n${renderText(message)}\n`);
+  editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {
+    this.write(`--- edit ${ref.messageId} in ${ref.channelId}\n${text(message)}\n`);
     return Promise.resolve();
   }
 }

@@ -1,14 +1,26 @@
-// Sends one Discord message per job and edits it in place: throttled per message, coalescing
-// to the newest state, resilient to rate limits and deleted messages.
+// Sends one Discord message per job and edits it in place: throttled per message and, through one
+// RequestScheduler, for the whole bot; coalescing to the newest state; retrying transient failures
+// with capped exponential backoff (a terminal state is never abandoned for one); continuing in a new
+// message when the old one is gone or too old to edit; and telling the requester when a job ends.
 
-import { DEFAULT_EDIT_INTERVAL_MS, MAX_SEND_ATTEMPTS, MAX_TRACKED_JOBS } from "./config.ts";
-import { DeliveryError, type DiscordPort, type MessageRef } from "./discord_port.ts";
+import { createHash } from "node:crypto";
+import {
+  DEFAULT_EDIT_INTERVAL_MS,
+  MAX_TRACKED_JOBS,
+  RATE_LIMIT_FLOOR_MS,
+  RETRY_BASE_MS,
+  RETRY_CAP_MS,
+} from "./config.ts";
+import { CHART_FILE_NAME, DeliveryError, type DiscordPort, type MessageRef, type OutgoingMessage } from "./discord_port.ts";
 import type { Logger } from "./log.ts";
 import type { MessageStore } from "./message_store.ts";
 import type { RenderedMessage } from "./render.ts";
+import { RequestScheduler } from "./scheduler.ts";
 
-/** Where a job's message goes: a DM to its user, or one configured channel. */
-export type Target = { readonly kind: "dm"; readonly userId: bigint } | { readonly kind: "channel"; readonly channelId: string };
+/** Where a job's message goes: a DM to its user, or one configured channel; `userId` is the requester. */
+export type Target =
+  | { readonly kind: "dm"; readonly userId: bigint }
+  | { readonly kind: "channel"; readonly channelId: string; readonly userId?: bigint };
 
 export interface DeliveryOptions {
   readonly port: DiscordPort;
@@ -16,17 +28,35 @@ export interface DeliveryOptions {
   readonly logger: Logger;
   readonly editIntervalMs?: number;
   readonly maxJobs?: number;
+  readonly scheduler?: RequestScheduler;
+  /** Where a job goes when its user's DMs are closed (50007); null: the job stops. */
+  readonly fallbackChannelId?: string | null;
+  /** Reply to the live message mentioning the requester when a job ends (default true). */
+  readonly notifyAtEnd?: boolean;
+  /** Called once when Discord refuses the token (401): nothing can be delivered any more. */
+  readonly onFatal?: (error: DeliveryError) => void;
 }
 
 interface Update {
   readonly message: RenderedMessage;
   readonly terminal: boolean;
-  readonly attempts: number;
 }
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Discord nonces are at most 25 characters; the same job and step always give the same one. */
+export function nonceFor(key: string, step: string): string {
+  return createHash("sha256").update(`${key}\n${step}`).digest("base64url").slice(0, 25);
+}
+
+/** Capped exponential backoff: base, 2*base, 4*base, … for the 1st, 2nd, 3rd failure in a row. */
+export function backoffMs(failures: number, base: number = RETRY_BASE_MS): number {
+  return Math.min(RETRY_CAP_MS, base * 2 ** Math.min(30, Math.max(0, failures - 1)));
+}
+
+const REPLACED_KINDS = new Set(["unknown_message", "unknown_channel", "too_old"]);
 
 /** The message of one job. At most one request to Discord is in flight for it at a time. */
 class JobMessage {
@@ -36,40 +66,54 @@ class JobMessage {
   private inFlight = false;
   private timer: NodeJS.Timeout | null = null;
   private lastSentAt = Number.NEGATIVE_INFINITY;
-  private blockedUntil = Number.NEGATIVE_INFINITY;
-  /** The terminal state has been delivered; nothing more will be sent. */
+  private retryAt = Number.NEGATIVE_INFINITY;
+  private failures = 0;
+  private rateLimits = 0;
+  /** Messages created so far: each create gets its own nonce, a retried one the same. */
+  private created = 0;
+  private uploadedChartKey: string | null = null;
+  /** Set when the terminal state is shown and the end notification is still owed. */
+  private notifyOwed: string | null = null;
+  /** The user to mention in the next new message (after falling back to a shared channel). */
+  private mentionNext: bigint | null = null;
+  /** Delivered the terminal state (and its notification), or stopped for good. */
   finished = false;
 
   constructor(
-    private readonly requestId: string,
-    private readonly target: Target,
+    private readonly key: string,
+    private target: Target,
     private readonly owner: Delivery,
   ) {}
 
   get idle(): boolean {
-    return !this.inFlight && this.pending === null && this.timer === null;
+    return !this.inFlight && this.pending === null && this.notifyOwed === null && this.timer === null;
+  }
+
+  private get urgent(): boolean {
+    return this.pending?.terminal === true || this.notifyOwed !== null;
   }
 
   update(message: RenderedMessage, terminal: boolean): void {
     if (this.finished) return;
     // Replacing, not queueing: states in between are never sent.
-    this.pending = { message, terminal, attempts: 0 };
+    this.pending = { message, terminal };
     this.pump();
   }
 
-  private pump(): void {
+  pump(): void {
     if (this.inFlight) return;
+    if (this.owner.dead) this.stop();
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    const update = this.pending;
-    if (update === null) {
-      this.owner.jobIdle(this.requestId, this);
+    if (this.pending === null && this.notifyOwed === null) {
+      this.owner.jobIdle(this.key, this);
       return;
     }
-    // A terminal state skips the edit interval but still honours a rate limit.
-    const throttledUntil = update.terminal ? this.blockedUntil : Math.max(this.lastSentAt + this.owner.editIntervalMs, this.blockedUntil);
+    this.owner.jobBusy(this);
+    // A terminal state (and a flush at shutdown) skips the edit interval but not a backoff.
+    const throttledUntil = this.urgent || this.owner.flushing ? this.retryAt : Math.max(this.lastSentAt + this.owner.intervalMs(), this.retryAt);
     const wait = throttledUntil - Date.now();
     if (wait > 0) {
       this.timer = setTimeout(() => {
@@ -78,63 +122,193 @@ class JobMessage {
       }, wait);
       return;
     }
-    this.pending = null;
     this.inFlight = true;
-    void this.send(update).finally(() => {
+    void this.step().finally(() => {
       this.inFlight = false;
       this.pump();
     });
   }
 
-  private async send(update: Update): Promise<void> {
+  /** Sends the newest state, or the owed notification; never throws. */
+  private async step(): Promise<void> {
+    let update: Update | null = null;
     try {
-      await this.deliver(update.message);
-      this.lastSentAt = Date.now();
-      if (update.terminal) this.finished = true;
-    } catch (error) {
-      const now = Date.now();
-      if (error instanceof DeliveryError && error.kind === "rate_limited") {
-        this.blockedUntil = now + error.retryAfterMs;
-        this.owner.logger.warn(`rate limited on request ${this.requestId}; retrying in ${error.retryAfterMs} ms`);
-        // Retry with the newest state: this one unless a newer one arrived meanwhile.
-        this.pending ??= update;
-        return;
+      if (!this.refLoaded) {
+        this.ref = await this.owner.loadRef(this.key); // throws on a failed read: retried below
+        this.refLoaded = true;
       }
-      this.lastSentAt = now; // wait one interval before the next attempt
-      const retry = this.pending === null && update.attempts + 1 < MAX_SEND_ATTEMPTS;
-      this.owner.logger.warn(`sending update for request ${this.requestId} failed: ${describe(error)}${retry ? "; will retry" : ""}`);
-      if (retry) this.pending = { ...update, attempts: update.attempts + 1 };
+      if (this.pending === null) {
+        await this.notify();
+      } else {
+        update = await this.deliver();
+        if (update.terminal) {
+          if (this.owner.notifyAtEnd && this.target.userId !== undefined) this.notifyOwed = update.message.embed.title ?? "Training ended";
+          else this.finish();
+        }
+      }
+      this.failures = 0;
+      this.rateLimits = 0;
+      this.lastSentAt = Date.now();
+    } catch (error) {
+      this.failed(error, update);
     }
   }
 
-  private async deliver(message: RenderedMessage): Promise<void> {
-    if (!this.refLoaded) {
-      this.refLoaded = true;
-      this.ref = await this.owner.loadRef(this.requestId);
+  private failed(error: unknown, update: Update | null): void {
+    const now = Date.now();
+    // Retry with the newest state: this one unless a newer one arrived meanwhile.
+    if (update !== null) this.pending ??= update;
+    if (error instanceof DeliveryError && error.kind === "unauthorized") {
+      this.abandon();
+      this.owner.fatal(error);
+      return;
     }
+    if (error instanceof DeliveryError && (error.kind === "forbidden" || error.kind === "dms_closed")) {
+      this.owner.logger.warn(`giving up on job ${this.key}: ${error.message} (the bot may not post there; nothing more is sent for this job)`);
+      this.abandon();
+      return;
+    }
+    if (error instanceof DeliveryError && error.kind === "rate_limited") {
+      this.rateLimits += 1;
+      const wait = Math.min(RETRY_CAP_MS, Math.max(error.retryAfterMs, backoffMs(this.rateLimits, RATE_LIMIT_FLOOR_MS)));
+      this.retryAt = now + wait;
+      this.owner.logger.warn(`rate limited on job ${this.key}; retrying in ${wait} ms`);
+      return;
+    }
+    this.failures += 1;
+    const wait = backoffMs(this.failures);
+    this.retryAt = now + wait;
+    this.owner.logger.warn(`sending update for job ${this.key} failed (${this.failures} in a row): ${describe(error)}; retrying in ${wait} ms`);
+  }
+
+  private stop(): void {
+    this.pending = null;
+    this.notifyOwed = null;
+    this.finish();
+  }
+
+  /** Stopped for good (403, closed DMs): later states of the job are not sent either. */
+  private abandon(): void {
+    this.stop();
+    this.owner.abandoned(this.key);
+  }
+
+  private finish(): void {
+    this.finished = true;
+  }
+
+  /** Takes the newest pending state when it is this job's turn and shows it. */
+  private async deliver(): Promise<Update> {
     if (this.ref !== null) {
+      const ref = this.ref;
+      await this.owner.turn(ref.channelId, () => this.urgent);
+      const update = this.take();
+      const message = this.outgoing(update.message);
       try {
-        await this.owner.port.editMessage(this.ref, message);
-        return;
+        await this.owner.port.editMessage(ref, message);
+        return update;
       } catch (error) {
-        const gone = error instanceof DeliveryError && (error.kind === "unknown_message" || error.kind === "unknown_channel");
-        if (!gone) throw error;
-        this.owner.logger.info(`message for request ${this.requestId} is gone; sending a new one`);
+        if (message.chartPng !== undefined) this.uploadedChartKey = null;
+        if (!(error instanceof DeliveryError && REPLACED_KINDS.has(error.kind))) {
+          this.pending ??= update;
+          throw error;
+        }
+        this.pending ??= update;
         this.ref = null;
         if (error.kind === "unknown_channel") this.owner.forgetDm(this.target);
+        if (error.kind === "too_old") {
+          this.owner.logger.info(`message of job ${this.key} is too old to edit; continuing in a new one`);
+          return await this.create(ref.channelId, ref.messageId);
+        }
+        this.owner.logger.info(`message of job ${this.key} is gone; sending a new one`);
       }
     }
-    const channelId = await this.owner.channelFor(this.target);
+    return await this.create(null, null);
+  }
+
+  private take(): Update {
+    const update = this.pending;
+    if (update === null) throw new Error("nothing pending"); // unreachable: only called with a pending state
+    this.pending = null;
+    return update;
+  }
+
+  /** Posts a new message; `replyTo` (in `replyChannel`) links it to the earlier one of the job. */
+  private async create(replyChannel: string | null, replyTo: string | null): Promise<Update> {
+    let channelId: string;
+    try {
+      channelId = await this.owner.channelFor(this.target, () => this.urgent);
+    } catch (error) {
+      if (this.fellBack(error)) return await this.create(null, null);
+      throw error;
+    }
+    await this.owner.turn(channelId, () => this.urgent);
+    const update = this.take();
+    this.uploadedChartKey = null;
+    const base = this.outgoing(update.message);
+    const mention = this.mentionNext;
+    const continued = replyTo !== null && replyChannel === channelId;
+    const message: OutgoingMessage = {
+      ...base,
+      nonce: nonceFor(this.key, `message-${this.created}`),
+      ...(continued ? { replyTo, content: "Continued from the earlier message (Discord stops edits after an hour)." } : {}),
+      ...(mention !== null ? { mentionUserId: mention, content: `<@${mention.toString()}> your training job (your DMs are closed to the bot)` } : {}),
+    };
     let messageId: string;
     try {
       messageId = await this.owner.port.createMessage(channelId, message);
     } catch (error) {
-      // A DM channel we cached may have gone; open it again next time.
+      this.pending ??= update;
+      this.uploadedChartKey = null;
       if (error instanceof DeliveryError && error.kind === "unknown_channel") this.owner.forgetDm(this.target);
+      if (this.fellBack(error)) return await this.create(null, null);
       throw error;
     }
+    this.created += 1;
+    this.mentionNext = null;
     this.ref = { channelId, messageId };
-    await this.owner.saveRef(this.requestId, this.ref);
+    await this.owner.saveRef(this.key, this.ref);
+    return update;
+  }
+
+  /** On closed DMs, switches the job to the fallback channel when there is one. */
+  private fellBack(error: unknown): boolean {
+    const fallback = this.owner.fallbackChannelId;
+    if (!(error instanceof DeliveryError && error.kind === "dms_closed" && this.target.kind === "dm" && fallback !== null)) return false;
+    this.owner.logger.info(`user of job ${this.key} does not accept DMs; posting in channel ${fallback}`);
+    this.mentionNext = this.target.userId;
+    this.target = { kind: "channel", channelId: fallback, userId: this.target.userId };
+    return true;
+  }
+
+  /** The request body of a state: the chart is uploaded only when its key changed. */
+  private outgoing(message: RenderedMessage): OutgoingMessage {
+    const chart = message.chart;
+    if (chart === undefined) return { embed: message.embed };
+    const embed = { ...message.embed, image: { url: `attachment://${CHART_FILE_NAME}` } };
+    if (chart.key === this.uploadedChartKey) return { embed };
+    // Counted as uploaded now; a failed request clears it so the retry uploads again.
+    this.uploadedChartKey = chart.key;
+    return { embed, chartPng: chart.png() };
+  }
+
+  /** Replies to the live message, pinging only the requester. */
+  private async notify(): Promise<void> {
+    const ref = this.ref;
+    const title = this.notifyOwed;
+    const userId = this.target.userId;
+    if (ref === null || title === null || userId === undefined) {
+      this.stop();
+      return;
+    }
+    await this.owner.turn(ref.channelId, () => true);
+    await this.owner.port.createMessage(ref.channelId, {
+      content: `<@${userId.toString()}> ${title}: see the message above.`,
+      mentionUserId: userId,
+      replyTo: ref.messageId,
+      nonce: nonceFor(this.key, "end"),
+    });
+    this.stop();
   }
 }
 
@@ -142,9 +316,20 @@ export class Delivery {
   readonly port: DiscordPort;
   readonly logger: Logger;
   readonly editIntervalMs: number;
+  readonly scheduler: RequestScheduler;
+  readonly fallbackChannelId: string | null;
+  readonly notifyAtEnd: boolean;
+  /** Set by flush(): pending states go out without waiting for the edit interval. */
+  flushing = false;
   private readonly store: MessageStore;
   private readonly maxJobs: number;
+  private readonly onFatal: (error: DeliveryError) => void;
+  /** Discord refused the token: nothing is sent any more. */
+  dead = false;
   private readonly jobs = new Map<string, JobMessage>();
+  private readonly busy = new Set<JobMessage>();
+  /** Jobs given up for good, oldest first (bounded like the jobs). */
+  private readonly gaveUp = new Set<string>();
   private readonly dmChannels = new Map<bigint, string>();
   private idleWaiters: (() => void)[] = [];
 
@@ -154,14 +339,19 @@ export class Delivery {
     this.logger = options.logger;
     this.editIntervalMs = options.editIntervalMs ?? DEFAULT_EDIT_INTERVAL_MS;
     this.maxJobs = options.maxJobs ?? MAX_TRACKED_JOBS;
+    this.scheduler = options.scheduler ?? new RequestScheduler();
+    this.fallbackChannelId = options.fallbackChannelId ?? null;
+    this.notifyAtEnd = options.notifyAtEnd ?? true;
+    this.onFatal = options.onFatal ?? (() => undefined);
   }
 
-  /** Shows `message` as the newest state of the job; returns at once. */
-  publish(requestId: string, target: Target, message: RenderedMessage, terminal: boolean): void {
-    let job = this.jobs.get(requestId);
+  /** Shows `message` as the newest state of the job `key`; returns at once. */
+  publish(key: string, target: Target, message: RenderedMessage, terminal: boolean): void {
+    if (this.dead || this.gaveUp.has(key)) return;
+    let job = this.jobs.get(key);
     if (job === undefined) {
-      job = new JobMessage(requestId, target, this);
-      this.jobs.set(requestId, job);
+      job = new JobMessage(key, target, this);
+      this.jobs.set(key, job);
       this.evictIdle();
     }
     job.update(message, terminal);
@@ -169,9 +359,15 @@ export class Delivery {
 
   /** Jobs with a message still being sent or waiting for its next edit. */
   get busyJobs(): number {
-    let busy = 0;
-    for (const job of this.jobs.values()) if (!job.idle) busy += 1;
-    return busy;
+    return this.busy.size;
+  }
+
+  /**
+   * The edit interval of each job: the configured one, or longer when so many jobs are busy that
+   * the global budget could not give each of them an edit per interval.
+   */
+  intervalMs(): number {
+    return Math.max(this.editIntervalMs, this.busy.size * this.scheduler.spacingMs);
   }
 
   /** Resolves once nothing is in flight or waiting (tests, shutdown). */
@@ -180,9 +376,56 @@ export class Delivery {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Sends every job's newest pending state without waiting for the edit interval, for at most
+   * `timeoutMs`; resolves true when everything went out (shutdown).
+   */
+  async flush(timeoutMs: number): Promise<boolean> {
+    this.flushing = true;
+    for (const job of this.busy) job.pump();
+    const timers: NodeJS.Timeout[] = [];
+    const timeout = new Promise<boolean>((resolve) => {
+      timers.push(setTimeout(() => {
+        resolve(false);
+      }, timeoutMs));
+    });
+    const done = await Promise.race([this.whenIdle().then(() => true), timeout]);
+    for (const timer of timers) clearTimeout(timer);
+    return done;
+  }
+
+  /** @internal waits for this request's turn under the global and per-channel limits. */
+  turn(channel: string, urgent: () => boolean): Promise<void> {
+    return this.scheduler.acquire(channel, urgent);
+  }
+
+  /** @internal */
+  fatal(error: DeliveryError): void {
+    if (this.dead) return;
+    this.dead = true;
+    for (const job of this.busy) job.pump();
+    this.logger.warn(`Discord refused the bot token: ${error.message}. Check DISCORD_TOKEN; the bot cannot deliver anything.`);
+    this.onFatal(error);
+  }
+
+  /** @internal */
+  abandoned(key: string): void {
+    this.gaveUp.add(key);
+    if (this.gaveUp.size > this.maxJobs) {
+      const oldest = this.gaveUp.values().next();
+      if (oldest.done !== true) this.gaveUp.delete(oldest.value);
+    }
+  }
+
+  /** @internal called by a JobMessage that has something to send. */
+  jobBusy(job: JobMessage): void {
+    this.busy.add(job);
+  }
+
   /** @internal called by a JobMessage that has nothing left to do. */
-  jobIdle(requestId: string, job: JobMessage): void {
-    if (job.finished && this.jobs.get(requestId) === job) this.jobs.delete(requestId);
+  jobIdle(key: string, job: JobMessage): void {
+    this.busy.delete(job);
+    if (job.finished && this.jobs.get(key) === job) this.jobs.delete(key);
     if (this.idleWaiters.length > 0 && this.busyJobs === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -190,30 +433,30 @@ export class Delivery {
     }
   }
 
-  /** @internal */
-  async loadRef(requestId: string): Promise<MessageRef | null> {
+  /** @internal a failed read throws: it is not "no message", and is retried with backoff. */
+  async loadRef(key: string): Promise<MessageRef | null> {
     try {
-      return await this.store.get(requestId);
+      return await this.store.get(key);
     } catch (error) {
-      this.logger.warn(`could not read the message id of request ${requestId}: ${describe(error)}`);
-      return null;
+      throw new Error(`could not read the message id of job ${key}: ${describe(error)}`, { cause: error });
     }
   }
 
   /** @internal */
-  async saveRef(requestId: string, ref: MessageRef): Promise<void> {
+  async saveRef(key: string, ref: MessageRef): Promise<void> {
     try {
-      await this.store.set(requestId, ref);
+      await this.store.set(key, ref);
     } catch (error) {
-      this.logger.warn(`could not store the message id of request ${requestId}: ${describe(error)}`);
+      this.logger.warn(`could not store the message id of job ${key}: ${describe(error)}`);
     }
   }
 
   /** @internal */
-  async channelFor(target: Target): Promise<string> {
+  async channelFor(target: Target, urgent: () => boolean): Promise<string> {
     if (target.kind === "channel") return target.channelId;
     const cached = this.dmChannels.get(target.userId);
     if (cached !== undefined) return cached;
+    await this.turn(`open-dm:${target.userId.toString()}`, urgent);
     const channelId = await this.port.openDm(target.userId);
     if (this.dmChannels.size >= this.maxJobs) this.dmChannels.clear();
     this.dmChannels.set(target.userId, channelId);
@@ -228,9 +471,9 @@ export class Delivery {
   /** Forgets idle jobs beyond the cap; their message ids stay in the store. */
   private evictIdle(): void {
     if (this.jobs.size <= this.maxJobs) return;
-    for (const [requestId, job] of this.jobs) {
+    for (const [key, job] of this.jobs) {
       if (this.jobs.size <= this.maxJobs) break;
-      if (job.idle) this.jobs.delete(requestId);
+      if (job.idle) this.jobs.delete(key);
     }
   }
 }

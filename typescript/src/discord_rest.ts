@@ -1,31 +1,51 @@
-// DiscordPort over Discord's REST API with @discordjs/rest.
+// DiscordPort over Discord's REST API with @discordjs/rest: turns an OutgoingMessage into a JSON or
+// multipart body and Discord's errors into DeliveryError kinds that delivery acts on.
 
-import { DiscordAPIError, HTTPError, RateLimitError, REST } from "@discordjs/rest";
+import { DiscordAPIError, HTTPError, RateLimitError, REST, type RawFile } from "@discordjs/rest";
 import { Routes, type RESTPostAPIChannelMessageJSONBody } from "discord-api-types/v10";
 import { z } from "zod";
-import { DISCORD_UNKNOWN_CHANNEL, DISCORD_UNKNOWN_MESSAGE } from "./config.ts";
-import { DeliveryError, type DiscordPort, type MessageRef } from "./discord_port.ts";
-import type { RenderedMessage } from "./render.ts";
+import { DISCORD_DMS_CLOSED, DISCORD_MESSAGE_TOO_OLD, DISCORD_UNKNOWN_CHANNEL, DISCORD_UNKNOWN_MESSAGE } from "./config.ts";
+import { CHART_FILE_NAME, DeliveryError, type DiscordPort, type MessageRef, type OutgoingMessage } from "./discord_port.ts";
 
 /** The only part of Discord's channel and message objects the bot reads. */
 const WithId = z.object({ id: z.string().min(1) });
 
-function body(message: RenderedMessage): RESTPostAPIChannelMessageJSONBody {
-  // Nothing in an update may ping anyone, whatever the text says.
-  return { embeds: [message.embed], allowed_mentions: { parse: [] } };
+export function messageBody(message: OutgoingMessage, create: boolean): RESTPostAPIChannelMessageJSONBody {
+  return {
+    ...(message.embed !== undefined ? { embeds: [message.embed] } : {}),
+    ...(message.content !== undefined ? { content: message.content } : {}),
+    // Nothing may ping anyone but the one user named, whatever the text says.
+    allowed_mentions: message.mentionUserId === undefined ? { parse: [] } : { parse: [], users: [message.mentionUserId.toString()] },
+    ...(message.replyTo !== undefined ? { message_reference: { message_id: message.replyTo, fail_if_not_exists: false } } : {}),
+    ...(create && message.nonce !== undefined ? { nonce: message.nonce, enforce_nonce: true } : {}),
+    ...(message.chartPng !== undefined ? { attachments: [{ id: "0", filename: CHART_FILE_NAME }] } : {}),
+  };
 }
 
-function toDeliveryError(error: unknown): DeliveryError {
+function files(message: OutgoingMessage): RawFile[] | undefined {
+  if (message.chartPng === undefined) return undefined;
+  return [{ name: CHART_FILE_NAME, data: Buffer.from(message.chartPng), contentType: "image/png" }];
+}
+
+export function toDeliveryError(error: unknown): DeliveryError {
   if (error instanceof RateLimitError) {
+    // Without a Retry-After header the client reports 0; delivery floors and backs off.
     return new DeliveryError("rate_limited", `rate limited on ${error.route}`, error.retryAfter);
   }
   if (error instanceof DiscordAPIError) {
     const text = `Discord ${error.status} (${String(error.code)}): ${error.message}`;
+    if (error.status === 401) return new DeliveryError("unauthorized", text);
+    if (error.code === DISCORD_DMS_CLOSED) return new DeliveryError("dms_closed", text);
+    if (error.code === DISCORD_MESSAGE_TOO_OLD) return new DeliveryError("too_old", text);
+    if (error.status === 403) return new DeliveryError("forbidden", text);
     if (error.code === DISCORD_UNKNOWN_CHANNEL) return new DeliveryError("unknown_channel", text);
     if (error.code === DISCORD_UNKNOWN_MESSAGE || error.status === 404) return new DeliveryError("unknown_message", text);
     return new DeliveryError("failed", text);
   }
-  if (error instanceof HTTPError) return new DeliveryError("failed", `Discord HTTP ${error.status}: ${error.message}`);
+  if (error instanceof HTTPError) {
+    if (error.status === 401) return new DeliveryError("unauthorized", `Discord HTTP 401: ${error.message}`);
+    return new DeliveryError("failed", `Discord HTTP ${error.status}: ${error.message}`);
+  }
   return new DeliveryError("failed", error instanceof Error ? error.message : String(error));
 }
 
@@ -47,6 +67,8 @@ export interface RestPortOptions {
   readonly token: string;
   /** e.g. https://discord.com/api; tests use a local server. */
   readonly apiUrl: string;
+  /** Per request, in ms (default 10 s). */
+  readonly timeoutMs?: number;
 }
 
 export class RestDiscordPort implements DiscordPort {
@@ -58,9 +80,9 @@ export class RestDiscordPort implements DiscordPort {
       version: "10",
       // Throw on a 429 instead of replaying the stale body: delivery retries with the newest state.
       rejectOnRateLimit: () => true,
-      offset: 0,
+      // The client's default safety offset (50 ms) stays: it is added to every Retry-After.
       retries: 2,
-      timeout: 10_000,
+      timeout: options.timeoutMs ?? 10_000,
     }).setToken(options.token);
   }
 
@@ -70,12 +92,18 @@ export class RestDiscordPort implements DiscordPort {
     return idOf(response, "the DM channel");
   }
 
-  async createMessage(channelId: string, message: RenderedMessage): Promise<string> {
-    const response = await call(() => this.rest.post(Routes.channelMessages(channelId), { body: body(message) }));
+  async createMessage(channelId: string, message: OutgoingMessage): Promise<string> {
+    const upload = files(message);
+    const response = await call(() =>
+      this.rest.post(Routes.channelMessages(channelId), { body: messageBody(message, true), ...(upload !== undefined ? { files: upload } : {}) }),
+    );
     return idOf(response, "the new message");
   }
 
-  async editMessage(ref: MessageRef, message: RenderedMessage): Promise<void> {
-    await call(() => this.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), { body: body(message) }));
+  async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {
+    const upload = files(message);
+    await call(() =>
+      this.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), { body: messageBody(message, false), ...(upload !== undefined ? { files: upload } : {}) }),
+    );
   }
 }

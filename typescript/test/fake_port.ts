@@ -1,6 +1,6 @@
 // A scriptable DiscordPort for delivery tests: records calls, answers at once or when released.
 
-import { DeliveryError, type DiscordPort, type MessageRef } from "../src/discord_port.ts";
+import { DeliveryError, type DiscordPort, type MessageRef, type OutgoingMessage } from "../src/discord_port.ts";
 import type { RenderedMessage } from "../src/render.ts";
 
 export interface Call {
@@ -10,6 +10,7 @@ export interface Call {
   readonly messageId?: string;
   readonly userId?: bigint;
   readonly title?: string;
+  readonly message?: OutgoingMessage;
 }
 
 type Outcome = "ok" | "hold" | DeliveryError;
@@ -43,18 +44,19 @@ export class FakePort implements DiscordPort {
     return `dm-${userId.toString()}`;
   }
 
-  async createMessage(channelId: string, message: RenderedMessage): Promise<string> {
-    this.calls.push({ op: "create", at: Date.now(), channelId, title: message.embed.title ?? "" });
+  async createMessage(channelId: string, message: OutgoingMessage): Promise<string> {
+    this.calls.push({ op: "create", at: Date.now(), channelId, title: message.embed?.title ?? "", message });
     await this.answer();
     return `m${this.nextId++}`;
   }
 
-  async editMessage(ref: MessageRef, message: RenderedMessage): Promise<void> {
-    this.calls.push({ op: "edit", at: Date.now(), channelId: ref.channelId, messageId: ref.messageId, title: message.embed.title ?? "" });
+  async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {
+    this.calls.push({ op: "edit", at: Date.now(), channelId: ref.channelId, messageId: ref.messageId, title: message.embed?.title ?? "", message });
     await this.answer();
   }
 }
 
-export function msg(title: string): RenderedMessage {
-  return { embed: { title } };
+export function msg(title: string, chartKey?: string): RenderedMessage {
+  if (chartKey === undefined) return { embed: { title } };
+  return { embed: { title }, chart: { key: chartKey, png: () => new TextEncoder().encode(`png ${chartKey}`) } };
 }

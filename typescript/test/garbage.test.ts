@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { Bot } from "../src/bot.ts";
 import { DISCORD_LIMITS } from "../src/config.ts";
 import { Delivery } from "../src/delivery.ts";
+import { RequestScheduler } from "../src/scheduler.ts";
 import { silentLogger } from "../src/log.ts";
 import { MemoryMessageStore } from "../src/message_store.ts";
 import { embedLength, renderJob } from "../src/render.ts";
@@ -75,7 +76,9 @@ function garbage(random: () => number): Uint8Array | string {
 for (const seed of SEEDS) {
   void test(`the loop survives ${PER_SEED} generated messages (seed ${seed})`, async () => {
     const port = new FakePort();
-    const delivery = new Delivery({ port, store: new MemoryMessageStore(), logger: silentLogger, editIntervalMs: 0 });
+    // No rate limits: this test is about the loop surviving garbage, not about Discord's pace.
+    const scheduler = new RequestScheduler({ maxRps: 1_000_000, channelBurst: 1_000_000, safetyMs: 0 });
+    const delivery = new Delivery({ port, store: new MemoryMessageStore(), logger: silentLogger, editIntervalMs: 0, scheduler });
     const logged: string[] = [];
     const bot = new Bot({ delivery, logger: { info: () => undefined, warn: (line) => logged.push(line) }, notifyChannelId: null });
     const random = rng(seed);

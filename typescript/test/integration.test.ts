@@ -45,6 +45,7 @@ async function startBot(channel: string, notifyChannelId: string | null = null):
     store: new RedisMessageStore(commands),
     logger: silentLogger,
     editIntervalMs: INTERVAL_MS,
+    notifyAtEnd: false, // the end notification has its own tests (discord_http.test.ts)
   });
   const bot = new Bot({ delivery, logger: silentLogger, notifyChannelId });
   const subscription = await subscribe(redis.url, channel, (payload) => {

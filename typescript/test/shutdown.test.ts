@@ -1,0 +1,132 @@
+// `npm start` and SIGTERM/SIGINT: the signal sent to npm alone reaches the bot, which sends each
+// job's newest pending state (not waiting for the edit interval) and exits 0; a refused token
+// (401) makes it exit non-zero with a clear message.
+
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { Redis } from "ioredis";
+import { silentLogger } from "../src/log.ts";
+import { commandClient } from "../src/subscriber.ts";
+import { FakeDiscord } from "./fake_discord.ts";
+import { batch, started } from "./fixtures.ts";
+import { RedisServer } from "./redis_server.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+const TOKEN = "shutdown-token";
+let redis: RedisServer;
+let discord: FakeDiscord;
+let apiUrl: string;
+let publisher: Redis;
+
+before(async () => {
+  redis = await RedisServer.start();
+  discord = new FakeDiscord();
+  discord.token = TOKEN;
+  apiUrl = await discord.start();
+  publisher = commandClient(redis.url, silentLogger);
+});
+after(async () => {
+  publisher.disconnect();
+  await discord.stop();
+  await redis.stop();
+});
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+interface Started {
+  readonly npm: ChildProcess;
+  readonly output: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** `npm start` in its own process group, as a supervisor would run it. */
+function npmStart(channel: string, token: string): Started {
+  const npm = spawn("npm", ["start", "--silent"], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      DISCORD_TOKEN: token,
+      DISCORD_API_URL: apiUrl,
+      REDIS_URL: redis.url,
+      DIGITS_EVENTS_CHANNEL: channel,
+      DIGITS_EDIT_INTERVAL_MS: "600000",
+      DIGITS_NOTIFY_AT_END: "false",
+    },
+  });
+  let output = "";
+  npm.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  npm.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => {
+    resolve(code);
+  }));
+  return { npm, output: () => output, exited };
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const CASES = [
+  { signal: "SIGTERM", group: false },
+  { signal: "SIGINT", group: false },
+  // A supervisor signalling the whole group: the bot gets it twice (directly and from npm).
+  { signal: "SIGTERM", group: true },
+] as const;
+
+for (const { signal, group } of CASES) {
+  void test(`${signal} to ${group ? "the whole group" : "npm alone"}: the newest pending state is sent, then everything exits 0`, async () => {
+    const channel = `shutdown-${signal}-${String(group)}`;
+    const requestId = `stop${signal}${group ? "group" : "npm"}`;
+    const bot = npmStart(channel, TOKEN);
+    const pid = bot.npm.pid ?? 0;
+    try {
+      await waitFor("the bot to listen", () => bot.output().includes("listening on"));
+      await publisher.publish(channel, started({ request_id: requestId }));
+      await waitFor("the first message", () => discord.messageRequests().some((request) => request.body.includes(requestId)));
+      const before = discord.messageRequests().length;
+      await publisher.publish(channel, batch(1, 10, { request_id: requestId }));
+      await publisher.publish(channel, batch(1, 57, { request_id: requestId }));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(discord.messageRequests().length, before, "held back by the edit interval");
+      process.kill(group ? -pid : pid, signal);
+      assert.equal(await bot.exited, 0, bot.output());
+      const last = discord.messageRequests().at(-1);
+      assert.match(last?.body ?? "", /batch 57\/100/);
+      await waitFor("the bot process to end", () => !groupAlive(pid), 10_000);
+    } finally {
+      if (groupAlive(pid)) process.kill(-pid, "SIGKILL");
+    }
+  });
+}
+
+void test("a refused token (401) ends the bot with a clear message and a non-zero exit", async () => {
+  const channel = "shutdown-401";
+  const bot = npmStart(channel, "wrong-token");
+  const pid = bot.npm.pid ?? 0;
+  try {
+    await waitFor("the bot to listen", () => bot.output().includes("listening on"));
+    await publisher.publish(channel, started({ request_id: "stop-401" }));
+    const code = await bot.exited;
+    assert.notEqual(code, 0);
+    assert.match(bot.output(), /Discord refused DISCORD_TOKEN \(401\)/);
+    assert.doesNotMatch(bot.output(), /wrong-token/, "the token never appears in the output");
+  } finally {
+    if (groupAlive(pid)) process.kill(-pid, "SIGKILL");
+  }
+});
