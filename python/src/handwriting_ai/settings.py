@@ -82,6 +82,8 @@ class TrainSettings(BaseModel):
     """TRAIN__ARCH: cnn (small and fast on a CPU) or resnet18 (the previous system's model)."""
     max_train_samples: int = Field(default=0, ge=0)
     """TRAIN__MAX_TRAIN_SAMPLES: train on the first N digits of the split only; 0 = all."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """TRAIN__DEVICE: auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda."""
 
 
 class UploadSettings(BaseModel):

@@ -203,6 +203,7 @@ def run_job(
             batch_every=settings.events.batch_every,
             run_id=run_id,
             data=_digits(settings, download),
+            device=settings.train.device,
         )
         events.emit(ev.artifact(events.ctx, path=str(result.model_dir)))
         step = "upload"

@@ -24,9 +24,12 @@ def augment_batch(
     border with zeros.
     """
     n, _, height, width = images.shape
-    angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    # Drawn from the (CPU) generator, then moved: the same seed augments alike on every device.
+    angle = ((torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_degrees)).to(
+        images.device
+    )
     # affine_grid works in [-1, 1] coordinates, so a pixel is 2 / size.
-    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift_px
+    shift = ((torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift_px).to(images.device)
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack(
         [

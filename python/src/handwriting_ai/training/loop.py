@@ -34,6 +34,7 @@ from handwriting_ai.training.artifacts import (
     write_artifacts,
 )
 from handwriting_ai.training.augment import augment_batch
+from handwriting_ai.training.device import DeviceName, DeviceUnavailable, resolve_device
 from handwriting_ai.training.models import MNIST_MEAN, MNIST_STD, Arch, build_model
 from handwriting_ai.training.threads import resolve_threads
 
@@ -209,12 +210,15 @@ def _fit(
     observer: TrainObserver,
     guard: _Guard,
     batch_every: int,
+    *,
+    device: torch.device,
 ) -> _Fit:
-    model = build_model(config.arch)
+    model = build_model(config.arch).to(device)
     # Kept in [0, 1] so augmentation pads with black; standardised per batch.
-    train_x = data.train_images.unsqueeze(1).float().div_(255)
-    train_y = data.train_labels
-    val_x = normalize(data.val_images)
+    train_x = data.train_images.to(device).unsqueeze(1).float().div_(255)
+    train_y = data.train_labels.to(device)
+    val_x = normalize(data.val_images.to(device))
+    val_y = data.val_labels.to(device)
     count = int(train_y.shape[0])
     total_batches = math.ceil(count / config.batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -224,9 +228,10 @@ def _fit(
     for epoch in range(1, config.epochs + 1):
         started = time.perf_counter()
         model.train()
-        order = torch.randperm(count, generator=generator)
+        # Drawn on the CPU from the seeded generator, so a seed shuffles alike on every device.
+        order = torch.randperm(count, generator=generator).to(device)
         # Summed as a tensor: no sync with the kernels on batches that report nothing.
-        loss_sum = torch.zeros(())
+        loss_sum = torch.zeros((), device=device)
         seen = 0
         for batch in range(1, total_batches + 1):
             index = order[(batch - 1) * config.batch_size : batch * config.batch_size]
@@ -263,7 +268,7 @@ def _fit(
         fit.train_s += time.perf_counter() - started
         fit.train_loss = float(loss_sum.item()) / count
         _check_finite(fit.train_loss, f"training loss of epoch {epoch}", config)
-        val_acc = evaluate(model, val_x, data.val_labels)
+        val_acc = evaluate(model, val_x, val_y)
         time_s = time.perf_counter() - started
         guard(
             "on_epoch",
@@ -279,7 +284,8 @@ def _fit(
         fit.final_val_acc = val_acc
         if val_acc > fit.val_acc:
             fit.val_acc, fit.best_epoch = val_acc, epoch
-            fit.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            # On the CPU: the artifact loads anywhere, whatever device trained it.
+            fit.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             guard("on_best", partial(observer.on_best, epoch=epoch, val_acc=val_acc))
     return fit
 
@@ -295,17 +301,23 @@ def train_model(
     run_id: str | None = None,
     download: bool = False,
     data: DigitsData | None = None,
+    device: DeviceName = "auto",
 ) -> TrainResult:
     """Train ``config`` on the digits under ``data_root``, write its artifacts, return the result.
 
     ``threads``: TRAIN__THREADS (0 = the CPUs this process may use). ``batch_every``:
     EVENTS__BATCH_EVERY. ``run_id``: made at job start (``new_run_id()``); made here if None.
     ``download``: full MNIST via torchvision instead of the offline digits. ``data``: an
-    already loaded set (skips ``data_root``). The same seed, data and threads give the same
-    val_acc. Raises ``DataError`` for missing or corrupt data, ``TrainingError`` on divergence.
+    already loaded set (skips ``data_root``). ``device``: TRAIN__DEVICE. The same seed, data,
+    threads and device give the same val_acc. Raises ``DataError`` for missing or corrupt data,
+    ``TrainingError`` on divergence or when the device is not here.
     """
     if batch_every < 0:
         raise ValueError(f"batch_every must be 0 (no batch reports) or more, got {batch_every}")
+    try:
+        torch_device = resolve_device(device)
+    except DeviceUnavailable as exc:
+        raise TrainingError(str(exc)) from None
     run_id = run_id or new_run_id()
     started = time.perf_counter()
     digits = data if data is not None else load_digits(data_root, download=download)
@@ -317,7 +329,9 @@ def train_model(
         # A private RNG stream: seeding must not disturb (or depend on) the caller's.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            fit = _fit(config, digits, observer or NullObserver(), guard, batch_every)
+            fit = _fit(
+                config, digits, observer or NullObserver(), guard, batch_every, device=torch_device
+            )
     finally:
         torch.set_num_threads(previous_threads)
     time_s = time.perf_counter() - started
@@ -352,6 +366,7 @@ def train_model(
         "model_file": paths.run_model.name,
         "model_sha256": hashlib.sha256(weights).hexdigest(),
         "threads": used_threads,
+        "device": torch_device.type,
         "time_s": time_s,
         "samples_per_sec": samples_per_sec,
         "torch_version": torch.__version__,
