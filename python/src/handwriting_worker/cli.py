@@ -17,6 +17,7 @@ from types import FrameType
 from handwriting_ai.events.codec import RequestValidationError
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
 from handwriting_ai.training.models import parse_arch
+from handwriting_worker import evaluate, predict
 from handwriting_worker.queue_commands import (
     RedisUnreachable,
     enqueue_request,
@@ -210,6 +211,8 @@ _HANDLERS: dict[str, Handler] = {
     "worker": _worker,
     "enqueue": _enqueue,
     "train": _train,
+    "evaluate": evaluate.run,
+    "predict": predict.run,
 }
 
 
@@ -224,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_enqueue(commands)
     _add_train(commands)
     _add_tail(commands)
+    evaluate.add_parser(commands)
+    predict.add_parser(commands)
     return parser
 
 
