@@ -69,6 +69,10 @@ class DigitsSettings(BaseModel):
     """DIGITS__RETENTION_KEEP_RUNS: run snapshots of a model kept by the prune step."""
     spool_dir: Path = Path("spool")
     """DIGITS__SPOOL_DIR: lifecycle events Redis could not take wait here for delivery."""
+    mnist_mirror: str | None = None
+    """DIGITS__MNIST_MIRROR: URL of a folder with the MNIST *-ubyte.gz files for --download."""
+    mnist_md5s: dict[str, str] = {}
+    """DIGITS__MNIST_MD5S: JSON {file name: md5} replacing torchvision's checksums."""
 
 
 class TrainSettings(BaseModel):

@@ -164,7 +164,12 @@ def _train_config(request: DigitsTrainV1, arch: Arch) -> TrainConfig:
 
 
 def _digits(settings: Settings, download: bool) -> DigitsData:
-    data = load_digits(settings.digits.data_root, download=download)
+    data = load_digits(
+        settings.digits.data_root,
+        download=download,
+        mirror=settings.digits.mnist_mirror,
+        md5s=settings.digits.mnist_md5s,
+    )
     limit = settings.train.max_train_samples
     if limit == 0 or limit >= data.train_labels.shape[0]:
         return data

@@ -14,7 +14,10 @@ Two sets live under one data root:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -109,17 +112,55 @@ def load_offline(
     )
 
 
-def download_mnist(data_root: Path) -> None:
-    """Fetch full MNIST into ``<data_root>/MNIST/raw`` with torchvision (no-op when present)."""
+def download_mnist(
+    data_root: Path, *, mirror: str | None = None, md5s: Mapping[str, str] | None = None
+) -> None:
+    """Fetch full MNIST into ``<data_root>/MNIST/raw`` with torchvision (no-op when present).
+
+    ``mirror`` (DIGITS__MNIST_MIRROR): a URL of a folder holding the four ``*-ubyte.gz`` files,
+    tried instead of torchvision's mirrors. ``md5s`` (DIGITS__MNIST_MD5S): checksums replacing
+    torchvision's, by file name, for a mirror serving other files of the same format. torchvision
+    downloads, checks each file's md5 and unpacks; a failure is a DataError naming the mirrors.
+    """
     from torchvision.datasets import MNIST  # noqa: PLC0415 - heavy import, only on this path
 
-    MNIST(str(data_root), train=True, download=True)
+    chosen = [mirror if mirror.endswith("/") else f"{mirror}/"] if mirror else list(MNIST.mirrors)
+    checksums = md5s or {}
+    files = [(name, checksums.get(name, md5)) for name, md5 in MNIST.resources]
+
+    class _Mirrored(MNIST):
+        mirrors = chosen
+        resources = files
+
+        @property
+        def raw_folder(self) -> str:
+            # torchvision names the folder after the class; keep MNIST's layout.
+            return str(data_root / MNIST_RAW)
+
+    try:
+        # torchvision reports progress with print(); stdout carries the events.
+        with contextlib.redirect_stdout(sys.stderr):
+            _Mirrored(str(data_root), train=True, download=True)
+    except (RuntimeError, OSError) as exc:
+        reason = " ".join(str(exc).split())
+        raise DataError(
+            f"downloading MNIST from {', '.join(chosen)} failed ({reason}); check this machine "
+            "reaches it, or set DIGITS__MNIST_MIRROR to a URL serving the four MNIST *-ubyte.gz "
+            "files (and DIGITS__MNIST_MD5S to their md5s if they are not the original ones), or "
+            f"copy the files into {data_root / MNIST_RAW} yourself"
+        ) from exc
 
 
-def load_mnist(data_root: Path, *, download: bool = False) -> DigitsData:
+def load_mnist(
+    data_root: Path,
+    *,
+    download: bool = False,
+    mirror: str | None = None,
+    md5s: Mapping[str, str] | None = None,
+) -> DigitsData:
     """Full MNIST: train on its 60,000 training digits, validate on its 10,000 test digits."""
     if download:
-        download_mnist(data_root)
+        download_mnist(data_root, mirror=mirror, md5s=md5s)
     folder = data_root / MNIST_RAW
     fix = f"use --download to fetch full MNIST into {data_root} (needs network)"
     train_images, train_labels = _read_pair(
@@ -139,9 +180,15 @@ def load_mnist(data_root: Path, *, download: bool = False) -> DigitsData:
 
 
 def load_digits(
-    data_root: Path, dataset: DatasetName = "offline", *, download: bool = False
+    data_root: Path,
+    dataset: DatasetName = "offline",
+    *,
+    download: bool = False,
+    mirror: str | None = None,
+    md5s: Mapping[str, str] | None = None,
 ) -> DigitsData:
-    """The set a job asked for; ``download`` implies full MNIST."""
+    """The set a job asked for; ``download`` implies full MNIST (``mirror``, ``md5s``: see
+    ``download_mnist``)."""
     if download or dataset == "mnist":
-        return load_mnist(data_root, download=download)
+        return load_mnist(data_root, download=download, mirror=mirror, md5s=md5s)
     return load_offline(data_root)
