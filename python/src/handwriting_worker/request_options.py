@@ -7,7 +7,9 @@ import uuid
 
 from handwriting_ai.training import ARCHS
 
-DEFAULTS = {"epochs": 3, "batch_size": 128, "lr": 0.01, "seed": 0, "model_id": "digits"}
+# Tuned so that `make train` reaches >= 98.5% on the offline digits within 30 s on 2 cores.
+DEFAULTS = {"epochs": 5, "batch_size": 64, "lr": 0.01, "seed": 0, "model_id": "digits"}
+AUGMENT_DEFAULT = True
 
 
 def add_request_options(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +36,12 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--user-id", type=int, default=0, help="Discord user to notify (a snowflake); default: 0"
     )
-    group.add_argument("--augment", action="store_true", help="small random rotations and shifts")
+    group.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=AUGMENT_DEFAULT,
+        help="small random rotations and shifts of the training digits; default: %(default)s",
+    )
     group.add_argument("--notes", default=None, help="free text kept with the request")
     group.add_argument(
         "--request-id", default=None, help="default: a new random id (shown when it starts)"

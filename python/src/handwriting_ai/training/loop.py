@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _EVAL_BATCH = 1000
+LABEL_SMOOTHING = 0.1
+"""Soft targets (0.9 on the label): on 8,000 digits this generalises better (measured)."""
 
 
 class TrainingError(Exception):
@@ -53,14 +55,16 @@ class TrainConfig:
     """What to train; mirrors the ``digits.train.v1`` request, plus the architecture.
 
     ``lr`` is the peak of a one-cycle schedule (Adam): warm up, then anneal to near zero.
+    The defaults are the request defaults (``handwriting_worker.request_options``): >= 98.5%
+    on the offline digits in under 30 s on two CPU cores (bench/results/train.json).
     """
 
     model_id: str
-    epochs: int = 3
-    batch_size: int = 128
+    epochs: int = 5
+    batch_size: int = 64
     lr: float = 0.01
     seed: int = 0
-    augment: bool = False
+    augment: bool = True
     arch: Arch = "cnn"
 
     def __post_init__(self) -> None:
@@ -239,7 +243,7 @@ def _fit(
             if config.augment:
                 images = augment_batch(images, generator)
             logits = model(images.sub_(MNIST_MEAN).div_(MNIST_STD))
-            loss = F.cross_entropy(logits, labels)
+            loss = F.cross_entropy(logits, labels, label_smoothing=LABEL_SMOOTHING)
             optimizer.zero_grad(set_to_none=True)
             torch.autograd.backward(loss)
             optimizer.step()
@@ -355,6 +359,7 @@ def train_model(
         "augment": config.augment,
         "optimizer": "adam",
         "lr_schedule": "one-cycle",
+        "label_smoothing": LABEL_SMOOTHING,
         "dataset": {
             "name": digits.name,
             "size": digits.size,
