@@ -194,7 +194,9 @@ def test_reports_on_cadence_with_sane_values(small: DigitsData, tmp_path: Path) 
     assert result.val_acc == best_acc == max(e["val_acc"] for e in record.epochs)
     assert result.best_epoch == best_epoch
     assert result.final_val_acc == record.epochs[-1]["val_acc"]
-    assert result.val_acc > 0.8  # 1000 real digits, 2 epochs: far above chance (0.1)
+    # 1000 real digits, 2 epochs (20 steps, label smoothing slows the very start): far above
+    # chance (0.1).
+    assert result.val_acc > 0.7
     assert result.train_loss == record.epochs[-1]["train_loss"]
     assert result.run_id == "20261128T160000Z-abc123"
     assert result.threads == 1
