@@ -54,6 +54,9 @@ class RqSettings(BaseModel):
     """RQ__QUEUE: queue name shared by every worker."""
     job_timeout_s: int = Field(default=3600, ge=60)
     """RQ__JOB_TIMEOUT_S: how long one training job may run (RQ's default of 180 s is too short)."""
+    lost_worker_after_s: int = Field(default=180, ge=4)
+    """RQ__LOST_WORKER_AFTER_S: a job whose worker is gone (host lost, killed) is reported failed
+    by a surviving worker within this many seconds."""
 
 
 class DigitsSettings(BaseModel):

@@ -166,7 +166,7 @@ def _add_enqueue(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
             "(default 3600) and prints its request_id and job_id."
         ),
     )
-    add_request_options(parser)
+    add_request_options(parser, user_required=True)
 
 
 def _train(args: argparse.Namespace) -> int:

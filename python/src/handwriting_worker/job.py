@@ -9,11 +9,11 @@ Publishing never fails a job: publishers hand events over and never raise.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
-
-from rq.timeouts import JobTimeoutException
 
 from handwriting_ai.contracts import DigitsTrainV1
 from handwriting_ai.contracts.common import ErrorKind
@@ -32,11 +32,25 @@ from handwriting_ai.training import (
     train_model,
 )
 from handwriting_worker.prune import prune_snapshots
+from handwriting_worker.texts import event_text
 from handwriting_worker.upload import UploadConfig, upload_model
 
 log = logging.getLogger(__name__)
 
 _UNKNOWN = "unknown"
+_DECIMAL = re.compile(r"^(?:0|[1-9][0-9]{0,18})$")
+
+
+class JobTimedOut(BaseException):
+    """The job's own time limit (RQ's alarm in the work horse), ``timeout_s`` seconds.
+
+    A ``BaseException``, so that no ``except Exception`` on the way (the trainer's observer
+    guard, the publisher's hand-over) can swallow it: the job must stop and say so.
+    """
+
+    def __init__(self, timeout_s: int) -> None:
+        super().__init__(f"timed out after {timeout_s} s")
+        self.timeout_s = timeout_s
 
 
 @dataclass(frozen=True)
@@ -50,34 +64,49 @@ class JobOutcome:
     message: str | None = None
 
 
-def context_of(payload: object) -> ev.JobContext:
+def user_of(value: object) -> int:
+    """The user id, also when written as a decimal string ("123"); 0 when it is ambiguous."""
+    if isinstance(value, str) and _DECIMAL.match(value):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= ev.MAX_USER_ID:
+        return value
+    return 0
+
+
+def context_of(payload: object, fallback_request_id: str | None = None) -> ev.JobContext:
     """The job's identity, best effort, so even an invalid request gets a failed event.
 
-    Fields that are missing or unusable are replaced: ``unknown`` ids and user 0.
+    Fields that are missing or unusable are replaced: the request id by ``fallback_request_id``
+    (the worker names it after the RQ job, so two bad requests never share one), else
+    ``unknown``; the user by 0 unless it can be read unambiguously.
     """
     fields = payload if isinstance(payload, dict) else {}
-    request_id = fields.get("request_id")
-    user_id = fields.get("user_id")
-    model_id = fields.get("model_id")
 
-    def text(value: object) -> str:
-        return value if isinstance(value, str) and 1 <= len(value) <= ev.MAX_ID_LENGTH else _UNKNOWN
+    def text(value: object, fallback: str = _UNKNOWN) -> str:
+        return value if isinstance(value, str) and 1 <= len(value) <= ev.MAX_ID_LENGTH else fallback
 
-    user = user_id if isinstance(user_id, int) and not isinstance(user_id, bool) else 0
     return ev.JobContext(
-        request_id=text(request_id),
-        user_id=user if 0 <= user <= ev.MAX_USER_ID else 0,
-        model_id=text(model_id),
+        request_id=text(fields.get("request_id"), fallback_request_id or _UNKNOWN),
+        user_id=user_of(fields.get("user_id")),
+        model_id=text(fields.get("model_id")),
     )
 
 
 class JobEvents:
     """Builds and hands over the events of one job; also the trainer's observer."""
 
-    def __init__(self, ctx: ev.JobContext, publisher: Publisher, *, legacy: bool) -> None:
+    def __init__(
+        self,
+        ctx: ev.JobContext,
+        publisher: Publisher,
+        *,
+        legacy: bool,
+        artifacts_root: Path | None = None,
+    ) -> None:
         self.ctx = ctx
         self.publisher = publisher
         self.legacy = legacy
+        self.artifacts_root = artifacts_root
 
     def emit(self, event: Event) -> None:
         self.publisher.publish(event)
@@ -143,7 +172,7 @@ class JobEvents:
         return JobOutcome("completed", self.ctx.run_id, val_acc=val_acc)
 
     def failed(self, error_kind: ErrorKind, message: str) -> JobOutcome:
-        message = ev.one_line(message)
+        message = ev.one_line(event_text(message, self.artifacts_root))
         log.info("job %s failed (%s): %s", self.ctx.request_id, error_kind, message)
         self.emit(ev.failed(self.ctx, error_kind=error_kind, message=message))
         if self.legacy:
@@ -185,9 +214,15 @@ def run_job(
     *,
     download: bool = False,
     on_run_id: Callable[[str], None] | None = None,
+    fallback_request_id: str | None = None,
 ) -> JobOutcome:
     """Runs one job from its raw request; never raises for anything the job itself does."""
-    events = JobEvents(context_of(payload), publisher, legacy=settings.events.legacy)
+    events = JobEvents(
+        context_of(payload, fallback_request_id),
+        publisher,
+        legacy=settings.events.legacy,
+        artifacts_root=settings.digits.artifacts_root,
+    )
     try:
         request = validate_request(payload)
     except RequestValidationError as exc:
@@ -219,10 +254,12 @@ def run_job(
         deleted = prune_snapshots(result.model_dir, settings.digits.retention_keep_runs)
         events.emit(ev.prune(events.ctx, deleted_count=len(deleted)))
         return events.completed(result.val_acc)
-    except JobTimeoutException:  # RQ's alarm in the work horse: the job can still report it
-        return events.failed("system", f"timed out after {settings.rq.job_timeout_s} s")
-    except (DataError, TrainingError) as exc:  # their messages already say what and how to fix
+    except JobTimedOut as exc:  # RQ's alarm in the work horse: the job can still report it
+        return events.failed("system", str(exc))
+    except DataError as exc:  # its message already says what and how to fix
         return events.failed("system", f"{step} failed: {exc}")
+    except TrainingError as exc:  # divergence: the request's learning rate is the user's to fix
+        return events.failed("user", f"{step} failed: {exc}")
     except Exception as exc:  # anything else is still this job's failure, never the worker's
         log.exception("%s failed", step)
         return events.failed("system", f"{step} failed: {type(exc).__name__}: {exc}")
@@ -257,5 +294,8 @@ def _upload(
         )
     )
     if outcome.error is not None:
-        return events.failed("system", f"{outcome.error}; artifacts kept in {result.model_dir}")
+        kept = result.model_dir.name
+        return events.failed(
+            "system", f"{outcome.error}; artifacts kept in {kept}/ (artifacts root)"
+        )
     return None

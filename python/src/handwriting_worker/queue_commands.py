@@ -7,17 +7,17 @@ runs in its own forked work horse, so two workers on one machine run two jobs at
 from __future__ import annotations
 
 import sys
-from functools import partial
 from typing import TextIO
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Queue
 from rq.job import Job
 
 from handwriting_ai.events.codec import validate_request
 from handwriting_ai.settings import Settings, redact_url
-from handwriting_worker.rq_job import report_dead_horse, train_job
+from handwriting_worker import rq_worker
+from handwriting_worker.rq_job import SERIALIZER, train_job
 
 CONNECT_TIMEOUT_S = 3.0
 
@@ -40,25 +40,20 @@ def connect(settings: Settings) -> Redis:
     return client
 
 
-def _horse_killed(settings: Settings, job: Job, retpid: int, ret_val: int, rusage: object) -> None:
-    report_dead_horse(settings, job, ret_val)
+def queue_of(settings: Settings, connection: Redis) -> Queue:
+    """The digits queue, with its JSON serializer (anything that enqueues must use this)."""
+    return Queue(settings.rq.queue, connection=connection, serializer=SERIALIZER)
 
 
 def run_worker(settings: Settings, *, burst: bool = False) -> None:
     """Works the queue until stopped (or, with ``burst``, until it is empty)."""
-    connection = connect(settings)
-    worker = Worker(
-        [Queue(settings.rq.queue, connection=connection)],
-        connection=connection,
-        work_horse_killed_handler=partial(_horse_killed, settings),
-    )
-    worker.work(burst=burst, logging_level="INFO")
+    rq_worker.run_worker(settings, connect(settings), burst=burst)
 
 
 def enqueue_request(settings: Settings, request: object, out: TextIO = sys.stdout) -> Job:
     """Validates ``request`` and puts it on the queue with a timeout that fits training."""
     valid = validate_request(request)
-    queue = Queue(settings.rq.queue, connection=connect(settings))
+    queue = queue_of(settings, connect(settings))
     job = queue.enqueue(
         train_job,
         dict(valid),

@@ -12,8 +12,11 @@ DEFAULTS = {"epochs": 5, "batch_size": 64, "lr": 0.01, "seed": 0, "model_id": "d
 AUGMENT_DEFAULT = True
 
 
-def add_request_options(parser: argparse.ArgumentParser) -> None:
-    """Options of a ``digits.train.v1`` request; bounds are checked by the schema."""
+def add_request_options(parser: argparse.ArgumentParser, *, user_required: bool = False) -> None:
+    """Options of a ``digits.train.v1`` request; bounds are checked by the schema.
+
+    ``user_required``: a queued job is shown to its user, so ``enqueue`` needs a real one.
+    """
     group = parser.add_argument_group(
         "the request (digits.train.v1; bounds: epochs 1..100, batch size 1..2048, "
         "0 < lr <= 1, seed 0..2^32-1)"
@@ -33,9 +36,20 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULTS["model_id"],
         help="letters, digits, '.', '_' or '-'; names the artifacts folder; default: %(default)s",
     )
-    group.add_argument(
-        "--user-id", type=int, default=0, help="Discord user to notify (a snowflake); default: 0"
-    )
+    if user_required:
+        group.add_argument(
+            "--user-id",
+            type=int,
+            required=True,
+            help="Discord user to notify (a snowflake); required: the job is shown to this user",
+        )
+    else:
+        group.add_argument(
+            "--user-id",
+            type=int,
+            default=0,
+            help="Discord user to notify (a snowflake); default: 0",
+        )
     group.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,

@@ -1,29 +1,34 @@
-"""The job as RQ runs it, and what the worker's parent reports when the work horse dies.
+"""The job as RQ runs it, in the work horse, and the facts it leaves in the job's meta.
 
 ``train_job`` runs in the work horse (a forked child). It must close its publisher itself:
-the horse leaves through ``os._exit``, so nothing queued would survive otherwise.
-``report_dead_horse`` runs in the worker's parent when the horse was killed (out of memory,
-SIGKILL, or killed by RQ after the job's timeout): the job cannot report that itself.
+the horse leaves through ``os._exit``, so nothing queued would survive otherwise. It notes
+its run id and, only once its terminal event has been flushed, ``terminal_sent``: whoever
+reports a lost job (see ``reports``) reads them. The queue carries JSON only (``SERIALIZER``):
+anyone who can write to it can ask for training, never run code.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
-from datetime import UTC, datetime
-
 from rq.job import Job, get_current_job
+from rq.serializers import JSONSerializer
 
-from handwriting_ai.events import builders as ev
 from handwriting_ai.events.factory import open_publisher
-from handwriting_ai.settings import Settings, load_settings
-from handwriting_worker.job import context_of, run_job
+from handwriting_ai.settings import load_settings
+from handwriting_worker.job import run_job
 
-log = logging.getLogger(__name__)
+SERIALIZER = JSONSerializer
+"""The queue's serializer, everywhere (enqueue, worker, tests): the payload is a JSON object."""
 
 RUN_ID_META = "run_id"
 TERMINAL_META = "terminal_sent"
+REPORTED_KEY = "digits:lost-reported:{job_id}"
+"""Claimed (SET NX) by whoever reports a job the horse could not finish: one report per run."""
+REPORTED_TTL_S = 7 * 24 * 3600
+
+
+def fallback_request_id(job_id: str) -> str:
+    """The request id of a job whose request has none: named after the RQ job, never shared."""
+    return f"rq-job-{job_id}"
 
 
 def _remember(job: Job | None, key: str, value: str | bool) -> None:
@@ -34,10 +39,22 @@ def _remember(job: Job | None, key: str, value: str | bool) -> None:
         job.connection.hset(job.key, "meta", job.serializer.dumps(job.meta))
 
 
+def _start_run(job: Job) -> None:
+    """Forgets what an earlier run of this job (before an RQ requeue) left behind."""
+    job.meta.pop(RUN_ID_META, None)
+    job.meta.pop(TERMINAL_META, None)
+    with job.connection.pipeline() as pipe:
+        pipe.hset(job.key, "meta", job.serializer.dumps(job.meta))
+        pipe.delete(REPORTED_KEY.format(job_id=job.id))
+        pipe.execute()
+
+
 def train_job(payload: object) -> dict[str, str | float | None]:
     """RQ entry point: one training job in the work horse; returns its outcome."""
     settings = load_settings()
     job = get_current_job()
+    if job is not None:
+        _start_run(job)
     publisher = open_publisher(settings)
     try:
         outcome = run_job(
@@ -45,49 +62,16 @@ def train_job(payload: object) -> dict[str, str | float | None]:
             settings,
             publisher,
             on_run_id=lambda run_id: _remember(job, RUN_ID_META, run_id),
+            fallback_request_id=None if job is None else fallback_request_id(job.id),
         )
-        _remember(job, TERMINAL_META, True)
     finally:
         publisher.close(settings.events.close_timeout_s)
+    # Only now is the terminal event out of this process: a horse that dies before this line
+    # is reported by its parent (or, if the parent is gone too, by another worker).
+    _remember(job, TERMINAL_META, True)
     return {
         "status": outcome.status,
         "run_id": outcome.run_id,
         "val_acc": outcome.val_acc,
         "message": outcome.message,
     }
-
-
-def death_cause(job: Job, ret_val: int, now: datetime | None = None) -> str:
-    """A one-line cause for a dead work horse, from its wait status and the job's timeout."""
-    started = job.started_at
-    if job.timeout is not None and job.timeout > 0 and started is not None:
-        elapsed = ((now or datetime.now(UTC)) - started.replace(tzinfo=UTC)).total_seconds()
-        if elapsed >= job.timeout:
-            return f"timed out after {job.timeout} s"
-    if os.WIFSIGNALED(ret_val):
-        number = os.WTERMSIG(ret_val)
-        if number == signal.SIGKILL:
-            return "worker process killed by signal 9, probably out of memory"
-        return f"worker process killed by signal {number} ({signal.Signals(number).name})"
-    return f"worker process exited unexpectedly with status {os.WEXITSTATUS(ret_val)}"
-
-
-def report_dead_horse(settings: Settings, job: Job, ret_val: int) -> None:
-    """Publishes the failed event a killed work horse could not send (unless it did)."""
-    meta = job.get_meta(refresh=True)
-    if meta.get(TERMINAL_META):
-        return  # it died after its terminal event: exactly one per job
-    payload = job.args[0] if job.args else None
-    ctx = context_of(payload)
-    run_id = meta.get(RUN_ID_META)
-    if isinstance(run_id, str):
-        ctx = ctx.with_run(run_id)
-    cause = death_cause(job, ret_val)
-    log.warning("job %s (request %s): %s", job.id, ctx.request_id, cause)
-    publisher = open_publisher(settings)
-    try:
-        publisher.publish(ev.failed(ctx, error_kind="system", message=cause))
-        if settings.events.legacy:
-            publisher.publish(ev.legacy_failed(ctx, error_kind="system", message=cause))
-    finally:
-        publisher.close(settings.events.close_timeout_s)

@@ -1,0 +1,115 @@
+"""The failed event of a job that could not send its own: exactly one, whoever sends it.
+
+A job's work horse publishes its own terminal event, then notes ``terminal_sent``. When the
+horse dies first, someone else reports it: the worker's parent (horse killed, stop-job, cold
+shutdown), or, when the parent is gone too, a surviving worker's registry clean-up (RQ's
+abandoned jobs). Each reporter first claims the job's ``REPORTED_KEY`` with SET NX, so two of
+them never both publish, and none publishes after the horse's own terminal event.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from datetime import UTC, datetime
+
+from rq.job import Job
+
+from handwriting_ai.contracts.common import ErrorKind
+from handwriting_ai.events import builders as ev
+from handwriting_ai.events.factory import open_publisher
+from handwriting_ai.settings import Settings
+from handwriting_worker.job import context_of, user_of
+from handwriting_worker.rq_job import (
+    REPORTED_KEY,
+    REPORTED_TTL_S,
+    RUN_ID_META,
+    TERMINAL_META,
+    fallback_request_id,
+)
+from handwriting_worker.texts import event_text
+
+log = logging.getLogger(__name__)
+
+CANCEL_META = "cancel_requested_by"
+"""Set (a Discord user id, decimal) and saved by whoever cancels a job before RQ's stop-job."""
+
+
+def death_cause(job: Job, ret_val: int, now: datetime | None = None) -> str:
+    """A one-line cause for a dead work horse, from its wait status and the job's timeout."""
+    started = job.started_at
+    if job.timeout is not None and job.timeout > 0 and started is not None:
+        elapsed = ((now or datetime.now(UTC)) - started.replace(tzinfo=UTC)).total_seconds()
+        if elapsed >= job.timeout:
+            return f"timed out after {job.timeout} s"
+    if os.WIFSIGNALED(ret_val):
+        number = os.WTERMSIG(ret_val)
+        if number == signal.SIGKILL:
+            return "worker process killed by signal 9, probably out of memory"
+        return f"worker process killed by signal {number} ({signal.Signals(number).name})"
+    return f"worker process exited unexpectedly with status {os.WEXITSTATUS(ret_val)}"
+
+
+def stop_cause(job: Job) -> tuple[ErrorKind, str]:
+    """Who stopped the job (RQ's stop-job): the user who cancelled it, else an operator."""
+    user = user_of(job.get_meta(refresh=True).get(CANCEL_META))
+    if user:
+        return "user", f"cancelled by user {user}"
+    return "system", "stopped by an operator"
+
+
+def report_failed(
+    settings: Settings,
+    job: Job,
+    error_kind: ErrorKind,
+    message: str,
+    *,
+    use_meta: bool = True,
+) -> bool:
+    """Publishes the job's failed event unless it, or another report, was already sent.
+
+    ``use_meta=False`` leaves the job's meta unread (when reading it is what failed).
+    True when this call published it.
+    """
+    meta = job.get_meta(refresh=True) if use_meta else {}
+    if meta.get(TERMINAL_META):
+        return False  # the horse sent its own terminal event: exactly one per job
+    claimed = job.connection.set(REPORTED_KEY.format(job_id=job.id), 1, nx=True, ex=REPORTED_TTL_S)
+    if not claimed:
+        return False
+    ctx = context_of(job.args[0] if job.args else None, fallback_request_id(job.id))
+    run_id = meta.get(RUN_ID_META)
+    if isinstance(run_id, str):
+        ctx = ctx.with_run(run_id)
+    message = ev.one_line(event_text(message, settings.digits.artifacts_root))
+    log.warning("job %s (request %s) failed (%s): %s", job.id, ctx.request_id, error_kind, message)
+    publisher = open_publisher(settings)
+    try:
+        publisher.publish(ev.failed(ctx, error_kind=error_kind, message=message))
+        if settings.events.legacy:
+            publisher.publish(ev.legacy_failed(ctx, error_kind=error_kind, message=message))
+    finally:
+        publisher.close(settings.events.close_timeout_s)
+    return True
+
+
+def report_safely(settings: Settings, job: Job, error_kind: ErrorKind, message: str) -> None:
+    """``report_failed``, for the worker's parent: a failure in it never stops the worker.
+
+    When the full report fails (its meta unreadable, say), a plain one is tried, so the job
+    still gets its one failed event.
+    """
+    try:
+        report_failed(settings, job, error_kind, message)
+    except Exception:
+        log.exception("report of job %s failed; sending it without the job's meta", job.id)
+        try:
+            report_failed(settings, job, error_kind, message, use_meta=False)
+        except Exception:
+            log.exception("plain report of job %s failed too", job.id)
+
+
+def report_dead_horse(settings: Settings, job: Job, ret_val: int) -> None:
+    """Publishes the failed event a killed work horse could not send (unless it did)."""
+    report_safely(settings, job, "system", death_cause(job, ret_val))

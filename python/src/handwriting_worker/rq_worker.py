@@ -1,0 +1,146 @@
+"""The RQ worker, tuned so that every way a job can end publishes its one terminal event.
+
+RQ's own machinery does the work; this class sets its clocks and adds the reports:
+- a horse that dies (killed, out of memory): the parent reports it (``work_horse_killed``);
+- RQ's stop-job command: the parent reports who stopped it (see ``reports.stop_cause``);
+- a cold shutdown (a second SIGTERM): the parent reports it before it exits;
+- parent and horse both gone (host lost, SIGKILL): the job's heartbeat in RQ's
+  StartedJobRegistry runs out, and a surviving worker's registry clean-up (RQ's abandoned
+  jobs) reports it. Clean-up also runs while a worker is busy, so one busy worker suffices.
+``RQ__LOST_WORKER_AFTER_S`` bounds that last case: heartbeats every quarter of it, a
+heartbeat lasts two quarters, clean-up runs every quarter (and an idle worker wakes for it).
+The job's own timeout is raised as ``JobTimedOut`` (a BaseException) so nothing swallows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from types import FrameType, TracebackType
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
+
+from handwriting_ai.settings import Settings
+from handwriting_worker.job import JobTimedOut
+from handwriting_worker.reports import report_dead_horse, report_safely, stop_cause
+from handwriting_worker.rq_job import SERIALIZER
+
+log = logging.getLogger(__name__)
+
+PROJECT_LOGGERS = ("handwriting_ai", "handwriting_worker")
+_RQ_DEQUEUE_MARGIN_S = 15
+COLD_SHUTDOWN = "worker lost: the worker was shut down (cold) while the job ran"  # RQ waits for a job worker_ttl - 15 s at a time
+
+
+class JobDeathPenalty(UnixSignalDeathPenalty):
+    """RQ's SIGALRM time limit, raising ``JobTimedOut`` with the job's own timeout."""
+
+    def handle_death_penalty(self, signum: int, frame: FrameType | None) -> None:
+        timeout: int = self._timeout
+        if self._exception is JobTimeoutException:
+            raise JobTimedOut(timeout)
+        exception: type[BaseException] = self._exception
+        raise exception(f"Task exceeded maximum timeout value ({timeout} seconds)")
+
+
+class DigitsWorker(Worker):
+    """An RQ worker on the digits queue that reports lost, stopped and shut-down jobs."""
+
+    death_penalty_class = JobDeathPenalty
+
+    def __init__(self, settings: Settings, connection: Redis) -> None:
+        self.settings = settings
+        self.quarter_s = max(1, settings.rq.lost_worker_after_s // 4)
+        self._lost_checked_at = time.monotonic()
+        self._cold_shutdown = False
+        super().__init__(
+            [Queue(settings.rq.queue, connection=connection, serializer=SERIALIZER)],
+            connection=connection,
+            serializer=SERIALIZER,
+            exception_handlers=[self._abandoned],
+            work_horse_killed_handler=self._horse_killed,
+            job_monitoring_interval=self.quarter_s,
+            maintenance_interval=self.quarter_s,
+            worker_ttl=self.quarter_s + _RQ_DEQUEUE_MARGIN_S,
+        )
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        return 2 * self.quarter_s
+
+    def maintain_heartbeats(self, job: Job) -> None:
+        super().maintain_heartbeats(job)
+        # A busy worker looks for lost jobs too (RQ's full maintenance waits until it is idle).
+        if time.monotonic() - self._lost_checked_at >= self.quarter_s:
+            self._lost_checked_at = time.monotonic()
+            for queue in self.queues:
+                queue.started_job_registry.cleanup(exception_handlers=self._exc_handlers)
+
+    def _abandoned(
+        self,
+        job: Job,
+        exc_type: type[BaseException],
+        exc_value: BaseException,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc_type is AbandonedJobError:  # no heartbeat: its worker is gone
+            report_safely(
+                self.settings,
+                job,
+                "system",
+                f"worker lost: no heartbeat from the worker running this job for "
+                f"{2 * self.quarter_s} s (its machine was lost or it was killed)",
+            )
+        return True
+
+    def _horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: object) -> None:
+        if self._cold_shutdown:  # RQ killed the horse itself, on the second signal
+            report_safely(self.settings, job, "system", COLD_SHUTDOWN)
+        else:
+            report_dead_horse(self.settings, job, ret_val)
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: object = None,
+        exc_string: str = "",
+    ) -> None:
+        if self._stopped_job_id == job.id:  # RQ's stop-job command
+            try:
+                kind, message = stop_cause(job)
+            except Exception:
+                log.exception("job %s: cannot read who stopped it", job.id)
+                kind, message = "system", "stopped by an operator"
+            report_safely(self.settings, job, kind, message)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string)
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._cold_shutdown = True  # if the horse's exit is seen by the monitor loop
+        job = self.get_current_job() if self.horse_pid else None
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:  # RQ reaped the horse here and leaves now
+            if job is not None:
+                report_safely(self.settings, job, "system", COLD_SHUTDOWN)
+            raise
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Our loggers write where RQ's do (RQ configures only its own)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    for name in PROJECT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+        logger.setLevel(level)
+
+
+def run_worker(settings: Settings, connection: Redis, *, burst: bool = False) -> None:
+    """Works the queue until stopped (or, with ``burst``, until it is empty)."""
+    setup_logging()
+    DigitsWorker(settings, connection).work(burst=burst, logging_level="INFO")

@@ -1,0 +1,186 @@
+"""Every way a job can end without its own terminal event still publishes exactly one failed
+event: real redis-server, real worker processes (parent and forked work horse), RQ's own
+stop-job command, and a subscriber on the channel."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq.command import send_stop_job_command
+from rq.job import Job
+
+from handwriting_worker.reports import CANCEL_META
+from handwriting_worker.rq_job import SERIALIZER
+from tests.conftest import RedisServer
+from tests.e2e_support import QUEUE, USER_ID, Process, Subscriber, enqueue, wait_until, worker_env
+
+FAILED = "digits.train.failed.v1"
+LOST_AFTER_S = 4
+
+
+@pytest.fixture
+def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
+    sub = Subscriber(redis_server.url)
+    try:
+        yield sub
+    finally:
+        sub.close()
+
+
+class Workers:
+    """Worker processes that are all stopped (horses included) when the test ends."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
+        self.env = env
+        self.tmp_path = tmp_path
+        self.started: list[Process] = []
+
+    def start(self) -> Process:
+        name = f"worker-{len(self.started)}"
+        process = Process(
+            name,
+            [sys.executable, "-m", "handwriting_worker", "worker"],
+            self.env,
+            self.tmp_path / f"{name}.log",
+        )
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            horses = process.children() if process.alive() else []
+            for pid in horses:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            process.stop(signal.SIGKILL, 5)
+
+
+@pytest.fixture
+def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Workers]:
+    env = worker_env(
+        redis_server.url,
+        tmp_path,
+        TRAIN__MAX_TRAIN_SAMPLES="4096",
+        RQ__LOST_WORKER_AFTER_S=str(LOST_AFTER_S),
+    )
+    group = Workers(env, tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+def _running_job(workers: Workers, subscriber: Subscriber, request_id: str) -> tuple[Process, int]:
+    """Enqueues a long job, waits until it trains; the worker that runs it, and its horse."""
+    enqueue(workers.env, request_id, epochs=50)
+    subscriber.wait_for("digits.train.batch.v1", 60)
+    busy = [(p, p.children()) for p in workers.started if p.alive() and p.children()]
+    assert len(busy) == 1, [p.tail() for p in workers.started]
+    process, [horse] = busy[0]
+    return process, horse
+
+
+def _running_job_id(client: Redis) -> str:
+    """The id of the one job in RQ's StartedJobRegistry (entries are job_id:execution_id)."""
+    [entry] = client.zrange(f"rq:wip:{QUEUE}", 0, -1)
+    assert isinstance(entry, bytes)
+    return entry.decode().split(":")[0]
+
+
+def _only_failed(subscriber: Subscriber, quiet_s: float = 2 * LOST_AFTER_S) -> dict[str, object]:
+    """The one failed event; waits ``quiet_s`` more to be sure no second one comes."""
+    failed = subscriber.wait_for(FAILED, 30)
+    time.sleep(quiet_s)
+    assert subscriber.types().count(FAILED) == 1, subscriber.types()[-5:]
+    assert "digits.train.completed.v1" not in subscriber.types()
+    assert subscriber.invalid() == []
+    return failed
+
+
+def test_parent_and_horse_killed_are_reported_by_another_worker_within_the_bound(
+    workers: Workers, subscriber: Subscriber
+) -> None:
+    survivor = workers.start()
+    time.sleep(0.5)  # the survivor takes nothing: the job goes to whichever dequeues first
+    other = workers.start()
+    victim, horse = _running_job(workers, subscriber, "r-lost")
+    os.kill(victim.popen.pid, signal.SIGKILL)
+    os.kill(horse, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    failed = _only_failed(subscriber)
+    arrived = next(r.at for r in subscriber.received if r.event is not None and r.event is failed)
+    assert arrived - killed_at <= LOST_AFTER_S + 1.5  # the bound, plus a worker's wake-up
+    assert failed["error_kind"] == "system"
+    assert str(failed["message"]).startswith("worker lost: no heartbeat")
+    assert (failed["request_id"], failed["user_id"]) == ("r-lost", USER_ID)
+    assert failed["run_id"] == subscriber.events()[0]["run_id"] is not None
+    reporter = survivor if victim is other else other
+    assert "worker lost: no heartbeat" in reporter.output()
+
+
+def test_a_cold_shutdown_is_reported_once(workers: Workers, subscriber: Subscriber) -> None:
+    worker = workers.start()
+    _running_job(workers, subscriber, "r-cold")
+    os.kill(worker.popen.pid, signal.SIGTERM)
+    time.sleep(1.2)  # RQ ignores a second signal within 1 s
+    os.kill(worker.popen.pid, signal.SIGTERM)
+    worker.popen.wait(30)
+    workers.start()  # its clean-up finds the job abandoned, and must not report it again
+
+    failed = _only_failed(subscriber)
+    assert failed["message"] == "worker lost: the worker was shut down (cold) while the job ran"
+    assert failed["request_id"] == "r-cold"
+
+
+@pytest.mark.parametrize(
+    ("cancelled_by", "kind", "message"),
+    [("123", "user", "cancelled by user 123"), (None, "system", "stopped by an operator")],
+)
+def test_rq_stop_job_says_who_stopped_it(
+    redis_server: RedisServer,
+    workers: Workers,
+    subscriber: Subscriber,
+    cancelled_by: str | None,
+    kind: str,
+    message: str,
+) -> None:
+    worker = workers.start()
+    _running_job(workers, subscriber, "r-stop")
+    client = Redis.from_url(redis_server.url)
+    job = Job.fetch(_running_job_id(client), connection=client, serializer=SERIALIZER)
+    if cancelled_by is not None:  # the Cancel interface: meta first, then RQ's command
+        job.meta[CANCEL_META] = cancelled_by
+        client.hset(job.key, "meta", job.serializer.dumps(job.meta))
+    send_stop_job_command(client, job.id, serializer=SERIALIZER)
+
+    failed = _only_failed(subscriber, quiet_s=LOST_AFTER_S)
+    assert (failed["error_kind"], failed["message"]) == (kind, message)
+    assert worker.alive()
+    client.close()
+
+
+def test_an_exception_in_the_dead_horse_report_neither_stops_the_worker_nor_loses_the_event(
+    redis_server: RedisServer, workers: Workers, subscriber: Subscriber
+) -> None:
+    worker = workers.start()
+    _, horse = _running_job(workers, subscriber, "r-broken")
+    client = Redis.from_url(redis_server.url)
+    # Reading the job's meta now raises, inside the parent's report.
+    client.hset(f"rq:job:{_running_job_id(client)}", "meta", b"{not json")
+    os.kill(horse, signal.SIGKILL)
+
+    failed = _only_failed(subscriber, quiet_s=LOST_AFTER_S)
+    assert failed["message"] == "worker process killed by signal 9, probably out of memory"
+    assert failed["request_id"] == "r-broken"
+    wait_until("the worker goes on", lambda: "report of job" in worker.output(), 5)
+    assert worker.alive(), worker.tail()
+    client.close()
