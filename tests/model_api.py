@@ -25,11 +25,16 @@ class Upload:
 
 @dataclass
 class ModelApi:
-    """Behaviour: answer ``statuses`` in turn (then 200); ``delay_s`` before answering."""
+    """Behaviour: answer ``statuses`` in turn (then 200); ``delay_s`` before answering.
+
+    A 429 carries ``retry_after`` as its Retry-After header, when set (as the real API's
+    rate limiter does).
+    """
 
     key: str = "test-key"
     statuses: list[int] = field(default_factory=list)
     delay_s: float = 0.0
+    retry_after: str | None = None
     received: list[Upload] = field(default_factory=list)
     url: str = ""
 
@@ -71,7 +76,10 @@ def serve_model_api(api: ModelApi) -> Iterator[ModelApi]:
                 status = 404
             else:
                 status = api.statuses.pop(0) if api.statuses else 200
-            self.reply(status, b"{}")
+            headers = {}
+            if status == 429 and api.retry_after is not None:
+                headers["Retry-After"] = api.retry_after
+            self.reply(status, b"{}", headers)
 
     with serve(Handler) as base:
         api.url = base

@@ -284,7 +284,7 @@ def _upload(
         attempts=settings.upload.attempts,
         backoff_s=settings.upload.backoff_s,
     )
-    outcome = upload_model(config, request["model_id"], result.model_dir)
+    outcome = upload_model(config, request["model_id"], result.model_dir, result.run_id)
     events.emit(
         ev.upload(
             events.ctx,

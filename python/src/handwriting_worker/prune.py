@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_SNAPSHOT = re.compile(r"^(?:model-(?P<m>.+)\.pt|manifest-(?P<j>.+)\.json)$")
+_RUN_ID = r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}"  # what handwriting_ai.training.new_run_id makes
+_SNAPSHOT = re.compile(rf"^(?:model-(?P<m>{_RUN_ID})\.pt|manifest-(?P<j>{_RUN_ID})\.json)$")
 
 
 def snapshot_runs(model_dir: Path) -> dict[str, list[Path]]:

@@ -32,8 +32,8 @@ from handwriting_worker.rq_job import SERIALIZER
 log = logging.getLogger(__name__)
 
 PROJECT_LOGGERS = ("handwriting_ai", "handwriting_worker")
-_RQ_DEQUEUE_MARGIN_S = 15
-COLD_SHUTDOWN = "worker lost: the worker was shut down (cold) while the job ran"  # RQ waits for a job worker_ttl - 15 s at a time
+_RQ_DEQUEUE_MARGIN_S = 15  # RQ waits for a job worker_ttl - 15 s at a time
+COLD_SHUTDOWN = "worker lost: the worker was shut down (cold) while the job ran"
 
 
 class JobDeathPenalty(UnixSignalDeathPenalty):

@@ -2,8 +2,11 @@
 
 ``POST {api_url}/v1/admin/models/upload`` as multipart: form fields ``model_id`` and
 ``activate``, files ``manifest`` (manifest.json) and ``model`` (model.pt), header
-``X-Api-Key``. Transport errors and 5xx answers are retried with exponential backoff; any
-other non-2xx answer fails at once. The key never appears in errors or logs.
+``X-Api-Key``. The files sent are this run's snapshot (``model-<run_id>.pt``,
+``manifest-<run_id>.json``), never the model-wide copies another job may be rewriting.
+Transport errors, 5xx, 408 and 429 answers are retried with exponential backoff (a 429's
+Retry-After is honoured, up to ``MAX_RETRY_AFTER_S``); any other non-2xx answer fails at once.
+The key never appears in errors or logs, nor the URL in event text (see ``texts``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,27 @@ import httpx
 log = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/v1/admin/models/upload"
+RETRIED = frozenset({408, 429})
+MAX_RETRY_AFTER_S = 60.0
+MAX_STATUS = 599
+"""The upload event's schema allows 0..599; an odd status above is reported as 599."""
+
+
+def run_files(model_dir: Path, run_id: str) -> tuple[Path, Path]:
+    """This run's model and manifest (what the trainer wrote for ``run_id``)."""
+    return model_dir / f"model-{run_id}.pt", model_dir / f"manifest-{run_id}.json"
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """A 429's Retry-After in seconds (delta-seconds form), capped; None when absent or odd."""
+    value = response.headers.get("Retry-After")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if seconds is None or not 0 <= seconds < float("inf"):
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True)
@@ -63,13 +87,15 @@ def upload_model(
     config: UploadConfig,
     model_id: str,
     model_dir: Path,
+    run_id: str,
     *,
     activate: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> UploadResult:
-    """Uploads ``model_dir``'s canonical files; never raises for HTTP or transport trouble."""
-    model = (model_dir / "model.pt").read_bytes()
-    manifest = (model_dir / "manifest.json").read_bytes()
+    """Uploads run ``run_id``'s files; never raises for HTTP or transport trouble."""
+    model_path, manifest_path = run_files(model_dir, run_id)
+    model = model_path.read_bytes()
+    manifest = manifest_path.read_bytes()
     url = config.api_url.rstrip("/") + UPLOAD_PATH
     status = 0
     cause = "no attempt made"
@@ -87,16 +113,19 @@ def upload_model(
                 )
             except httpx.HTTPError as exc:
                 status = 0
+                wait = None
                 cause = f"no response from {url}: {type(exc).__name__}"
             else:
-                status = response.status_code
+                status = min(response.status_code, MAX_STATUS)
                 if response.is_success:
                     return UploadResult(status, len(model), len(manifest))
-                cause = f"model API answered {status} {response.reason_phrase}{_hint(status)}"
-                if status < 500:
+                code = response.status_code
+                wait = _retry_after(response) if code == 429 else None
+                cause = f"model API answered {code} {response.reason_phrase}{_hint(code)}"
+                if code < 500 and code not in RETRIED:
                     break  # the request itself is wrong: retrying will not help
             if attempt < config.attempts:
-                delay = config.backoff_s * 2 ** (attempt - 1)
+                delay = config.backoff_s * 2 ** (attempt - 1) if wait is None else wait
                 log.warning(
                     "upload attempt %d/%d failed: %s; retrying in %.1f s",
                     attempt,
