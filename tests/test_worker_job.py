@@ -9,7 +9,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from rq.timeouts import JobTimeoutException
 
 from handwriting_ai.events.codec import Event, decode_event
 from handwriting_ai.settings import (
@@ -20,7 +19,9 @@ from handwriting_ai.settings import (
     TrainSettings,
     UploadSettings,
 )
-from handwriting_worker.job import _digits, context_of, run_job
+from handwriting_ai.training import TrainingError
+from handwriting_worker import job as job_module
+from handwriting_worker.job import JobTimedOut, _digits, context_of, run_job
 from tests.model_api import ModelApi, serve_model_api
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"
@@ -133,6 +134,10 @@ def test_an_invalid_request_fails_once_naming_the_field_and_trains_nothing(tmp_p
         ("not an object", ("unknown", 0, "unknown")),
         ({"request_id": "", "user_id": True, "model_id": "m" * 500}, ("unknown", 0, "unknown")),
         ({"request_id": "r", "user_id": -3, "model_id": "m"}, ("r", 0, "m")),
+        ({"request_id": "r", "user_id": "123", "model_id": "m"}, ("r", 123, "m")),
+        ({"request_id": "r", "user_id": "0123", "model_id": "m"}, ("r", 0, "m")),
+        ({"request_id": "r", "user_id": "1e3", "model_id": "m"}, ("r", 0, "m")),
+        ({"request_id": "r", "user_id": str(2**63), "model_id": "m"}, ("r", 0, "m")),
     ],
 )
 def test_an_unusable_payload_still_gets_a_valid_failed_event(
@@ -144,6 +149,23 @@ def test_an_unusable_payload_still_gets_a_valid_failed_event(
     assert (event["request_id"], event["user_id"], event["model_id"]) == identity
     assert context_of(payload).request_id == identity[0]
     _check_all_valid(sink.events)
+
+
+def test_a_missing_request_id_falls_back_to_the_one_the_worker_names() -> None:
+    assert context_of({"user_id": 5}, "rq-job-abc").request_id == "rq-job-abc"
+    assert context_of({"request_id": "mine"}, "rq-job-abc").request_id == "mine"
+    assert context_of(None).request_id == "unknown"
+
+
+def test_divergence_is_the_user_s_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def diverge(*args: object, **kwargs: object) -> None:
+        raise TrainingError("loss became nan (diverged); lower lr (now 1.0) and train again")
+
+    monkeypatch.setattr(job_module, "train_model", diverge)
+    sink = Collect()
+    outcome = run_job(_request(lr=1.0), _settings(tmp_path), sink)
+    assert (outcome.error_kind, sink.events[-1]["error_kind"]) == ("user", "user")
+    assert "lower lr (now 1.0)" in str(outcome.message)
 
 
 def test_legacy_events_come_beside_the_v1_ones(tmp_path: Path) -> None:
@@ -189,8 +211,19 @@ def test_an_upload_that_fails_for_good_fails_the_job_and_keeps_the_artifacts(
     assert outcome.error_kind == "system"
     assert outcome.message is not None
     assert "model API answered 401 Unauthorized (check HANDWRITING_API_KEY)" in outcome.message
+    assert outcome.message.endswith("artifacts kept in digits/ in the artifacts root")
     assert "wrong-key-value" not in json.dumps(sink.events)
     assert (tmp_path / "artifacts" / "digits" / "model.pt").exists()
+
+
+def test_failure_text_shows_no_url_credentials_or_server_paths(tmp_path: Path) -> None:
+    sink = Collect()
+    url = "http://admin:hunter2@127.0.0.1:9/api"  # nothing listens: no response
+    outcome = run_job(_request(epochs=1), _settings(tmp_path, api_url=url, api_key="k"), sink)
+    text = json.dumps(sink.events[-1])
+    assert outcome.message is not None and "no response from <url>: ConnectError" in text
+    for secret in ("hunter2", "admin", "127.0.0.1", str(tmp_path)):
+        assert secret not in text
 
 
 def test_an_api_url_without_a_key_fails_before_uploading(tmp_path: Path) -> None:
@@ -208,7 +241,8 @@ def test_missing_data_fails_the_job_naming_the_path(tmp_path: Path) -> None:
     assert sink.types() == ["digits.train.started.v1", "digits.train.failed.v1"]
     assert outcome.message is not None
     assert outcome.message.startswith("training failed: ")
-    assert str(tmp_path / "nowhere") in outcome.message
+    assert str(tmp_path) not in outcome.message  # server paths stay in the log
+    assert ".../" in outcome.message
 
 
 def test_an_unexpected_error_is_the_job_s_failure_with_its_step(tmp_path: Path) -> None:
@@ -225,7 +259,7 @@ def test_an_unexpected_error_is_the_job_s_failure_with_its_step(tmp_path: Path) 
 def test_prune_keeps_the_newest_runs(tmp_path: Path) -> None:
     model_dir = tmp_path / "artifacts" / "digits"
     model_dir.mkdir(parents=True)
-    for old in ("19990101T000000Z-aaaa", "19990102T000000Z-bbbb"):
+    for old in ("19990101T000000Z-aaaaaa", "19990102T000000Z-bbbbbb"):
         (model_dir / f"model-{old}.pt").write_bytes(b"x")
         (model_dir / f"manifest-{old}.json").write_text("{}")
     sink = Collect()
@@ -233,7 +267,7 @@ def test_prune_keeps_the_newest_runs(tmp_path: Path) -> None:
     prune = next(e for e in sink.events if e["type"] == "digits.train.prune.v1")
     assert prune["deleted_count"] == 2
     assert sorted(p.name for p in model_dir.glob("model-*.pt")) == [
-        "model-19990102T000000Z-bbbb.pt",
+        "model-19990102T000000Z-bbbbbb.pt",
         f"model-{outcome.run_id}.pt",
     ]
 
@@ -242,8 +276,8 @@ def test_a_timeout_in_the_work_horse_is_reported_by_the_job(tmp_path: Path) -> N
     sink = Collect()
     assert threading.current_thread() is threading.main_thread()  # SIGALRM needs it
 
-    def alarm(signum: int, frame: object) -> None:  # what RQ's death penalty does
-        raise JobTimeoutException("Task exceeded maximum timeout value (1 seconds)")
+    def alarm(signum: int, frame: object) -> None:  # what the worker's death penalty does
+        raise JobTimedOut(1)
 
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.alarm(1)
@@ -252,8 +286,24 @@ def test_a_timeout_in_the_work_horse_is_reported_by_the_job(tmp_path: Path) -> N
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert outcome.message == "timed out after 60 s"
+    assert outcome.message == "timed out after 1 s"  # the job's own limit, not the setting
     assert sink.types()[-1] == "digits.train.failed.v1"
+
+
+class TimesOutOnABatch(Collect):
+    """The alarm lands while the trainer's observer hands a batch event over."""
+
+    def publish(self, event: Event) -> None:
+        if event["type"] == "digits.train.batch.v1":
+            raise JobTimedOut(7)
+        super().publish(event)
+
+
+def test_a_timeout_inside_an_observer_call_is_not_swallowed(tmp_path: Path) -> None:
+    sink = TimesOutOnABatch()
+    outcome = run_job(_request(epochs=50), _settings(tmp_path, samples=2048), sink)
+    assert outcome.message == "timed out after 7 s"
+    assert sink.types() == ["digits.train.started.v1", "digits.train.failed.v1"]
 
 
 def test_max_train_samples_zero_trains_on_the_whole_split(tmp_path: Path) -> None:

@@ -256,10 +256,10 @@ def run_job(
         return events.completed(result.val_acc)
     except JobTimedOut as exc:  # RQ's alarm in the work horse: the job can still report it
         return events.failed("system", str(exc))
-    except DataError as exc:  # its message already says what and how to fix
-        return events.failed("system", f"{step} failed: {exc}")
-    except TrainingError as exc:  # divergence: the request's learning rate is the user's to fix
-        return events.failed("user", f"{step} failed: {exc}")
+    except (DataError, TrainingError) as exc:  # their messages already say what and how to fix
+        # Divergence (TrainingError) is the request's learning rate: the user's to fix.
+        kind: ErrorKind = "user" if isinstance(exc, TrainingError) else "system"
+        return events.failed(kind, f"{step} failed: {exc}")
     except Exception as exc:  # anything else is still this job's failure, never the worker's
         log.exception("%s failed", step)
         return events.failed("system", f"{step} failed: {type(exc).__name__}: {exc}")
@@ -296,6 +296,6 @@ def _upload(
     if outcome.error is not None:
         kept = result.model_dir.name
         return events.failed(
-            "system", f"{outcome.error}; artifacts kept in {kept}/ (artifacts root)"
+            "system", f"{outcome.error}; artifacts kept in {kept}/ in the artifacts root"
         )
     return None
