@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from collections.abc import Iterator
@@ -15,14 +16,23 @@ from rq.job import Job
 
 from handwriting_ai.events.codec import decode_event
 from handwriting_ai.settings import EventsSettings, Settings
-from handwriting_worker.rq_job import (
-    RUN_ID_META,
-    TERMINAL_META,
-    _remember,
+from handwriting_worker.reports import (
+    CANCEL_META,
     death_cause,
     report_dead_horse,
+    report_failed,
+    report_safely,
+    stop_cause,
 )
-from tests.conftest import RedisServer
+from handwriting_worker.rq_job import (
+    RUN_ID_META,
+    SERIALIZER,
+    TERMINAL_META,
+    _remember,
+    _start_run,
+)
+from handwriting_worker.rq_worker import DigitsWorker, setup_logging
+from tests.conftest import RedisServer, free_port
 
 KILLED = signal.SIGKILL  # a wait status of "killed by signal N" is N itself
 EXIT_3 = 3 << 8
@@ -31,7 +41,7 @@ EXIT_3 = 3 << 8
 @pytest.fixture
 def queue(redis_server: RedisServer) -> Iterator[Queue]:
     client = Redis.from_url(redis_server.url)
-    yield Queue("digits-test", connection=client)
+    yield Queue("digits-test", connection=client, serializer=SERIALIZER)
     client.close()
 
 
@@ -108,14 +118,78 @@ def test_nothing_more_once_the_job_sent_its_terminal_event_and_no_run_is_fine(
     report_dead_horse(_settings(redis_server, legacy=False), done, KILLED)
     no_run = _job(queue, {"request_id": "r-early", "user_id": 1, "model_id": "m"})
     report_dead_horse(_settings(redis_server, legacy=False), no_run, KILLED)
-    no_args = Job.create("handwriting_worker.rq_job.train_job", connection=queue.connection)
+    no_args = Job.create(
+        "handwriting_worker.rq_job.train_job", connection=queue.connection, serializer=SERIALIZER
+    )
     report_dead_horse(_settings(redis_server, legacy=False), no_args, EXIT_3)
 
     events = [dict(decode_event(t)) for t in _drain(pubsub)]
     assert [(e["request_id"], e.get("run_id")) for e in events] == [
         ("r-early", None),
-        ("unknown", None),
+        (f"rq-job-{no_args.id}", None),
     ]
     _remember(None, TERMINAL_META, True)  # outside RQ there is no job to note it on
+    pubsub.close()
+    client.close()
+
+
+def test_two_reporters_publish_one_event_and_a_requeued_run_is_reported_again(
+    redis_server: RedisServer, queue: Queue
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
+    pubsub.subscribe("dead-horse")
+    settings = _settings(redis_server, legacy=False)
+    job = _job(queue, {"request_id": "r-twice", "user_id": "77", "model_id": "m"})
+    _remember(job, RUN_ID_META, "20261128T160000Z-abcdef")
+    assert report_failed(settings, job, "system", "worker lost: one")
+    assert not report_failed(settings, job, "system", "worker lost: two")
+    _start_run(job)  # an RQ requeue runs it again: meta and claim are forgotten
+    assert job.get_meta(refresh=True) == {}
+    assert report_failed(settings, job, "system", "worker lost: three")
+
+    events = [dict(decode_event(t)) for t in _drain(pubsub)]
+    assert [(e["message"], e["user_id"], e.get("run_id")) for e in events] == [
+        ("worker lost: one", 77, "20261128T160000Z-abcdef"),
+        ("worker lost: three", 77, None),
+    ]
+    pubsub.close()
+    client.close()
+
+
+def test_a_report_that_cannot_reach_redis_is_logged_not_raised(
+    redis_server: RedisServer, queue: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = _job(queue, {"request_id": "r-gone"})
+    job.connection = Redis(port=free_port(), socket_connect_timeout=0.2)
+    report_safely(_settings(redis_server, legacy=False), job, "system", "lost")
+    assert "plain report of job" in caplog.text
+
+
+def test_who_stopped_a_job(redis_server: RedisServer, queue: Queue) -> None:
+    job = _job(queue, {"request_id": "r-stop"})
+    assert stop_cause(job) == ("system", "stopped by an operator")
+    _remember(job, CANCEL_META, "4242")
+    assert stop_cause(job) == ("user", "cancelled by user 4242")
+    queue.connection.hset(job.key, "meta", b"{broken")
+    assert stop_cause(job) == ("system", "stopped by an operator")
+
+
+def test_the_worker_reports_only_abandoned_jobs_and_logs_for_our_loggers(
+    redis_server: RedisServer, queue: Queue
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
+    pubsub.subscribe("dead-horse")
+    worker = DigitsWorker(_settings(redis_server, legacy=False), client)
+    job = _job(queue, {"request_id": "r-raised", "user_id": 1, "model_id": "m"})
+    error = ValueError("the job raised")
+    assert worker._abandoned(job, ValueError, error, None) is True  # the horse's own failure
+    assert _drain(pubsub, quiet_s=0.3) == []
+
+    setup_logging()
+    setup_logging()  # twice: still one handler each
+    for name in ("handwriting_ai", "handwriting_worker"):
+        assert len(logging.getLogger(name).handlers) == 1
     pubsub.close()
     client.close()

@@ -130,9 +130,10 @@ def test_parent_and_horse_killed_are_reported_by_another_worker_within_the_bound
 def test_a_cold_shutdown_is_reported_once(workers: Workers, subscriber: Subscriber) -> None:
     worker = workers.start()
     _running_job(workers, subscriber, "r-cold")
-    os.kill(worker.popen.pid, signal.SIGTERM)
-    time.sleep(1.2)  # RQ ignores a second signal within 1 s
-    os.kill(worker.popen.pid, signal.SIGTERM)
+    os.kill(worker.popen.pid, signal.SIGTERM)  # warm: waits for the job
+    os.kill(worker.popen.pid, signal.SIGTERM)  # within 1 s: ignored (RQ's rule for pools)
+    time.sleep(1.2)
+    os.kill(worker.popen.pid, signal.SIGTERM)  # cold
     worker.popen.wait(30)
     workers.start()  # its clean-up finds the job abandoned, and must not report it again
 

@@ -53,7 +53,12 @@ def death_cause(job: Job, ret_val: int, now: datetime | None = None) -> str:
 
 def stop_cause(job: Job) -> tuple[ErrorKind, str]:
     """Who stopped the job (RQ's stop-job): the user who cancelled it, else an operator."""
-    user = user_of(job.get_meta(refresh=True).get(CANCEL_META))
+    try:
+        meta = job.get_meta(refresh=True)
+    except Exception:  # unreadable meta: nobody can be named
+        log.exception("job %s: cannot read who stopped it", job.id)
+        meta = {}
+    user = user_of(meta.get(CANCEL_META))
     if user:
         return "user", f"cancelled by user {user}"
     return "system", "stopped by an operator"

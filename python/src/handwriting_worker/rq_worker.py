@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from types import FrameType, TracebackType
 
 from redis import Redis
@@ -56,7 +57,7 @@ class DigitsWorker(Worker):
         self.settings = settings
         self.quarter_s = max(1, settings.rq.lost_worker_after_s // 4)
         self._lost_checked_at = time.monotonic()
-        self._cold_shutdown = False
+        self._running: Job | None = None
         super().__init__(
             [Queue(settings.rq.queue, connection=connection, serializer=SERIALIZER)],
             connection=connection,
@@ -97,10 +98,14 @@ class DigitsWorker(Worker):
         return True
 
     def _horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: object) -> None:
-        if self._cold_shutdown:  # RQ killed the horse itself, on the second signal
-            report_safely(self.settings, job, "system", COLD_SHUTDOWN)
-        else:
-            report_dead_horse(self.settings, job, ret_val)
+        report_dead_horse(self.settings, job, ret_val)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        self._running = job
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self._running = None
 
     def handle_job_failure(
         self,
@@ -110,23 +115,23 @@ class DigitsWorker(Worker):
         exc_string: str = "",
     ) -> None:
         if self._stopped_job_id == job.id:  # RQ's stop-job command
-            try:
-                kind, message = stop_cause(job)
-            except Exception:
-                log.exception("job %s: cannot read who stopped it", job.id)
-                kind, message = "system", "stopped by an operator"
-            report_safely(self.settings, job, kind, message)
+            report_safely(self.settings, job, *stop_cause(job))
         super().handle_job_failure(job, queue, started_job_registry, exc_string)
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
-        self._cold_shutdown = True  # if the horse's exit is seen by the monitor loop
-        job = self.get_current_job() if self.horse_pid else None
-        try:
-            super().request_force_stop(signum, frame)
-        except SystemExit:  # RQ reaped the horse here and leaves now
-            if job is not None:
-                report_safely(self.settings, job, "system", COLD_SHUTDOWN)
-            raise
+        job = self._running
+        if job is not None and not self._repeated_signal():
+            # Cold shutdown: the horse goes first (so it cannot send its own event after
+            # ours), then the report; RQ's own handler finds the horse gone and exits.
+            self.kill_horse()
+            self.wait_for_horse()
+            report_safely(self.settings, job, "system", COLD_SHUTDOWN)
+        super().request_force_stop(signum, frame)
+
+    def _repeated_signal(self) -> bool:
+        """RQ ignores a second signal within 1 s of the first (a pool sends it twice)."""
+        first = self._shutdown_requested_date
+        return first is not None and datetime.now(UTC) - first < timedelta(seconds=1)
 
 
 def setup_logging(level: str = "INFO") -> None:
