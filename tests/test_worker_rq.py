@@ -62,9 +62,12 @@ def test_enqueued_jobs_are_run_by_a_worker_and_every_event_arrives(
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
     assert lines[0] == "request_id r-1" and lines[1].startswith("job_id ")
-    bad = _cli(env, "enqueue", "--epochs", "101")
+    bad = _cli(env, "enqueue", "--epochs", "101", "--user-id", "1")
     assert bad.returncode == 2
     assert "$.epochs: 101 is greater than the maximum of 100" in bad.stderr
+    nobody = _cli(env, "enqueue")  # no silent user 0: the job would be shown to nobody
+    assert nobody.returncode == 2
+    assert "the following arguments are required: --user-id" in nobody.stderr
 
     worker = _cli(env, "worker", "--burst", timeout=120)
     assert worker.returncode == 0, worker.stderr
@@ -98,7 +101,8 @@ def test_a_killed_work_horse_is_reported_by_the_parent(
     redis_server: RedisServer, subscriber: Subscriber, tmp_path: Path
 ) -> None:
     env = _env(redis_server.url, tmp_path, TRAIN__MAX_TRAIN_SAMPLES="4096", EVENTS__LEGACY="true")
-    assert _cli(env, "enqueue", "--epochs", "50", "--request-id", "r-kill").returncode == 0
+    args = ("--epochs", "50", "--request-id", "r-kill", "--user-id", "5")
+    assert _cli(env, "enqueue", *args).returncode == 0
     worker = subprocess.Popen(
         [sys.executable, "-m", "handwriting_worker"],
         env=env,
@@ -133,7 +137,7 @@ def test_a_killed_work_horse_is_reported_by_the_parent(
 
 def test_worker_and_enqueue_without_redis_say_so_in_one_line(tmp_path: Path) -> None:
     url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
-    for command in (["worker"], ["enqueue"]):
+    for command in (["worker"], ["enqueue", "--user-id", "1"]):
         result = _cli(_env(url, tmp_path), *command)
         assert result.returncode == 1
         [line] = result.stderr.strip().splitlines()
@@ -144,7 +148,8 @@ def test_worker_and_enqueue_without_redis_say_so_in_one_line(tmp_path: Path) -> 
 
 def test_bad_settings_stop_the_commands(tmp_path: Path) -> None:
     env = _env("redis://127.0.0.1:1/0", tmp_path, EVENTS__BATCH_EVERY="often")
-    for command, status in ((["worker"], 1), (["enqueue"], 1), (["train"], 2)):
+    enqueue = ["enqueue", "--user-id", "1"]
+    for command, status in ((["worker"], 1), (enqueue, 1), (["train"], 2)):
         result = _cli(env, *command)
         assert result.returncode == status
         assert "EVENTS__BATCH_EVERY" in result.stderr
