@@ -10,7 +10,6 @@ from handwriting_worker.prune import prune_snapshots, snapshot_runs
 from handwriting_worker.upload import UploadConfig, upload_model
 from tests.model_api import ModelApi, serve_model_api
 
-
 RUN = "20261128T160000Z-abc123"
 
 
