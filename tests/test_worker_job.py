@@ -22,6 +22,7 @@ from handwriting_ai.settings import (
 from handwriting_ai.training import TrainingError
 from handwriting_worker import job as job_module
 from handwriting_worker.job import JobTimedOut, _digits, context_of, run_job
+from handwriting_worker.rq_job import train_job
 from tests.model_api import ModelApi, serve_model_api
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"
@@ -304,6 +305,12 @@ def test_a_timeout_inside_an_observer_call_is_not_swallowed(tmp_path: Path) -> N
     outcome = run_job(_request(epochs=50), _settings(tmp_path, samples=2048), sink)
     assert outcome.message == "timed out after 7 s"
     assert sink.types() == ["digits.train.started.v1", "digits.train.failed.v1"]
+
+
+def test_train_job_runs_outside_rq_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTS__ENABLED", "false")
+    outcome = train_job("not an object")
+    assert (outcome["status"], outcome["run_id"]) == ("failed", None)
 
 
 def test_max_train_samples_zero_trains_on_the_whole_split(tmp_path: Path) -> None:

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from rq import Queue
 from rq.command import send_stop_job_command
 from rq.job import Job
 
 from handwriting_worker.reports import CANCEL_META
-from handwriting_worker.rq_job import SERIALIZER
+from handwriting_worker.rq_job import SERIALIZER, train_job
 from tests.conftest import RedisServer
 from tests.e2e_support import QUEUE, USER_ID, Process, Subscriber, enqueue, wait_until, worker_env
 
@@ -184,4 +185,29 @@ def test_an_exception_in_the_dead_horse_report_neither_stops_the_worker_nor_lose
     assert failed["request_id"] == "r-broken"
     wait_until("the worker goes on", lambda: "report of job" in worker.output(), 5)
     assert worker.alive(), worker.tail()
+    client.close()
+
+
+def test_a_job_over_its_own_time_limit_says_so_once(
+    redis_server: RedisServer, workers: Workers, subscriber: Subscriber
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    queue = Queue(QUEUE, connection=client, serializer=SERIALIZER)
+    payload = {
+        "type": "digits.train.v1",
+        "request_id": "r-slow",
+        "user_id": 9,
+        "model_id": "digits",
+        "epochs": 50,
+        "batch_size": 64,
+        "lr": 0.01,
+        "seed": 0,
+        "augment": False,
+        "notes": None,
+    }
+    queue.enqueue(train_job, payload, job_timeout=3)  # its own limit, not RQ__JOB_TIMEOUT_S
+    workers.start()
+
+    failed = _only_failed(subscriber, quiet_s=LOST_AFTER_S)
+    assert (failed["error_kind"], failed["message"]) == ("system", "timed out after 3 s")
     client.close()
