@@ -1,0 +1,92 @@
+"""DigitsWorker's report paths, called in-process on a real Redis.
+
+The subprocess tests in test_worker_lost.py drive the same paths through real signals and
+kills, but a worker killed at the end of such a test may not save its coverage data, and which
+worker reports depends on timing; these pin each path down once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import SecretStr
+from redis import Redis
+from rq import Queue, Worker
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+
+from handwriting_ai.events.eventlog import log_range
+from handwriting_ai.settings import Settings
+from handwriting_worker.rq_job import SERIALIZER, train_job
+from handwriting_worker.rq_worker import DigitsWorker
+from tests.conftest import RedisServer
+
+REQUEST = {"request_id": "req-paths", "user_id": 42, "model_id": "paths"}
+
+
+def _setup(redis_server: RedisServer) -> tuple[DigitsWorker, Job, Redis]:
+    settings = Settings(redis_url=SecretStr(redis_server.url))
+    client = Redis.from_url(redis_server.url)
+    worker = DigitsWorker(settings, client)
+    queue = Queue(settings.rq.queue, connection=client, serializer=SERIALIZER)
+    job = queue.enqueue(train_job, REQUEST)
+    return worker, job, client
+
+
+def _failed_messages(client: Redis, settings_stream: str = "digits:events:log") -> list[str]:
+    texts = [data.decode() for _, data in log_range(client, settings_stream)]
+    return [text for text in texts if '"digits.train.failed.v1"' in text]
+
+
+def test_an_abandoned_job_is_reported_as_a_lost_worker(redis_server: RedisServer) -> None:
+    worker, job, client = _setup(redis_server)
+    assert worker._abandoned(job, AbandonedJobError, AbandonedJobError(), None) is True
+    [failed] = _failed_messages(client)
+    assert "worker lost: no heartbeat" in failed and '"req-paths"' in failed
+
+
+def test_other_exceptions_are_left_to_rq(redis_server: RedisServer) -> None:
+    worker, job, client = _setup(redis_server)
+    assert worker._abandoned(job, ValueError, ValueError("x"), None) is True
+    assert _failed_messages(client) == []
+
+
+def test_a_stopped_job_names_who_stopped_it(redis_server: RedisServer) -> None:
+    worker, job, client = _setup(redis_server)
+    worker._stopped_job_id = job.id
+    queue = worker.queues[0]
+    worker.handle_job_failure(job, queue, exc_string="stopped")
+    [failed] = _failed_messages(client)
+    assert "stopped by an operator" in failed
+
+
+def test_a_repeated_signal_within_a_second_sends_no_second_report(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, job, client = _setup(redis_server)
+    worker._running = job
+    worker._shutdown_requested_date = datetime.now(UTC)
+    killed: list[object] = []
+    monkeypatch.setattr(worker, "kill_horse", lambda *args: killed.append(args))
+    worker.request_force_stop(15, None)  # RQ ignores it too, and returns
+    assert killed == []
+    assert _failed_messages(client) == []
+
+
+def test_a_busy_worker_cleans_up_lost_jobs_once_a_quarter(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, job, _ = _setup(redis_server)
+    beats: list[Job] = []
+    cleanups: list[object] = []
+    monkeypatch.setattr(Worker, "maintain_heartbeats", lambda self, job: beats.append(job))
+    registry = worker.queues[0].started_job_registry
+    monkeypatch.setattr(type(registry), "cleanup", lambda self, **kw: cleanups.append(kw))
+    worker.maintain_heartbeats(job)  # just constructed: the clean-up is not due yet
+    assert (len(beats), len(cleanups)) == (1, 0)
+    worker._lost_checked_at -= worker.quarter_s
+    worker.maintain_heartbeats(job)
+    assert (len(beats), len(cleanups)) == (2, 1)
+    worker.maintain_heartbeats(job)  # due again only a quarter later
+    assert (len(beats), len(cleanups)) == (3, 1)
