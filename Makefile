@@ -9,7 +9,7 @@ TS := typescript
 DATA_ROOT ?= data/mnist
 
 .PHONY: help setup data codegen check-drift check-compat lock-schemas lint test test-py test-ts \
-        check train bench-events bench-train bench-overhead bench-bot
+        check train demo bench-events bench-train bench-overhead bench-bot
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ check: check-drift check-compat lint test ## everything CI runs
 
 train: setup ## the main job: train one model on this machine and print its events
 	$(PY) -m handwriting_worker train
+
+demo: setup ## see it all: Redis, a worker and the bot (dry run) on one job, its message redrawn live
+	$(PY) -m demo
 
 bench-events: setup ## publisher hand-over cost -> bench/results/events.json
 	$(PY) -m bench.events

@@ -1,0 +1,90 @@
+"""``make demo`` runs to the final message and leaves no process behind, also on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("DIGITS")}
+    env["TRAIN__MAX_TRAIN_SAMPLES"] = "256"
+    return env
+
+
+def _redis_is_gone(output: str) -> None:
+    match = re.search(r"private redis-server on redis://127.0.0.1:(\d+)/0", output)
+    assert match is not None, output
+    client = Redis(port=int(match.group(1)), socket_connect_timeout=0.5)
+    try:
+        client.ping()
+        raise AssertionError("the demo's redis-server still answers")
+    except RedisConnectionError:
+        pass
+    finally:
+        client.close()
+
+
+def _leftovers(marker: str) -> list[str]:
+    """Processes whose environment names the demo's bot group (all the demo started)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if marker.encode() in (proc / "environ").read_bytes():
+                found.append(proc.name)
+        except OSError:
+            continue
+    return found
+
+
+def test_the_demo_shows_one_message_to_its_final_state_and_stops_everything() -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--epochs", "1"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output, _ = demo.communicate(timeout=300)
+    assert demo.returncode == 0, output
+    assert "## Training completed" in output
+    assert re.search(r"the bot has sent 1 message and [1-9]\d* edit\(s\)", output)
+    assert "demo: done after" in output
+    _redis_is_gone(output)
+    assert _leftovers(f"digits-demo-{demo.pid}") == []
+
+
+def test_ctrl_c_stops_every_process_the_demo_started() -> None:
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--epochs", "50"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert demo.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "queued request" not in seen and time.monotonic() < deadline:
+        seen += demo.stdout.readline()
+    assert "queued request" in seen, seen
+    demo.send_signal(signal.SIGINT)
+    rest, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 130, seen + rest
+    assert "SIGINT: stopping everything" in rest
+    _redis_is_gone(seen)
+    assert _leftovers(f"digits-demo-{demo.pid}") == []
