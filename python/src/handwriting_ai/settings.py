@@ -59,6 +59,18 @@ class RqSettings(BaseModel):
     by a surviving worker within this many seconds."""
 
 
+class IntakeSettings(BaseModel):
+    """``INTAKE__*``: ``handwriting_worker intake``, which moves Discord's requests into RQ."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    group: str = Field(default="intake", min_length=1)
+    """INTAKE__GROUP: the consumer group all intakes share on DIGITS_REQUESTS_STREAM."""
+    claim_idle_s: float = Field(default=30.0, gt=0, le=3600)
+    """INTAKE__CLAIM_IDLE_S: an entry an intake read but never finished (it died) is taken over
+    by another intake after this many seconds."""
+
+
 class DigitsSettings(BaseModel):
     """``DIGITS__*``: data, artifacts and retention."""
 
@@ -115,6 +127,7 @@ class Settings(BaseSettings):
 
     events: EventsSettings = EventsSettings()
     rq: RqSettings = RqSettings()
+    intake: IntakeSettings = IntakeSettings()
     digits: DigitsSettings = DigitsSettings()
     train: TrainSettings = TrainSettings()
     upload: UploadSettings = UploadSettings()
@@ -122,6 +135,8 @@ class Settings(BaseSettings):
     """DIGITS_EVENTS_CHANNEL: the Redis Pub/Sub channel events go to."""
     digits_events_stream: str = Field(default="digits:events:log", min_length=1)
     """DIGITS_EVENTS_STREAM: the Redis Stream every event is also appended to (the log)."""
+    digits_requests_stream: str = Field(default="digits:requests", min_length=1)
+    """DIGITS_REQUESTS_STREAM: the Redis Stream the bot appends /train and Cancel requests to."""
     redis_url: SecretStr | None = None
     """REDIS_URL: where Redis is (may hold a password: never logged as is)."""
     handwriting_api_url: str | None = None
