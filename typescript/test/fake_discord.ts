@@ -201,7 +201,7 @@ export class FakeDiscord {
     const limit = this.limited(path, now);
     if (limit !== null) return limit;
     const headers = this.channelHeaders(path);
-    const webhook = /^\/webhooks\/([0-9]+)\/([^/]+)\/messages\/@original$/.exec(path);
+    const webhook = /^\/webhooks\/([0-9]+)\/([^/]+)\/messages\/(?:@|%40)original$/.exec(path);
     if (method === "PATCH" && webhook?.[2] !== undefined) {
       const content = z.object({ content: z.string() }).loose().safeParse(JSON.parse(body));
       if (!content.success) return { status: 400, body: { code: 50035, message: "Invalid Form Body" } };
