@@ -59,7 +59,11 @@ export interface Endpoint {
 let nextToken = 1;
 
 /** Starts Redis, the stand-in and the endpoint; `env` adds settings (DIGITS_*). */
-export async function startEndpoint(env: Record<string, string> = {}, overrides: Partial<InteractionSettings> = {}): Promise<Endpoint> {
+export async function startEndpoint(
+  env: Record<string, string> = {},
+  overrides: Partial<InteractionSettings> = {},
+  now: () => number = Date.now,
+): Promise<Endpoint> {
   const redisServer = await RedisServer.start();
   const discord = new FakeDiscord();
   const apiUrl = await discord.start();
@@ -86,7 +90,7 @@ export async function startEndpoint(env: Record<string, string> = {}, overrides:
       },
       messageKeyFor: (userId, requestId) => `${userId.toString()}:${requestId}`,
       log: logs,
-      now: Date.now,
+      now,
     },
     port,
   );
