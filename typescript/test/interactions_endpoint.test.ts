@@ -2,10 +2,14 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { ButtonStyle, ComponentType } from "discord-api-types/v10";
+import { ConsoleDiscordPort } from "../src/console_port.ts";
+import { cancelButton } from "../src/interactions/index.ts";
 import { loadInteractionSettings } from "../src/interactions/settings.ts";
 import { contentOf, OWNER, post, startEndpoint, trainInteraction, type Endpoint } from "./interactions_support.ts";
 
 let endpoint: Endpoint;
+const cancelRow = cancelButton(OWNER, "r") ?? { type: ComponentType.ActionRow, components: [] };
 
 before(async () => {
   endpoint = await startEndpoint();
@@ -84,6 +88,11 @@ void test("work that takes longer than the deferral limit is answered deferred, 
     while (slow.discord.interactionAnswers.get(token) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const [text] = slow.discord.interactionAnswers.get(token) ?? [];
     assert.match(text ?? "", /^Queued: request `[0-9a-f]{32}`/);
+    slow.discord.token = "another"; // Discord refuses everything now, the deferred answer too
+    await post(slow, trainInteraction(OWNER));
+    const refused = Date.now() + 10_000;
+    while (!slow.logs.lines.some((line) => line.includes("could not send the deferred answer")) && Date.now() < refused) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(slow.logs.lines.some((line) => line.includes("could not send the deferred answer: Discord 401")), slow.logs.lines.join("\n"));
   } finally {
     await slow.stop();
   }
@@ -120,4 +129,15 @@ void test("settings: off without a public key, errors name the variable and the 
   assert.deepEqual([...on.settings.adminUserIds], ["5", "6"]);
   assert.equal(on.settings.allowedGuildIds.size, 0);
   assert.equal(on.settings.port, 8787);
+});
+
+void test("the dry run prints buttons and deferred answers", async () => {
+  let out = "";
+  const port = new ConsoleDiscordPort((text) => (out += text));
+  await port.createMessage("c", { content: "hi", components: [cancelRow] });
+  await port.createMessage("c", { content: "no label", components: [{ type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Link, url: "https://x.example" }] }] });
+  await port.editOriginal("424242", "token", "Queued: request `r`");
+  assert.match(out, /hi\n\[Cancel\]\n/);
+  assert.match(out, /no label\n\[\?\]\n/);
+  assert.match(out, /--- answer to interaction of 424242\nQueued: request `r`\n/);
 });

@@ -127,6 +127,14 @@ void test("a Queued message Discord fails to take does not stop the job", async 
   assert.ok(endpoint.logs.lines.some((line) => line.includes("could not be shown")));
 });
 
+void test("when the stream cannot take the request the job does not count and the user is told", async () => {
+  await clear();
+  await endpoint.redis.set(endpoint.settings.requestsStream, "not a stream");
+  assert.match(contentOf(await post(endpoint, trainInteraction(OWNER))), /^Something went wrong on our side; nothing was changed/);
+  assert.equal(await endpoint.redis.zcard(`digits:active:user:${OWNER.toString()}`), 0);
+  await endpoint.redis.del(endpoint.settings.requestsStream);
+});
+
 void test("allow-lists of guilds and channels", async () => {
   const limited = await startEndpoint({ DIGITS_ALLOWED_GUILD_IDS: "900", DIGITS_ALLOWED_CHANNEL_IDS: "901" });
   try {
