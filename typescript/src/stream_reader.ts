@@ -49,10 +49,12 @@ export function parseEntries(items: unknown): LogEntry[] {
   return entries;
 }
 
-function readReply(reply: unknown): LogEntry[] {
+/** XREADGROUP of one stream: `[[name, entries]]` in RESP, which ioredis may give as `[name, entries]`. */
+export function readReply(reply: unknown): LogEntry[] {
   if (!Array.isArray(reply)) return [];
   const first: unknown = reply[0];
-  return Array.isArray(first) ? parseEntries(first[1]) : [];
+  if (Array.isArray(first)) return parseEntries(first[1]);
+  return Buffer.isBuffer(first) ? parseEntries(reply[1]) : [];
 }
 
 export class StreamReader {

@@ -306,7 +306,7 @@ void test("two bots share the jobs; when one dies the other finishes its jobs; o
   const a = await startBot(stream, { consumer: "bot-a", leaseMs: 1000, claimIdleMs: 600 });
   const b = await startBot(stream, { consumer: "bot-b", leaseMs: 1000, claimIdleMs: 600 });
   const before = creates();
-  const jobs = ["two-1", "two-2", "two-3"];
+  const jobs = ["twoA", "twoB", "twoC"];
   for (const job of jobs) await append(stream, started(reqId(job)));
   for (let n = 1; n <= 20; n += 1) for (const job of jobs) await append(stream, batch(1, n, reqId(job)));
   await waitFor("three messages", () => creates() === before + 3);
@@ -366,7 +366,7 @@ void test("invalid entries are counted; only the first few are logged in full", 
 void test("a running job silent past the threshold says since when", async () => {
   const running = await startBot("it:silent", { silentAfterS: 1 });
   await append(running.stream, started(reqId("silent-job")));
-  await waitFor("the silence note", () => discord.requests.some((request) => request.body.includes("silent-job") && request.body.includes("No news from the worker since <t:")), 8000);
+  await waitFor("the silence note", () => discord.requests.some((request) => request.body.includes("Request silent") && request.body.includes("No news from the worker since <t:")), 8000);
   await running.stop();
 });
 
