@@ -303,8 +303,10 @@ void test("entries delivered twice change nothing", async () => {
 
 void test("two bots share the jobs; when one dies the other finishes its jobs; one message each", async () => {
   const stream = "it:two";
-  const a = await startBot(stream, { consumer: "bot-a", leaseMs: 1000, claimIdleMs: 600 });
-  const b = await startBot(stream, { consumer: "bot-b", leaseMs: 1000, claimIdleMs: 600 });
+  const warnings: string[] = [];
+  const logger: Logger = { info: () => undefined, warn: (line) => warnings.push(line) };
+  const a = await startBot(stream, { consumer: "bot-a", leaseMs: 1000, claimIdleMs: 600, logger });
+  const b = await startBot(stream, { consumer: "bot-b", leaseMs: 1000, claimIdleMs: 600, logger });
   const before = creates();
   const jobs = ["twoA", "twoB", "twoC"];
   for (const job of jobs) await append(stream, started(reqId(job)));
@@ -315,7 +317,9 @@ void test("two bots share the jobs; when one dies the other finishes its jobs; o
   const survivor = victim === a ? b : a;
   victim.kill();
   for (const job of jobs) await append(stream, epochDone(1, 0.9, reqId(job)), completed(0.9, reqId(job)));
-  await waitFor("three final states", () => jobs.every((job) => discord.requests.some((request) => request.method === "PATCH" && request.body.includes(job) && request.body.includes("Training completed"))), 10_000);
+  await waitFor("three final states", () => jobs.every((job) => discord.requests.some((request) => request.method === "PATCH" && request.body.includes(job) && request.body.includes("Training completed"))), 10_000).catch((error: unknown) => {
+    throw new Error(`${String(error)}; warnings: ${warnings.join(" | ")}; bodies: ${discord.requests.slice(-6).map((request) => request.body.slice(0, 200)).join(" | ")}`);
+  });
   await survivor.delivery.whenIdle();
   assert.equal(creates(), before + 3, "no message doubled");
   // Per message, edits keep the interval (the last, terminal one may come sooner).
@@ -335,12 +339,12 @@ void test("two bots share the jobs; when one dies the other finishes its jobs; o
 
 void test("entries a dead bot read but never acknowledged are claimed by another", async () => {
   const stream = "it:claim";
-  const running = await startBot(stream, { claimIdleMs: 300 });
   // A bot that read the job's entries and died before storing them.
-  await publisher.xgroup("CREATECONSUMER", stream, GROUP, "dead-bot");
+  await publisher.xgroup("CREATE", stream, GROUP, "$", "MKSTREAM");
   await append(stream, started(reqId("claimed-job")), completed(0.9, reqId("claimed-job")));
   const stolen = await publisher.xreadgroup("GROUP", GROUP, "dead-bot", "COUNT", 10, "STREAMS", stream, ">");
   assert.ok(stolen !== null && stolen.length === 1, "the dead bot took the entries");
+  const running = await startBot(stream, { claimIdleMs: 300 });
   await waitFor("the claimed job's final state", () => discord.requests.some((request) => request.body.includes("claimed") && request.body.includes("Training completed")), 8000);
   await running.stop();
 });
