@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { Redis } from "ioredis";
 import { DEFAULT_BOT_GROUP, DEFAULT_EDIT_INTERVAL_MS, DEFAULT_EVENTS_STREAM, loadConfig } from "../src/config.ts";
 import { RedisServer } from "./redis_server.ts";
+import { redactUrl } from "../src/log.ts";
 import { started } from "./fixtures.ts";
 
 const MAIN = join(import.meta.dirname, "..", "src", "main.ts");
@@ -119,4 +120,11 @@ void test("a bot started before Redis waits for it, never printing the password,
     assert.equal(code, 0);
     assert.ok(!output.includes(password), "the password never appears in the bot's output");
   }
+});
+
+void test("redactUrl hides the password in the user info and in ?password=, and never echoes an unparsable URL", () => {
+  assert.equal(redactUrl("redis://user:pw@host:6379/0"), "redis://user:***@host:6379/0");
+  assert.equal(redactUrl("redis://host:6379/0?password=pw&db=1"), "redis://host:6379/0?password=***&db=1");
+  assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
+  assert.equal(redactUrl("not a url with pw"), "<unparsable REDIS_URL>");
 });
