@@ -20,7 +20,7 @@ import pytest
 from redis import Redis
 
 from handwriting_ai.events import builders as ev
-from handwriting_ai.events.codec import encode_event
+from handwriting_ai.events.codec import decode_event, encode_event
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.publishers import EventLog, RedisPublisher
 from handwriting_ai.settings import Settings
@@ -132,10 +132,10 @@ def completed_in_log(url: str) -> dict[str, object] | None:
     try:
         for _, data in log_range(client, STREAM, count=100_000):
             try:
-                event = json.loads(data)
+                event = dict(decode_event(data))
             except ValueError:  # junk a test wrote into the log
                 continue
-            if isinstance(event, dict) and event.get("type") == "digits.train.completed.v1":
+            if event["type"] == "digits.train.completed.v1":
                 return event
         return None
     finally:
