@@ -98,7 +98,7 @@ def _json_kind(value: object) -> str:
     return "a " + ("boolean" if isinstance(value, bool) else "number")
 
 
-def _reason(errors: Iterable[ValidationError]) -> str:
+def explain(errors: Iterable[ValidationError]) -> str:
     """The most telling error, as ``$.path: message`` (plus how many more there are)."""
     found = list(errors)
     # A field that fails inside allOf also shows up as "unevaluated" at the top; the field's
@@ -146,7 +146,7 @@ def decode_event(text: str | bytes) -> Event:
     obj = json_numbers.whole_floats_to_int(obj, integer_fields(type_name))
     if _is_event(obj, schema):
         return obj
-    raise EventDecodeError(f"invalid {type_name}: {_reason(schema.validator.iter_errors(obj))}")
+    raise EventDecodeError(f"invalid {type_name}: {explain(schema.validator.iter_errors(obj))}")
 
 
 def validate_request(obj: object) -> DigitsTrainV1:
@@ -167,7 +167,7 @@ def validate_request(obj: object) -> DigitsTrainV1:
     if _is_request(obj, schema):
         return obj
     raise RequestValidationError(
-        f"invalid {REQUEST_TYPE} request: {_reason(schema.validator.iter_errors(obj))}"
+        f"invalid {REQUEST_TYPE} request: {explain(schema.validator.iter_errors(obj))}"
     )
 
 

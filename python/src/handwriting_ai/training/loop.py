@@ -23,10 +23,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 
+from handwriting_ai.contracts import DigitsManifestV1
 from handwriting_ai.data.digits import DigitsData, load_digits
 from handwriting_ai.events.builders import batch_due
 from handwriting_ai.training.artifacts import (
-    JsonValue,
     artifact_paths,
     model_bytes,
     new_run_id,
@@ -342,7 +342,7 @@ def train_model(
     samples_per_sec = config.epochs * int(digits.train_labels.shape[0]) / max(fit.train_s, 1e-9)
     paths = artifact_paths(artifacts_root, config.model_id, run_id)
     weights = model_bytes(config.arch, fit.best_state)
-    manifest: dict[str, JsonValue] = {
+    manifest: DigitsManifestV1 = {
         "format": 1,
         "model_id": config.model_id,
         "run_id": run_id,
@@ -371,7 +371,7 @@ def train_model(
         "model_file": paths.run_model.name,
         "model_sha256": hashlib.sha256(weights).hexdigest(),
         "threads": used_threads,
-        "device": torch_device.type,
+        "device": "cuda" if torch_device.type == "cuda" else "cpu",
         "time_s": time_s,
         "samples_per_sec": samples_per_sec,
         "torch_version": torch.__version__,
