@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handwriting_ai.contracts.names import EVENTS_CHANNEL, EVENTS_STREAM
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 """Where Redis is when REDIS_URL is unset."""
 
@@ -118,9 +120,9 @@ class Settings(BaseSettings):
     digits: DigitsSettings = DigitsSettings()
     train: TrainSettings = TrainSettings()
     upload: UploadSettings = UploadSettings()
-    digits_events_channel: str = Field(default="digits:events", min_length=1)
+    digits_events_channel: str = Field(default=EVENTS_CHANNEL, min_length=1)
     """DIGITS_EVENTS_CHANNEL: the Redis Pub/Sub channel events go to."""
-    digits_events_stream: str = Field(default="digits:events:log", min_length=1)
+    digits_events_stream: str = Field(default=EVENTS_STREAM, min_length=1)
     """DIGITS_EVENTS_STREAM: the Redis Stream every event is also appended to (the log)."""
     redis_url: SecretStr | None = None
     """REDIS_URL: where Redis is (may hold a password: never logged as is)."""

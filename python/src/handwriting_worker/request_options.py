@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
+from handwriting_ai.contracts.names import REQUEST_V1
 from handwriting_ai.training import ARCHS
 
 # Tuned so that `make train` reaches >= 98.5% on the offline digits within 30 s on 2 cores.
@@ -72,7 +73,7 @@ def request_from_args(args: argparse.Namespace) -> dict[str, object]:
     """The request the options describe (not yet validated)."""
     request_id: object = args.request_id
     return {
-        "type": "digits.train.v1",
+        "type": REQUEST_V1,
         "request_id": request_id if isinstance(request_id, str) else uuid.uuid4().hex,
         "user_id": args.user_id,
         "model_id": args.model_id,

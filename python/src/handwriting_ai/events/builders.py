@@ -40,6 +40,7 @@ from handwriting_ai.contracts import (
     LegacyProgress,
     LegacyStarted,
 )
+from handwriting_ai.contracts import names as t
 
 ErrorKind = Literal["user", "system"]
 
@@ -134,7 +135,7 @@ def one_line(message: str) -> str:
 def started(ctx: JobContext, *, total_epochs: int) -> DigitsTrainStartedV1:
     """A training job has started."""
     return {
-        "type": "digits.train.started.v1",
+        "type": t.STARTED_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -158,7 +159,7 @@ def batch(
 ) -> DigitsTrainBatchV1:
     """Progress within an epoch (see ``batch_due`` for which batches get one)."""
     return {
-        "type": "digits.train.batch.v1",
+        "type": t.BATCH_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -186,7 +187,7 @@ def epoch(
 ) -> DigitsTrainEpochV1:
     """An epoch has finished and been validated."""
     return {
-        "type": "digits.train.epoch.v1",
+        "type": t.EPOCH_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -203,7 +204,7 @@ def epoch(
 def best(ctx: JobContext, *, epoch: int, val_acc: float) -> DigitsTrainBestV1:
     """The validation accuracy improved on every earlier epoch of this run."""
     return {
-        "type": "digits.train.best.v1",
+        "type": t.BEST_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -217,7 +218,7 @@ def best(ctx: JobContext, *, epoch: int, val_acc: float) -> DigitsTrainBestV1:
 def artifact(ctx: JobContext, *, path: str) -> DigitsTrainArtifactV1:
     """The trained model and its manifest were written to ``path`` (a folder)."""
     return {
-        "type": "digits.train.artifact.v1",
+        "type": t.ARTIFACT_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -232,7 +233,7 @@ def upload(
 ) -> DigitsTrainUploadV1:
     """The outcome of uploading the model; ``status`` 0 when no response arrived."""
     return {
-        "type": "digits.train.upload.v1",
+        "type": t.UPLOAD_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -247,7 +248,7 @@ def upload(
 def prune(ctx: JobContext, *, deleted_count: int) -> DigitsTrainPruneV1:
     """Old run snapshots of the model were pruned."""
     return {
-        "type": "digits.train.prune.v1",
+        "type": t.PRUNE_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -260,7 +261,7 @@ def prune(ctx: JobContext, *, deleted_count: int) -> DigitsTrainPruneV1:
 def completed(ctx: JobContext, *, val_acc: float) -> DigitsTrainCompletedV1:
     """The job finished successfully (terminal)."""
     return {
-        "type": "digits.train.completed.v1",
+        "type": t.COMPLETED_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -273,7 +274,7 @@ def completed(ctx: JobContext, *, val_acc: float) -> DigitsTrainCompletedV1:
 def failed(ctx: JobContext, *, error_kind: ErrorKind, message: str) -> DigitsTrainFailedV1:
     """The job failed (terminal); ``message`` is made one line of at most 2000 characters."""
     return {
-        "type": "digits.train.failed.v1",
+        "type": t.FAILED_V1,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -287,7 +288,7 @@ def failed(ctx: JobContext, *, error_kind: ErrorKind, message: str) -> DigitsTra
 def legacy_started(ctx: JobContext, *, total_epochs: int) -> LegacyStarted:
     """Legacy compact event: a training job has started."""
     return {
-        "type": "started",
+        "type": t.LEGACY_STARTED,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -300,7 +301,7 @@ def legacy_progress(
 ) -> LegacyProgress:
     """Legacy compact event: an epoch has finished (``val_acc`` None when not measured)."""
     return {
-        "type": "progress",
+        "type": t.LEGACY_PROGRESS,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -318,7 +319,7 @@ def legacy_completed(ctx: JobContext, *, val_acc: float) -> LegacyCompleted:
             "names the finished run, so build it from ctx.with_run(run_id)"
         )
     return {
-        "type": "completed",
+        "type": t.LEGACY_COMPLETED,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -330,7 +331,7 @@ def legacy_completed(ctx: JobContext, *, val_acc: float) -> LegacyCompleted:
 def legacy_failed(ctx: JobContext, *, error_kind: ErrorKind, message: str) -> LegacyFailed:
     """Legacy compact event: the job failed."""
     return {
-        "type": "failed",
+        "type": t.LEGACY_FAILED,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,

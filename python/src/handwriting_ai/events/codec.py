@@ -28,6 +28,7 @@ from handwriting_ai.contracts import (
     DigitsTrainV1,
     LegacyEvent,
 )
+from handwriting_ai.contracts.names import REQUEST_V1
 from handwriting_ai.events import json_numbers
 from handwriting_ai.events.schemas import integer_fields, validator_for
 
@@ -35,7 +36,7 @@ Event = DigitsEventV1 | LegacyEvent
 """Any event the runtime publishes: a v1 event or a legacy compact one."""
 
 EVENT_TYPES: tuple[str, ...] = DIGITS_EVENT_V1_TYPES + LEGACY_EVENT_TYPES
-REQUEST_TYPE = "digits.train.v1"
+REQUEST_TYPE = REQUEST_V1
 
 _MAX_REASON = 300  # an error quotes the bad value; keep a hostile 1 MB string out of logs
 
