@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from codegen.builders import python_builders, python_fields
 from codegen.names import python_names, typescript_names
 from codegen.schema_index import (
     COMMON_FILE,
@@ -154,6 +155,14 @@ def generate(out_root: Path, schemas_dir: Path = SCHEMAS_DIR) -> list[Path]:
     py_names = PY_PACKAGE / "names.py"
     (out_root / py_names).write_text(_ruff(python_names(messages, names), py_names))
     written.append(py_names)
+    events = [m for m in messages if m.group == "v1"]
+    common = load_schema(schemas_dir / COMMON_FILE)
+    for name, code in (
+        ("fields.py", python_fields(events)),
+        ("builders.py", python_builders(events, common)),
+    ):
+        (out_root / PY_PACKAGE / name).write_text(_ruff(code, PY_PACKAGE / name))
+        written.append(PY_PACKAGE / name)
     ts = out_root / TS_MODULE
     ts.parent.mkdir(parents=True, exist_ok=True)
     ts.write_text(emit_typescript(load_schema(schemas_dir / COMMON_FILE), messages))

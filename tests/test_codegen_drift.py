@@ -55,6 +55,8 @@ def test_renaming_a_field_fails_the_check_and_names_the_files(tmp_path: Path) ->
     named = {p.split(":", 1)[0] for p in problems}
     assert named == {
         "python/src/handwriting_ai/contracts/digits_train_batch_v1.py",
+        "python/src/handwriting_ai/contracts/fields.py",
+        "python/src/handwriting_ai/contracts/builders.py",
         "typescript/src/generated/contracts.ts",
     }
     assert all("run `make codegen`" in p for p in problems)
@@ -62,6 +64,7 @@ def test_renaming_a_field_fails_the_check_and_names_the_files(tmp_path: Path) ->
     assert "-    batch_loss: float" in joined
     assert "+    loss_of_batch: float" in joined
     assert "+  loss_of_batch: z.number()" in joined
+    assert '+        "loss_of_batch": non_negative(fields["loss_of_batch"]),' in joined
 
 
 def test_stale_and_missing_files_are_reported(tmp_path: Path) -> None:
