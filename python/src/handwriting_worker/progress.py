@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
 from handwriting_ai.contracts import names as t
+from handwriting_ai.defaults import CLOSE_TIMEOUT_S
 from handwriting_ai.events.codec import Event
 
 #: Least seconds between two redraws of the bar: rich takes milliseconds per redraw.
@@ -207,7 +208,7 @@ class ProgressPublisher:
             self._bar[0].stop()
             self._bar = None
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         with self._lock:
             self._stop()
             self._console.file.flush()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from handwriting_ai import defaults
 from handwriting_ai.manifest import ManifestError, parse_manifest
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,9 @@ class UploadConfig:
 
     api_url: str
     api_key: str
-    timeout_s: float = 30.0
-    attempts: int = 3
-    backoff_s: float = 0.5
+    timeout_s: float = defaults.UPLOAD_TIMEOUT_S
+    attempts: int = defaults.UPLOAD_ATTEMPTS
+    backoff_s: float = defaults.UPLOAD_BACKOFF_S
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

@@ -54,3 +54,18 @@ export const BOT_MESSAGE_KEY_PREFIX = "digits:bot:message:";
 
 /** Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id. */
 export const LOST_REPORTED_KEY = "digits:lost-reported:{job_id}";
+
+/** Default Redis Stream the bot appends /train and Cancel requests to and the intake reads (DIGITS_REQUESTS_STREAM). */
+export const REQUESTS_STREAM = "digits:requests";
+
+/** Written by the intake in the same transaction as the job: queued, or cancelled (never queued); {job_id} is the RQ job id. */
+export const INTAKE_DONE_KEY = "digits:intake:done:{job_id}";
+
+/** Set (NX) by the bot when someone presses Cancel, read by the worker; the value is the canceller's user id. */
+export const CANCEL_KEY = "digits:cancel:{user_id}:{request_id}";
+
+/** Prefix of the bot's key counting one user's queued or running jobs: prefix + user id. */
+export const ACTIVE_USER_KEY_PREFIX = "digits:active:user:";
+
+/** The bot's key counting every queued or running job. */
+export const ACTIVE_ALL_KEY = "digits:active:all";

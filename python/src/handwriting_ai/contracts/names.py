@@ -60,3 +60,18 @@ BOT_MESSAGE_KEY_PREFIX: Final = "digits:bot:message:"
 
 LOST_REPORTED_KEY: Final = "digits:lost-reported:{job_id}"
 """Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id."""
+
+REQUESTS_STREAM: Final = "digits:requests"
+"""Default Redis Stream the bot appends /train and Cancel requests to and the intake reads (DIGITS_REQUESTS_STREAM)."""
+
+INTAKE_DONE_KEY: Final = "digits:intake:done:{job_id}"
+"""Written by the intake in the same transaction as the job: queued, or cancelled (never queued); {job_id} is the RQ job id."""
+
+CANCEL_KEY: Final = "digits:cancel:{user_id}:{request_id}"
+"""Set (NX) by the bot when someone presses Cancel, read by the worker; the value is the canceller's user id."""
+
+ACTIVE_USER_KEY_PREFIX: Final = "digits:active:user:"
+"""Prefix of the bot's key counting one user's queued or running jobs: prefix + user id."""
+
+ACTIVE_ALL_KEY: Final = "digits:active:all"
+"""The bot's key counting every queued or running job."""

@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from itertools import islice
 
 from handwriting_ai.contracts.names import BATCH_V1
+from handwriting_ai.defaults import CLOSE_TIMEOUT_S, QUEUE_SIZE
 from handwriting_ai.events.codec import Event, encode_event
 from handwriting_ai.events.publishers import Publisher, PublishError
 from handwriting_ai.events.spool import Spool
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CAPACITY = 1024
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class BackgroundPublisher:
         sink: Publisher,
         *,
         name: str = "events",
-        capacity: int = DEFAULT_CAPACITY,
+        capacity: int = QUEUE_SIZE,
         min_backoff_s: float = 0.05,
         max_backoff_s: float = 2.0,
         spool: Spool | None = None,
@@ -129,7 +128,7 @@ class BackgroundPublisher:
         """Events waiting to be published."""
         return len(self._queue)
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Publishes what it can within ``timeout`` seconds, spools the rest, logs the counts."""
         with self._lock:
             if self._closing:

@@ -172,6 +172,23 @@ def validate_request(obj: object) -> DigitsTrainV1:
     )
 
 
+def request_field_problems(fields: Mapping[str, object]) -> list[str]:
+    """What in ``fields`` (some of a request's fields) breaks the request schema, one line each.
+
+    For code that holds request values without a whole request (``TrainConfig``), so that the
+    bounds stay the schema's: ``["epochs: 0 is less than the minimum of 1"]``; empty when
+    every field given is valid. Missing fields are not problems; unknown ones are.
+    """
+    try:
+        json_numbers.check_finite(dict(fields))
+    except json_numbers.NonFiniteNumber as exc:
+        return [str(exc).removeprefix("$.")]
+    validator = validator_for(REQUEST_TYPE)
+    errors = validator.iter_errors({**fields, "type": REQUEST_TYPE})
+    found = [e for e in errors if e.validator != "required"]
+    return sorted(f"{e.json_path.removeprefix('$.')}: {e.message}" for e in found)
+
+
 def decode_request(text: str) -> DigitsTrainV1:
     """The JSON text of a job request, read by the shared number rule, then validated."""
     try:

@@ -30,6 +30,7 @@ from handwriting_ai.contracts.fields import (
     DigitsTrainEpochV1Fields,
 )
 from handwriting_ai.data.digits import DigitsData, load_digits
+from handwriting_ai.defaults import BATCH_EVERY
 from handwriting_ai.training.artifacts import (
     artifact_paths,
     model_bytes,
@@ -296,7 +297,7 @@ def train_model(
     data_root: Path,
     artifacts_root: Path,
     threads: int = 0,
-    batch_every: int = 10,
+    batch_every: int = BATCH_EVERY,
     run_id: str | None = None,
     download: bool = False,
     data: DigitsData | None = None,
