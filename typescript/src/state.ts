@@ -113,6 +113,10 @@ function foldV1(state: JobState, event: DigitsEventV1): JobState {
     case "digits.train.started.v1":
       return { ...base, totalEpochs: event.total_epochs };
     case "digits.train.batch.v1":
+      // An older batch event delivered late (a redelivery, another bot's share) moves nothing back.
+      if (state.lastBatch !== null && (state.lastBatch.epoch > event.epoch || (state.lastBatch.epoch === event.epoch && state.lastBatch.batch >= event.batch))) {
+        return { ...base, status: "training" };
+      }
       return {
         ...base,
         status: "training",
