@@ -49,8 +49,8 @@ export const EVENTS_CHANNEL = "digits:events";
 /** Default Redis Stream every event is also appended to, the event log (DIGITS_EVENTS_STREAM). */
 export const EVENTS_STREAM = "digits:events:log";
 
-/** Prefix of the Redis key that holds the bot's Discord message id of one job: prefix + request_id. */
-export const BOT_MESSAGE_KEY_PREFIX = "digits:bot:message:";
+/** Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open. */
+export const BOT_KEY_PREFIX = "digits:bot:";
 
 /** Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id. */
 export const LOST_REPORTED_KEY = "digits:lost-reported:{job_id}";

@@ -55,8 +55,8 @@ EVENTS_CHANNEL: Final = "digits:events"
 EVENTS_STREAM: Final = "digits:events:log"
 """Default Redis Stream every event is also appended to, the event log (DIGITS_EVENTS_STREAM)."""
 
-BOT_MESSAGE_KEY_PREFIX: Final = "digits:bot:message:"
-"""Prefix of the Redis key that holds the bot's Discord message id of one job: prefix + request_id."""
+BOT_KEY_PREFIX: Final = "digits:bot:"
+"""Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open."""
 
 LOST_REPORTED_KEY: Final = "digits:lost-reported:{job_id}"
 """Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id."""
