@@ -19,18 +19,24 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from codegen.builders import python_builders, python_fields
+from codegen.names import python_names, typescript_names
 from codegen.schema_index import (
     COMMON_FILE,
+    NAMES_FILE,
     REPO_ROOT,
     SCHEMAS_DIR,
     Message,
+    is_event,
     load_messages,
     load_schema,
+    on_the_wire,
 )
 from codegen.zod_emitter import emit_typescript
 
 PY_PACKAGE = Path("python/src/handwriting_ai/contracts")
 TS_MODULE = Path("typescript/src/generated/contracts.ts")
+TS_NAMES = Path("typescript/src/generated/names.ts")
 _BIN = Path(sys.executable).parent
 
 
@@ -91,7 +97,7 @@ def python_init(messages: Sequence[Message]) -> str:
     lines.append("")
     exported = [m.title for m in messages]
     for group, members in sorted(groups.items()):
-        if group == "request":
+        if not is_event(group):
             continue
         name = _union_name(group)
         exported.append(name)
@@ -145,17 +151,30 @@ def generate(out_root: Path, schemas_dir: Path = SCHEMAS_DIR) -> list[Path]:
     init = PY_PACKAGE / "__init__.py"
     (out_root / init).write_text(_ruff(python_init(messages), init))
     written.append(init)
+    names = load_schema(schemas_dir / NAMES_FILE)
+    py_names = PY_PACKAGE / "names.py"
+    (out_root / py_names).write_text(_ruff(python_names(messages, names), py_names))
+    written.append(py_names)
+    events = [m for m in messages if m.group == "v1"]
+    common = load_schema(schemas_dir / COMMON_FILE)
+    for name, code in (
+        ("fields.py", python_fields(events)),
+        ("builders.py", python_builders(events, common)),
+    ):
+        (out_root / PY_PACKAGE / name).write_text(_ruff(code, PY_PACKAGE / name))
+        written.append(PY_PACKAGE / name)
     ts = out_root / TS_MODULE
     ts.parent.mkdir(parents=True, exist_ok=True)
     ts.write_text(emit_typescript(load_schema(schemas_dir / COMMON_FILE), messages))
     written.append(TS_MODULE)
+    (out_root / TS_NAMES).write_text(typescript_names(on_the_wire(messages), names))
+    written.append(TS_NAMES)
     return sorted(written)
 
 
 def _generated_in_repo(root: Path) -> set[Path]:
     found = {p.relative_to(root) for p in (root / PY_PACKAGE).glob("*.py")}
-    if (root / TS_MODULE).exists():
-        found.add(TS_MODULE)
+    found.update(ts for ts in (TS_MODULE, TS_NAMES) if (root / ts).exists())
     return found
 
 

@@ -5,6 +5,10 @@ The kind of a schema follows from its file name, so adding a message is adding a
 - ``digits.train.<name>.v<N>.json``: an event of version N (one union per version);
 - ``legacy.<name>.json``: a legacy compact event;
 - ``digits.train.v<N>.json``: a job request;
+- ``digits.manifest.v<N>.json``: the manifest written beside a trained model (a document with
+  no ``type``: its key in the lock and ``SCHEMA_FILES`` is its file name without ``.json``);
+- ``names.json``: not a message; the Redis names both sides share (constants, see
+  codegen/names.py);
 - ``lock.json``: not a schema; the lock of published schemas (see codegen/compat.py).
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = REPO_ROOT / "schemas"
 COMMON_FILE = "common.json"
 LOCK_FILE = "lock.json"  # the published-schema lock (codegen/compat.py), not a schema
+NAMES_FILE = "names.json"  # shared Redis names (codegen/names.py), not a message
 
 _EVENT = re.compile(r"^digits\.train\.[a-z_]+\.v(?P<version>[0-9]+)\.json$")
 _LEGACY = re.compile(r"^legacy\.[a-z_]+\.json$")
 _REQUEST = re.compile(r"^digits\.train\.v[0-9]+\.json$")
+_MANIFEST = re.compile(r"^digits\.manifest\.v[0-9]+\.json$")
 
 
 class SchemaLayoutError(Exception):
@@ -38,7 +45,7 @@ class Message:
     file: str
     title: str
     type_const: str
-    group: str  # "v1", "v2", ... for events; "legacy"; "request"
+    group: str  # "v1", "v2", ... for events; "legacy"; "request"; "manifest"
     schema: JsonObject
 
     @property
@@ -64,27 +71,44 @@ def group_of(file: str) -> str:
         return "legacy"
     if _REQUEST.match(file):
         return "request"
+    if _MANIFEST.match(file):
+        return "manifest"
     raise SchemaLayoutError(
         f"schemas/{file}: unknown kind of schema; name it digits.train.<name>.v<N>.json, "
-        "legacy.<name>.json or digits.train.v<N>.json"
+        "legacy.<name>.json, digits.train.v<N>.json or digits.manifest.v<N>.json"
     )
+
+
+def is_event(group: str) -> bool:
+    """Whether messages of ``group`` are events (on the channel), not a request or a document."""
+    return group not in ("request", "manifest")
+
+
+def on_the_wire(messages: Iterable[Message]) -> list[Message]:
+    """The messages the bot sees or sends (events, requests): all but the manifest."""
+    return [m for m in messages if m.group != "manifest"]
 
 
 def load_messages(schemas_dir: Path = SCHEMAS_DIR) -> list[Message]:
     """Every message schema, sorted by file name (so output order is stable)."""
     messages: list[Message] = []
     for path in sorted(schemas_dir.glob("*.json")):
-        if path.name in (COMMON_FILE, LOCK_FILE):
+        if path.name in (COMMON_FILE, LOCK_FILE, NAMES_FILE):
             continue
         schema = load_schema(path)
-        props = as_object(schema.get("properties"), f"{path.name}: properties")
-        type_schema = as_object(props.get("type"), f"{path.name}: properties.type")
+        group = group_of(path.name)
+        if group == "manifest":
+            type_const = path.name.removesuffix(".json")
+        else:
+            props = as_object(schema.get("properties"), f"{path.name}: properties")
+            type_schema = as_object(props.get("type"), f"{path.name}: properties.type")
+            type_const = as_str(type_schema.get("const"), f"{path.name}: properties.type.const")
         messages.append(
             Message(
                 file=path.name,
                 title=as_str(schema.get("title"), f"{path.name}: title"),
-                type_const=as_str(type_schema.get("const"), f"{path.name}: properties.type.const"),
-                group=group_of(path.name),
+                type_const=type_const,
+                group=group,
                 schema=schema,
             )
         )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from codegen.json_types import JsonObject, JsonValue, as_list, as_object, as_str
 from codegen.patterns import PatternError, check_pattern
-from codegen.schema_index import COMMON_FILE, Message
+from codegen.schema_index import COMMON_FILE, Message, is_event, on_the_wire
 
 # Integers above this cannot be held exactly by a JS number: they become bigint.
 MAX_SAFE_INTEGER = 2**53 - 1
@@ -288,8 +288,8 @@ def _union_name(group: str) -> str:
 
 
 def emit_typescript(common: JsonObject, messages: Iterable[Message]) -> str:
-    """The whole generated TypeScript module."""
-    messages = list(messages)
+    """The whole generated TypeScript module (of the messages the bot sees or sends)."""
+    messages = on_the_wire(messages)
     emitter = ZodEmitter()
     sources = ", ".join(["schemas/" + COMMON_FILE] + [f"schemas/{m.file}" for m in messages])
     out = [HEADER.format(sources=sources), 'import { z } from "zod";\n']
@@ -309,7 +309,7 @@ def emit_typescript(common: JsonObject, messages: Iterable[Message]) -> str:
         out.append(f"export type {message.title} = z.infer<typeof {message.title}>;\n")
         groups.setdefault(message.group, []).append(message)
     for group, members in sorted(groups.items()):
-        if group == "request":
+        if not is_event(group):
             continue
         name = _union_name(group)
         titles = ", ".join(m.title for m in members)

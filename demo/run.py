@@ -17,7 +17,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TextIO
 
+from redis import Redis
+from redis.exceptions import RedisError, ResponseError
+
 from demo.processes import Child, kill_marked, start_redis
+from handwriting_ai.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EPOCHS = 2
@@ -64,6 +68,34 @@ class Screen:
         self.out.write(f"{text}\n")
         self.out.flush()
         self.drawn = 0  # notes stay; the next message is drawn below them
+
+
+def _stream(env: dict[str, str]) -> str:
+    default = Settings.model_fields["digits_events_stream"].default
+    return env.get("DIGITS_EVENTS_STREAM") or str(default)
+
+
+def _make_group(env: dict[str, str]) -> None:
+    """The bot's consumer group, made before the job is queued so the bot reads all of it."""
+    client = Redis.from_url(env["REDIS_URL"])
+    try:
+        client.xgroup_create(_stream(env), env["DIGITS_BOT_GROUP"], id="$", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+    finally:
+        client.close()
+
+
+def _drop_group(env: dict[str, str]) -> None:
+    """Removes the demo's group (it matters when REDIS_URL is someone's real Redis)."""
+    client = Redis.from_url(env["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.xgroup_destroy(_stream(env), env["DIGITS_BOT_GROUP"])
+    except (ResponseError, OSError, RedisError):
+        pass
+    finally:
+        client.close()
 
 
 def _enqueue(env: dict[str, str], epochs: int) -> str:
@@ -124,6 +156,7 @@ def run(epochs: int, out: TextIO) -> int:
                 redis, env["REDIS_URL"] = start_redis(ROOT)
                 children.append(redis)
                 screen.note(f"demo: a private redis-server on {env['REDIS_URL']}")
+            _make_group(env)
             worker_argv = [sys.executable, "-m", "handwriting_worker", "worker"]
             children.append(Child("worker", worker_argv, env, ROOT, terms=2))
             bot_argv = ["npm", "start", "--silent", "--", "--dry-run"]
@@ -146,6 +179,8 @@ def run(epochs: int, out: TextIO) -> int:
             for child in children[1:] + children[:1]:  # worker, bot, then Redis
                 child.stop()
             kill_marked(env["DIGITS_BOT_GROUP"])
+            if "REDIS_URL" in os.environ:
+                _drop_group(env)
             if os.environ.get("DISCORD_TOKEN"):
                 screen.note(
                     "demo: DISCORD_TOKEN is set: for real Discord run `make setup`, then "

@@ -100,6 +100,9 @@ class DiscordApi:
     """When set, any other ``Authorization`` than ``Bot <token>`` answers 401."""
     limit_hits: int = 0
     """429s answered because the global limit was exceeded (not the scripted ones)."""
+    answer_delay_s: float = 0.0
+    """Message requests take effect at once but are answered this much later (a request in
+    flight, for killing the bot in the middle of one)."""
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _recent: list[float] = field(default_factory=list)
@@ -306,6 +309,8 @@ def serve_discord_api(api: DiscordApi) -> Iterator[DiscordApi]:
             status, answer, headers = api.handle_request(
                 self.command, self.path, raw, self.headers.get("Authorization"), files
             )
+            if api.answer_delay_s > 0 and "/messages" in self.path:
+                time.sleep(api.answer_delay_s)
             self.reply(status, json.dumps(answer).encode(), headers)
 
         def do_POST(self) -> None:

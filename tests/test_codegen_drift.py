@@ -11,6 +11,7 @@ import pytest
 from codegen import generate
 from codegen.schema_index import REPO_ROOT, SCHEMAS_DIR
 from handwriting_ai import contracts
+from handwriting_ai.contracts import names
 
 
 def _copy_schemas(tmp_path: Path) -> Path:
@@ -23,7 +24,8 @@ def _copy_generated(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     shutil.copytree(REPO_ROOT / generate.PY_PACKAGE, root / generate.PY_PACKAGE)
     (root / generate.TS_MODULE).parent.mkdir(parents=True)
-    shutil.copyfile(REPO_ROOT / generate.TS_MODULE, root / generate.TS_MODULE)
+    for ts in (generate.TS_MODULE, generate.TS_NAMES):
+        shutil.copyfile(REPO_ROOT / ts, root / ts)
     return root
 
 
@@ -53,6 +55,8 @@ def test_renaming_a_field_fails_the_check_and_names_the_files(tmp_path: Path) ->
     named = {p.split(":", 1)[0] for p in problems}
     assert named == {
         "python/src/handwriting_ai/contracts/digits_train_batch_v1.py",
+        "python/src/handwriting_ai/contracts/fields.py",
+        "python/src/handwriting_ai/contracts/builders.py",
         "typescript/src/generated/contracts.ts",
     }
     assert all("run `make codegen`" in p for p in problems)
@@ -60,6 +64,7 @@ def test_renaming_a_field_fails_the_check_and_names_the_files(tmp_path: Path) ->
     assert "-    batch_loss: float" in joined
     assert "+    loss_of_batch: float" in joined
     assert "+  loss_of_batch: z.number()" in joined
+    assert '+        "loss_of_batch": non_negative(fields["loss_of_batch"]),' in joined
 
 
 def test_stale_and_missing_files_are_reported(tmp_path: Path) -> None:
@@ -120,6 +125,9 @@ def test_generated_python_exposes_the_unions() -> None:
     assert set(contracts.LEGACY_EVENT_TYPES) == {"started", "progress", "completed", "failed"}
     for type_const, file in contracts.SCHEMA_FILES.items():
         schema = json.loads((SCHEMAS_DIR / file).read_text())
+        if type_const == names.MANIFEST_V1:  # a document, not a message: keyed by its file
+            assert file == type_const + ".json"
+            continue
         assert schema["properties"]["type"]["const"] == type_const
 
 

@@ -21,7 +21,7 @@ STANDARD = {
 
 def _generated() -> list[str]:
     files = sorted(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / generate.PY_PACKAGE).glob("*.py"))
-    return [str(p) for p in [*files, generate.TS_MODULE]]
+    return [str(p) for p in [*files, generate.TS_MODULE, generate.TS_NAMES]]
 
 
 def test_every_generated_file_starts_with_the_standard_line() -> None:

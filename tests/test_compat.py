@@ -272,8 +272,9 @@ def test_bound_tightened(
 def test_bound_tightened_in_common_is_seen_by_every_message_using_it(repo: Repo) -> None:
     repo.edit("common.json", lambda c: defs(c, "Timestamp").update(format="date"))
     found = rules(repo.check())
-    assert {m for m, _, _ in found} == {f.removesuffix(".json") for f in _event_files()}
-    assert {(f, r) for _, f, r in found} == {("ts", "bound-tightened")}
+    users = [*_event_files(), "digits.manifest.v1.json"]  # its created_at is a Timestamp
+    assert {m for m, _, _ in found} == {f.removesuffix(".json") for f in users}
+    assert {(f, r) for _, f, r in found} == {(f, "bound-tightened") for f in ("ts", "created_at")}
 
 
 @pytest.mark.parametrize(

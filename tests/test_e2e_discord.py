@@ -6,6 +6,7 @@ messages on the channel). Each test checks the Discord message the job ends with
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -19,10 +20,11 @@ import pytest
 from redis import Redis
 
 from handwriting_ai.events import builders as ev
-from handwriting_ai.events.codec import encode_event
+from handwriting_ai.events.codec import decode_event, encode_event
 from handwriting_ai.events.eventlog import log_range
+from handwriting_ai.events.publishers import EventLog, RedisPublisher
 from handwriting_ai.settings import Settings
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, free_port
 from tests.discord_api import DiscordApi, Request, fields_of, serve_discord_api
 from tests.e2e_support import (
     CHANNEL,
@@ -38,7 +40,6 @@ from tests.e2e_support import (
     size,
     start_bot,
     start_worker,
-    subscribers,
     wait_until,
     worker_env,
 )
@@ -130,8 +131,11 @@ def completed_in_log(url: str) -> dict[str, object] | None:
     client = Redis.from_url(url)
     try:
         for _, data in log_range(client, STREAM, count=100_000):
-            event = json.loads(data)
-            if isinstance(event, dict) and event.get("type") == "digits.train.completed.v1":
+            try:
+                event = dict(decode_event(data))
+            except ValueError:  # junk a test wrote into the log
+                continue
+            if event["type"] == "digits.train.completed.v1":
                 return event
         return None
     finally:
@@ -223,23 +227,24 @@ def test_redis_restarted_mid_job(
     enqueue(env, "e2e-redis", epochs=8)
     subscriber.wait_for("digits.train.batch.v1", 90)
     wait_until("the job's message", lambda: discord.messages() or None, 30)
-    # Pub/Sub keeps nothing and this Redis has no persistence: the queue, the job's RQ data
-    # and the bot's stored message id are gone, and events published during the outage are
-    # lost. What runs on survives: the work horse goes on training and publishing, the RQ
-    # worker reconnects, the bot keeps the message id in memory and resubscribes.
+    # This Redis has no persistence: the queue, the job's RQ data, the event log and the bot's
+    # stored state are gone, and events sent during the outage are lost (the spool keeps only
+    # lifecycle events the worker could not send). What runs on survives: the work horse goes
+    # on training and publishing, the RQ worker reconnects, the bot keeps the job's state and
+    # message id in memory and makes its consumer group again.
     redis_server.stop()
     time.sleep(0.3)
     redis_server.start()
-    # Back: once the bot has subscribed again (it retries with a growing delay).
-    wait_until("the bot to resubscribe", lambda: subscribers(redis_server.url) >= 2, 30)
+    # Back: once the bot has made its consumer group again on the new, empty Redis.
+    bot = processes[0]
+    wait_until("the bot to read the log again", lambda: "creating them again" in bot.output(), 30)
     back_ts = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     terminal = wait_until("the job's terminal event", subscriber.terminal, 120)
     assert terminal["type"] == "digits.train.completed.v1", terminal
     embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
     check_completed(embed, tmp_path, subscriber)
     one_message(discord)
-    bot, worker = processes
-    assert "reconnected to Redis; subscribed to" in bot.output(), bot.tail()
+    worker = processes[1]
     # Events published after the bot was back reach it: each epoch finished since then (by the
     # event's own timestamp, set before it is published) is on the final message.
     epochs = [
@@ -405,8 +410,9 @@ def test_a_flood_of_invalid_messages_does_not_change_the_job_message(
                 pipe = client.pipeline(transaction=False)
                 for payload in garbage:
                     pipe.publish(CHANNEL, payload)
+                    pipe.xadd(STREAM, {"event": payload})
                 pipe.execute()
-                sent[0] += len(garbage)
+                sent[0] += 2 * len(garbage)
                 time.sleep(0.02)
         finally:
             client.close()
@@ -427,4 +433,176 @@ def test_a_flood_of_invalid_messages_does_not_change_the_job_message(
     assert subscriber.invalid(), "the flood reached the channel"
     assert all(e["run_id"] != "20260101T000000Z-abcdef" for e in subscriber.events())
     bot = processes[0]
-    assert bot.alive() and "invalid event" in bot.output()
+    assert bot.alive(), bot.tail()
+    # Every real event reached the bot: each epoch is on the final message.
+    epochs = fields_of(embed)["Epochs"]
+    for epoch in (1, 2, 3):
+        assert f"Epoch {epoch}: val_acc" in epochs, epochs
+    # The junk in the log is counted; only the first few entries are logged in full.
+    output = bot.output()
+    assert "invalid event #5 " in output and "invalid event #6 " not in output, bot.tail()
+
+
+def epoch_lines(embed: dict[str, object]) -> list[str]:
+    return [
+        line for line in fields_of(embed).get("Epochs", "").splitlines() if line.startswith("Epoch")
+    ]
+
+
+def test_a_bot_stopped_before_the_last_epoch_shows_the_final_state_soon_after_it_starts(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    env = start_all(redis_server, discord, tmp_path, processes)
+    enqueue(env, "e2e-away", epochs=3)
+    subscriber.wait_for("digits.train.epoch.v1", 90)
+    wait_until("the job's message", lambda: discord.messages() or None, 30)
+    processes[0].stop()  # before the last epoch: the job runs on without any bot
+    terminal = wait_until("the job's terminal event", subscriber.terminal, 120)
+    assert terminal["type"] == "digits.train.completed.v1"
+    started_at = time.monotonic()
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path))
+    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes, 30)
+    shown = next(r.at for r in discord.messages() if r.at > started_at)
+    assert shown - started_at <= 5, shown - started_at
+    check_completed(embed, tmp_path, subscriber)
+    assert len(epoch_lines(embed)) == 3, embed
+    one_message(discord)
+
+
+def test_a_bot_killed_in_the_middle_of_a_create_leaves_one_message_with_the_final_state(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    quick = {"DIGITS_BOT_LEASE_MS": "1500", "DIGITS_BOT_CLAIM_MS": "1000"}
+    discord.answer_delay_s = 5.0  # Discord takes the create, the bot never hears the answer
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
+    env = worker_env(redis_server.url, tmp_path)
+    processes.append(start_worker(env, tmp_path))
+    enqueue(env, "e2e-sigkill", epochs=3)
+    wait_until("the create", lambda: discord.messages() or None, 90)
+    processes[0].stop(signal.SIGKILL)
+    discord.answer_delay_s = 0.0
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
+    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+    check_completed(embed, tmp_path, subscriber)
+    assert len(epoch_lines(embed)) == 3, embed
+    # The second create (same nonce) was answered with the first message: one message.
+    sent = discord.messages()
+    assert len({r.path for r in sent if r.is_edit}) == 1, [(r.method, r.path) for r in sent]
+    assert len({json.dumps(r.body) for r in sent if r.is_create}) >= 1
+    assert all(r.path == sent[0].path for r in sent if r.is_create)
+
+
+def test_redis_with_aof_restarted_mid_job_loses_nothing_and_the_message_completes(
+    discord: DiscordApi,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(free_port(), aof_dir=tmp_path / "aof")
+    server.start()
+    try:
+        sub = Subscriber(server.url)
+        try:
+            env = start_all(server, discord, tmp_path, processes)
+            enqueue(env, "e2e-aof", epochs=5)
+            sub.wait_for("digits.train.epoch.v1", 90)
+            time.sleep(1.2)  # everysec: what was written is on disk
+            before = _log_texts(server.url)
+            server.stop()
+            time.sleep(0.3)
+            server.start()
+            after = _log_texts(server.url)
+            assert after[: len(before)] == before, "every entry written before the restart is kept"
+            embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+            assert len(epoch_lines(embed)) == 5, embed
+            one_message(discord)
+        finally:
+            sub.close()
+    finally:
+        server.stop()
+
+
+def _log_texts(url: str) -> list[bytes]:
+    client = Redis.from_url(url)
+    try:
+        return [data for _, data in log_range(client, STREAM, count=100_000)]
+    finally:
+        client.close()
+
+
+def test_two_bots_three_jobs_one_bot_killed_each_message_final_none_doubled(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    quick = {"DIGITS_BOT_LEASE_MS": "1500", "DIGITS_BOT_CLAIM_MS": "1000"}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        processes.append(
+            start_bot(
+                redis_server.url,
+                discord.url,
+                tmp_path / name,
+                DIGITS_BOT_CONSUMER=f"bot-{name}",
+                **quick,
+            )
+        )
+    jobs = [
+        ev.JobContext(f"e2e-three-{n}", USER_ID, MODEL_ID, f"20260101T00000{n}Z-abcdef")
+        for n in range(3)
+    ]
+    publisher = RedisPublisher(redis_server.url, CHANNEL, log=EventLog(STREAM, 100_000, 3600))
+    try:
+        for ctx in jobs:
+            publisher.publish(ev.started(ctx, total_epochs=4))
+        for epoch in (1, 2):
+            for ctx in jobs:
+                publisher.publish(
+                    ev.epoch(
+                        ctx, epoch=epoch, total_epochs=4, train_loss=0.1, val_acc=0.9, time_s=1.0
+                    )
+                )
+            time.sleep(EDIT_INTERVAL_S)
+        wait_until(
+            "three messages",
+            lambda: len([r for r in discord.messages() if r.is_create]) == 3 or None,
+            30,
+        )
+        processes[0].stop(signal.SIGKILL)
+        for epoch in (3, 4):
+            for ctx in jobs:
+                publisher.publish(
+                    ev.epoch(
+                        ctx, epoch=epoch, total_epochs=4, train_loss=0.1, val_acc=0.95, time_s=1.0
+                    )
+                )
+        for ctx in jobs:
+            publisher.publish(ev.completed(ctx, val_acc=0.95))
+    finally:
+        publisher.close()
+
+    def all_final() -> bool | None:
+        finals = [r for r in discord.messages() if r.is_edit and "Training completed" in r.raw]
+        return len({r.path for r in finals}) == 3 or None
+
+    wait_until("three final messages", all_final, 30)
+    time.sleep(1.0)
+    sent = discord.messages()
+    creates = [r for r in sent if r.is_create]
+    assert len(creates) == 3, [(r.method, r.path) for r in sent]
+    by_message: dict[str, list[float]] = {}
+    for request in sent:
+        if request.is_edit:
+            by_message.setdefault(request.path, []).append(request.at)
+    assert len(by_message) == 3
+    for times in by_message.values():
+        gaps = [b - a for a, b in itertools.pairwise(times[:-1])]
+        assert all(gap >= EDIT_INTERVAL_S - 0.05 for gap in gaps), gaps

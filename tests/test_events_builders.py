@@ -166,16 +166,3 @@ def test_job_context_from_a_request() -> None:
     }
     assert b.JobContext.from_request(request) == b.JobContext("r9", 2**62, "m9", None)
     assert b.JobContext.from_request(request, "run").run_id == "run"
-
-
-@pytest.mark.parametrize(
-    ("every", "due"),
-    [
-        (0, []),
-        (1, [1, 2, 3, 4, 5, 6, 7]),
-        (3, [1, 3, 6, 7]),
-        (10, [1, 7]),
-    ],
-)
-def test_batch_due_first_every_nth_and_last(every: int, due: list[int]) -> None:
-    assert [n for n in range(1, 8) if b.batch_due(n, 7, every)] == due

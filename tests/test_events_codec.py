@@ -15,11 +15,13 @@ from handwriting_ai.events.codec import (
     RequestValidationError,
     decode_event,
     encode_event,
+    request_field_problems,
     validate_request,
 )
 from handwriting_ai.events.schemas import (
     SchemaSetupError,
     load_schemas,
+    numeric_bounds,
     schemas_dir,
     validator_for,
 )
@@ -215,3 +217,25 @@ def test_validator_for_an_unknown_type_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"no schema for message type 'x'; known: completed, "):
         validator_for("x")
     assert set(SCHEMA_FILES) >= {"digits.train.v1"}
+
+
+def test_request_fields_are_checked_by_the_schema_s_own_bounds() -> None:
+    assert request_field_problems({"epochs": 100, "lr": 1.0, "model_id": "m.1"}) == []
+    assert request_field_problems({"epochs": 0, "lr": 2.0, "model_id": "../up"}) == [
+        "epochs: 0 is less than the minimum of 1",
+        "lr: 2.0 is greater than the maximum of 1",
+        "model_id: '../up' does not match '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(?!\\\\n)$'",
+    ]
+    assert request_field_problems({"lr": float("nan")}) == [
+        "lr: nan is not a finite number; JSON numbers must fit in a 64-bit float (no NaN, no "
+        "Infinity, nothing beyond about 1.8e308)"
+    ]
+    assert request_field_problems({"momentum": 0.9}) == [
+        "$: Additional properties are not allowed ('momentum' was unexpected)"
+    ]
+
+
+def test_numeric_bounds_in_words_come_from_the_schema() -> None:
+    assert numeric_bounds("digits.train.v1") == (
+        "epochs 1..100, batch_size 1..2048, 0 < lr <= 1, seed 0..4294967295"
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from handwriting_ai.manifest import ManifestError
 from handwriting_ai.training.artifacts import (
     artifact_paths,
     load_model,
@@ -20,6 +21,7 @@ from handwriting_ai.training.artifacts import (
     write_artifacts,
 )
 from handwriting_ai.training.models import build_model
+from tests.manifests import valid_manifest
 
 
 def test_run_id_is_utc_stamp_plus_suffix() -> None:
@@ -47,7 +49,7 @@ def test_write_artifacts_snapshot_then_canonical(tmp_path: Path) -> None:
     paths = artifact_paths(tmp_path, "m1", "R")
     model = build_model("cnn")
     weights = model_bytes("cnn", model.state_dict())
-    write_artifacts(paths, weights, {"run_id": "R", "val_acc": 0.5})
+    write_artifacts(paths, weights, valid_manifest("R"))
     assert paths.model_dir == tmp_path / "m1"
     assert sorted(p.name for p in paths.model_dir.iterdir()) == [
         "manifest-R.json",
@@ -55,7 +57,7 @@ def test_write_artifacts_snapshot_then_canonical(tmp_path: Path) -> None:
         "model-R.pt",
         "model.pt",
     ]
-    assert json.loads(paths.manifest.read_text()) == {"run_id": "R", "val_acc": 0.5}
+    assert json.loads(paths.manifest.read_text()) == valid_manifest("R")
     loaded = load_model(paths.run_model)
     assert not loaded.training
     for key, value in model.state_dict().items():
@@ -65,7 +67,14 @@ def test_write_artifacts_snapshot_then_canonical(tmp_path: Path) -> None:
 def test_nan_in_manifest_is_refused_before_any_file(tmp_path: Path) -> None:
     paths = artifact_paths(tmp_path, "m1", "R")
     with pytest.raises(ValueError, match="Out of range float"):
-        write_artifacts(paths, b"w", {"val_acc": math.nan})
+        write_artifacts(paths, b"w", {**valid_manifest("R"), "val_acc": math.nan})
+    assert not paths.model_dir.exists()
+
+
+def test_a_manifest_that_breaks_its_schema_is_refused_before_any_file(tmp_path: Path) -> None:
+    paths = artifact_paths(tmp_path, "m1", "R")
+    with pytest.raises(ManifestError, match=r"^invalid digits.manifest.v1: \$.val_acc: 1.5 is"):
+        write_artifacts(paths, b"w", {**valid_manifest("R"), "val_acc": 1.5})
     assert not paths.model_dir.exists()
 
 

@@ -18,13 +18,16 @@ from handwriting_ai.data.idx import DataError, write_idx
 from handwriting_ai.data.offline_mnist import OFFLINE_IMAGES, OFFLINE_LABELS
 from handwriting_ai.training import (
     Arch,
+    BatchReport,
+    BestReport,
+    EpochReport,
     NullObserver,
     TrainConfig,
     TrainingError,
     load_model,
     train_model,
 )
-from handwriting_ai.training.loop import _check_finite, evaluate, normalize
+from handwriting_ai.training.loop import _check_finite, batch_due, evaluate, normalize
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"
 
@@ -53,54 +56,22 @@ def small(full: DigitsData) -> DigitsData:
 class Record:
     """Keeps every call, in order."""
 
-    batches: list[dict[str, float]] = field(default_factory=list)
-    epochs: list[dict[str, float]] = field(default_factory=list)
+    batches: list[BatchReport] = field(default_factory=list)
+    epochs: list[EpochReport] = field(default_factory=list)
     bests: list[tuple[int, float]] = field(default_factory=list)
     order: list[str] = field(default_factory=list)
 
-    def on_batch(
-        self,
-        *,
-        epoch: int,
-        total_epochs: int,
-        batch: int,
-        total_batches: int,
-        batch_loss: float,
-        batch_acc: float,
-        avg_loss: float,
-        samples_per_sec: float,
-    ) -> None:
+    def on_batch(self, report: BatchReport) -> None:
         self.order.append("batch")
-        self.batches.append(
-            {
-                "epoch": epoch,
-                "total_epochs": total_epochs,
-                "batch": batch,
-                "total_batches": total_batches,
-                "batch_loss": batch_loss,
-                "batch_acc": batch_acc,
-                "avg_loss": avg_loss,
-                "samples_per_sec": samples_per_sec,
-            }
-        )
+        self.batches.append(report)
 
-    def on_epoch(
-        self, *, epoch: int, total_epochs: int, train_loss: float, val_acc: float, time_s: float
-    ) -> None:
+    def on_epoch(self, report: EpochReport) -> None:
         self.order.append("epoch")
-        self.epochs.append(
-            {
-                "epoch": epoch,
-                "total_epochs": total_epochs,
-                "train_loss": train_loss,
-                "val_acc": val_acc,
-                "time_s": time_s,
-            }
-        )
+        self.epochs.append(report)
 
-    def on_best(self, *, epoch: int, val_acc: float) -> None:
+    def on_best(self, report: BestReport) -> None:
         self.order.append("best")
-        self.bests.append((epoch, val_acc))
+        self.bests.append((report["epoch"], report["val_acc"]))
 
 
 class Broken:
@@ -109,28 +80,15 @@ class Broken:
     def __init__(self) -> None:
         self.calls = 0
 
-    def on_batch(
-        self,
-        *,
-        epoch: int,
-        total_epochs: int,
-        batch: int,
-        total_batches: int,
-        batch_loss: float,
-        batch_acc: float,
-        avg_loss: float,
-        samples_per_sec: float,
-    ) -> None:
+    def on_batch(self, report: BatchReport) -> None:
         self.calls += 1
         raise RuntimeError("observer down")
 
-    def on_epoch(
-        self, *, epoch: int, total_epochs: int, train_loss: float, val_acc: float, time_s: float
-    ) -> None:
+    def on_epoch(self, report: EpochReport) -> None:
         self.calls += 1
         raise RuntimeError("observer down")
 
-    def on_best(self, *, epoch: int, val_acc: float) -> None:
+    def on_best(self, report: BestReport) -> None:
         self.calls += 1
         raise RuntimeError("observer down")
 
@@ -435,3 +393,16 @@ def test_divergence_is_a_clear_error() -> None:
     with pytest.raises(TrainingError, match=r"lower lr \(now 0.5\)"):
         _check_finite(math.nan, "loss of epoch 1 batch 3", config)
     _check_finite(1.0, "loss", config)
+
+
+@pytest.mark.parametrize(
+    ("every", "due"),
+    [
+        (0, []),
+        (1, [1, 2, 3, 4, 5, 6, 7]),
+        (3, [1, 3, 6, 7]),
+        (10, [1, 7]),
+    ],
+)
+def test_batch_due_first_every_nth_and_last(every: int, due: list[int]) -> None:
+    assert [n for n in range(1, 8) if batch_due(n, 7, every)] == due

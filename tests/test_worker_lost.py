@@ -21,7 +21,19 @@ from rq.job import Job
 from handwriting_worker.reports import CANCEL_META
 from handwriting_worker.rq_job import SERIALIZER, train_job
 from tests.conftest import RedisServer
-from tests.e2e_support import QUEUE, USER_ID, Process, Subscriber, enqueue, wait_until, worker_env
+from tests.discord_api import DiscordApi, fields_of, serve_discord_api
+from tests.e2e_support import (
+    MODEL_ID,
+    QUEUE,
+    USER_ID,
+    Process,
+    Subscriber,
+    enqueue,
+    md_escape,
+    start_bot,
+    wait_until,
+    worker_env,
+)
 
 FAILED = "digits.train.failed.v1"
 LOST_AFTER_S = 4
@@ -107,8 +119,26 @@ def _only_failed(subscriber: Subscriber, quiet_s: float = 2 * LOST_AFTER_S) -> d
 
 
 def test_parent_and_horse_killed_are_reported_by_another_worker_within_the_bound(
-    workers: Workers, subscriber: Subscriber
+    workers: Workers, subscriber: Subscriber, redis_server: RedisServer, tmp_path: Path
 ) -> None:
+    with serve_discord_api(DiscordApi()) as discord:
+        bot = start_bot(redis_server.url, discord.url, tmp_path)
+        try:
+            _lost_worker_reported(workers, subscriber)
+            # The job's message says so.
+            title = f"Training failed · {md_escape(MODEL_ID)}"
+
+            def failed_embed() -> dict[str, object] | None:
+                embed = discord.latest_embed()
+                return embed if embed is not None and embed.get("title") == title else None
+
+            embed = wait_until("the message to show the failure", failed_embed, 30)
+            assert md_escape("worker lost: no heartbeat") in fields_of(embed)["System error"]
+        finally:
+            bot.stop()
+
+
+def _lost_worker_reported(workers: Workers, subscriber: Subscriber) -> None:
     survivor = workers.start()
     time.sleep(0.5)  # the survivor takes nothing: the job goes to whichever dequeues first
     other = workers.start()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import Event
@@ -159,3 +162,10 @@ def test_every_step_has_a_readable_line() -> None:
     assert describe(ev.prune(CTX, deleted_count=2)) == "pruned 2 old snapshot file(s)"
     assert describe(ev.failed(CTX, error_kind="user", message="bad")) == "failed (user error): bad"
     assert describe(_batch(1, 0)) is None
+    assert describe(ev.legacy_started(CTX, total_epochs=2)) is None
+
+
+def test_a_type_no_case_handles_is_a_bug_not_a_silent_none() -> None:
+    unknown: Event = json.loads('{"type": "digits.train.paused.v1"}')
+    with pytest.raises(AssertionError):
+        describe(unknown)

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from handwriting_ai.manifest import manifest_bytes
 from handwriting_worker.prune import prune_snapshots, snapshot_runs
 from handwriting_worker.upload import UploadConfig, upload_model
+from tests.manifests import valid_manifest
 from tests.model_api import ModelApi, serve_model_api
 
 RUN = "20261128T160000Z-abc123"
+MANIFEST = manifest_bytes(valid_manifest(RUN))
 
 
 def _model_dir(tmp_path: Path) -> Path:
@@ -18,7 +21,7 @@ def _model_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "digits"
     folder.mkdir()
     (folder / f"model-{RUN}.pt").write_bytes(b"\x00weights" * 100)
-    (folder / f"manifest-{RUN}.json").write_bytes(b'{"model_id": "digits"}')
+    (folder / f"manifest-{RUN}.json").write_bytes(MANIFEST)
     (folder / "model.pt").write_bytes(b"another run's weights")
     (folder / "manifest.json").write_bytes(b'{"another": "run"}')
     return folder
@@ -39,13 +42,13 @@ def test_upload_sends_the_fields_files_and_key(tmp_path: Path) -> None:
     with serve_model_api(ModelApi()) as api:
         result = upload_model(_config(api), "digits", folder, RUN)
     assert result.ok and result.status == 200
-    assert (result.model_bytes, result.manifest_bytes) == (800, 22)
+    assert (result.model_bytes, result.manifest_bytes) == (800, len(MANIFEST))
     [req] = api.received
     assert req.path == "/v1/admin/models/upload"
     assert req.api_key == "test-key"
     assert req.fields == {"model_id": "digits", "activate": "true"}
     assert req.files == {
-        "manifest": ("manifest.json", b'{"model_id": "digits"}'),
+        "manifest": ("manifest.json", MANIFEST),
         "model": ("model.pt", b"\x00weights" * 100),
     }
 
@@ -134,6 +137,18 @@ def test_a_status_above_599_stays_a_valid_upload_event(tmp_path: Path) -> None:
         result = upload_model(_config(api, attempts=1), "digits", folder, RUN)
     assert result.status == 599
     assert result.error is not None and "answered 600" in result.error
+
+
+def test_a_manifest_that_breaks_its_schema_is_not_sent(tmp_path: Path) -> None:
+    folder = _model_dir(tmp_path)
+    (folder / f"manifest-{RUN}.json").write_bytes(b'{"model_id": "digits"}')
+    with serve_model_api(ModelApi()) as api:
+        result = upload_model(_config(api), "digits", folder, RUN)
+    assert api.received == []
+    assert (result.status, result.model_bytes, result.manifest_bytes) == (0, 800, 22)
+    assert result.error is not None
+    assert result.error.startswith(f"manifest-{RUN}.json breaks its schema, not uploaded: ")
+    assert "invalid digits.manifest.v1: $: 'format' is a required property" in result.error
 
 
 def test_upload_config_rejects_zero_attempts() -> None:

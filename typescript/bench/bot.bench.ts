@@ -5,7 +5,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { decodeEvent } from "../src/decode.ts";
-import { JobBook } from "../src/jobs.ts";
+import { foldRuns, jobKey, jobOf } from "../src/jobs.ts";
+import type { JobState } from "../src/state.ts";
 import { renderJob } from "../src/render.ts";
 
 const OUT = join(import.meta.dirname, "..", "..", "bench", "results", "bot.json");
@@ -66,24 +67,33 @@ const decodeOnly = (texts: readonly string[]): number => {
   return ok;
 };
 
+/** The coordinator's fold: each job's runs, found by (user_id, request_id). */
 const decodeFold = (texts: readonly string[]): number => {
-  const book = new JobBook();
+  const jobs = new Map<string, JobState[]>();
   let updated = 0;
   for (const text of texts) {
     const decoded = decodeEvent(text);
-    if (decoded.kind !== "invalid" && book.apply(decoded).kind === "updated") updated += 1;
+    if (decoded.kind === "invalid") continue;
+    const key = jobKey(jobOf(decoded));
+    const runs = jobs.get(key) ?? [];
+    jobs.set(key, runs);
+    if (foldRuns(runs, decoded) !== null) updated += 1;
   }
   return updated;
 };
 
 const decodeFoldRender = (texts: readonly string[]): number => {
-  const book = new JobBook();
+  const jobs = new Map<string, JobState[]>();
   let rendered = 0;
   for (const text of texts) {
     const decoded = decodeEvent(text);
     if (decoded.kind === "invalid") continue;
-    const result = book.apply(decoded);
-    if (result.kind === "updated" && renderJob(result.state).embed.title !== undefined) rendered += 1;
+    const key = jobKey(jobOf(decoded));
+    const runs = jobs.get(key) ?? [];
+    jobs.set(key, runs);
+    const run = foldRuns(runs, decoded);
+    const state = run === null ? undefined : runs[run];
+    if (state !== undefined && renderJob(state).embed.title !== undefined) rendered += 1;
   }
   return rendered;
 };

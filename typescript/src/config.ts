@@ -1,8 +1,37 @@
+import { hostname } from "node:os";
+import { BOT_KEY_PREFIX, EVENTS_STREAM } from "./generated/names.ts";
+
 // Every tunable fact of the bot lives here: channel and key names, Discord limits, throttle,
 // and how the command line and environment turn into a BotConfig.
 
-/** Redis pub/sub channel the trainer publishes events on (DIGITS_EVENTS_CHANNEL overrides). */
-export const DEFAULT_EVENTS_CHANNEL = "digits:events";
+/** Redis Stream the trainer appends every event to; the bot reads it (DIGITS_EVENTS_STREAM overrides). */
+export const DEFAULT_EVENTS_STREAM = EVENTS_STREAM;
+/** Consumer group of the bots that share the work (DIGITS_BOT_GROUP overrides). */
+export const DEFAULT_BOT_GROUP = "digits-bot";
+/**
+ * A bot owns a job (is the one that edits its message) while it holds the job's lease; the lease
+ * lasts this long and is renewed at a third of it (DIGITS_BOT_LEASE_MS overrides). A job of a bot
+ * that died is taken over by another bot within this time.
+ */
+export const DEFAULT_LEASE_MS = 15_000;
+/** Log entries delivered to a bot that died are claimed by another after this idle time (DIGITS_BOT_CLAIM_MS). */
+export const DEFAULT_CLAIM_IDLE_MS = 30_000;
+/** A running job with no event for this long says so in its message (DIGITS_SILENT_AFTER_S overrides). */
+export const DEFAULT_SILENT_AFTER_S = 120;
+/** Log entries read per XREADGROUP, and how long one read blocks (ms) so that a stop is noticed. */
+export const READ_COUNT = 200;
+export const READ_BLOCK_MS = 1000;
+/** Owned jobs are checked for events other bots stored, and orphaned jobs adopted, this often. */
+export const SYNC_INTERVAL_MS = 1000;
+/** Batch events kept per job in Redis (the newest); lifecycle events are all kept. */
+export const MAX_STORED_BATCH_EVENTS = 1000;
+/** Open jobs looked at per adoption pass. */
+export const MAX_ADOPT_SCAN = 1000;
+/** Invalid log entries logged in full; after that, counts per reason at most every INVALID_SUMMARY_MS. */
+export const INVALID_LOGGED_IN_FULL = 5;
+export const INVALID_SUMMARY_MS = 60_000;
+/** Waiting for Redis at start: first retry after this, doubling up to RETRY_CAP_MS. */
+export const REDIS_WAIT_BASE_MS = 500;
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 /** Discord's REST API; tests point DISCORD_API_URL at a local server. */
 export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
@@ -19,10 +48,10 @@ export const MAX_EVENT_BYTES = 64 * 1024;
 /** Deepest JSON nesting accepted; valid events are flat objects. */
 export const MAX_JSON_DEPTH = 16;
 
-/** Redis key of the Discord message that shows one job: prefix + request_id. */
-export const MESSAGE_KEY_PREFIX = "digits:bot:message:";
-/** A job's message id is forgotten this long after its last update (seconds). */
-export const MESSAGE_KEY_TTL_S = 7 * 24 * 60 * 60;
+/** Every Redis key the bot writes starts with BOT_KEY_PREFIX, then the consumer group: `digits:bot:<group>:`. */
+export { BOT_KEY_PREFIX };
+/** A job's stored events, message id and flags are forgotten this long after its last event (seconds). */
+export const JOB_KEY_TTL_S = 7 * 24 * 60 * 60;
 
 /** Jobs kept in memory; the least recently updated are forgotten first. */
 export const MAX_TRACKED_JOBS = 10_000;
@@ -73,7 +102,15 @@ export interface BotConfig {
   readonly discordToken: string | null;
   readonly discordApiUrl: string;
   readonly redisUrl: string;
-  readonly eventsChannel: string;
+  readonly eventsStream: string;
+  readonly group: string;
+  /** The dry run's own group, deleted at exit. */
+  readonly throwawayGroup: boolean;
+  /** This bot's name in the consumer group (and as the holder of job leases). */
+  readonly consumer: string;
+  readonly leaseMs: number;
+  readonly claimIdleMs: number;
+  readonly silentAfterS: number;
   /** Post every job in this channel instead of a DM to the job's user. */
   readonly notifyChannelId: string | null;
   readonly editIntervalMs: number;
@@ -95,7 +132,14 @@ Options:
 Environment:
   DISCORD_TOKEN             bot token (required unless --dry-run)
   REDIS_URL                 default ${DEFAULT_REDIS_URL}
-  DIGITS_EVENTS_CHANNEL     default ${DEFAULT_EVENTS_CHANNEL}
+  DIGITS_EVENTS_STREAM      event log (Redis Stream) to read, default ${DEFAULT_EVENTS_STREAM}
+  DIGITS_BOT_GROUP          consumer group shared by the bots that split the work, default ${DEFAULT_BOT_GROUP}
+                            (also namespaces the bot's keys: digits:bot:<group>:...); a --dry-run
+                            without it uses a throwaway group, deleted at exit
+  DIGITS_BOT_CONSUMER       this bot's name in the group, default <hostname>-<pid>; unique per bot
+  DIGITS_BOT_LEASE_MS       a dead bot's jobs are taken over after this long, default ${DEFAULT_LEASE_MS}
+  DIGITS_BOT_CLAIM_MS       a dead bot's unacknowledged entries are claimed after this idle time, default ${DEFAULT_CLAIM_IDLE_MS}
+  DIGITS_SILENT_AFTER_S     a running job silent this long says so, default ${DEFAULT_SILENT_AFTER_S}
   DIGITS_NOTIFY_CHANNEL_ID  post in this channel instead of a DM to each job's user
                             (and the fallback for users whose DMs are closed)
   DIGITS_EDIT_INTERVAL_MS   minimum time between edits of one message, default ${DEFAULT_EDIT_INTERVAL_MS}
@@ -151,6 +195,19 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
   if (typeof rps === "string") return { kind: "error", message: rps };
   const shutdownTimeoutMs = wholeNumber(env, "DIGITS_SHUTDOWN_TIMEOUT_MS", DEFAULT_SHUTDOWN_TIMEOUT_MS, 0);
   if (typeof shutdownTimeoutMs === "string") return { kind: "error", message: shutdownTimeoutMs };
+  const leaseMs = wholeNumber(env, "DIGITS_BOT_LEASE_MS", DEFAULT_LEASE_MS, 300);
+  if (typeof leaseMs === "string") return { kind: "error", message: leaseMs };
+  const claimIdleMs = wholeNumber(env, "DIGITS_BOT_CLAIM_MS", DEFAULT_CLAIM_IDLE_MS, 100);
+  if (typeof claimIdleMs === "string") return { kind: "error", message: claimIdleMs };
+  const silentAfterS = wholeNumber(env, "DIGITS_SILENT_AFTER_S", DEFAULT_SILENT_AFTER_S, 1);
+  if (typeof silentAfterS === "string") return { kind: "error", message: silentAfterS };
+  // A dry run must never take the real bots' entries: without a group of its own it uses a
+  // throwaway one, removed when it stops.
+  const groupText = nonEmpty(env.DIGITS_BOT_GROUP);
+  const group = groupText ?? (dryRun ? `digits-dry-run-${process.pid}` : DEFAULT_BOT_GROUP);
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(group)) {
+    return { kind: "error", message: `DIGITS_BOT_GROUP must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(group)}` };
+  }
   return {
     kind: "run",
     config: {
@@ -158,7 +215,13 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
       discordToken,
       discordApiUrl: nonEmpty(env.DISCORD_API_URL) ?? DEFAULT_DISCORD_API_URL,
       redisUrl: nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL,
-      eventsChannel: nonEmpty(env.DIGITS_EVENTS_CHANNEL) ?? DEFAULT_EVENTS_CHANNEL,
+      eventsStream: nonEmpty(env.DIGITS_EVENTS_STREAM) ?? DEFAULT_EVENTS_STREAM,
+      group,
+      throwawayGroup: groupText === null && dryRun,
+      consumer: nonEmpty(env.DIGITS_BOT_CONSUMER) ?? `${hostname()}-${process.pid}`,
+      leaseMs,
+      claimIdleMs,
+      silentAfterS,
       notifyChannelId,
       editIntervalMs,
       notifyAtEnd: notifyText === "true",

@@ -163,13 +163,29 @@ export function checkEvent(value: unknown): DecodeResult {
   };
 }
 
-/** Decodes one message from the events channel. Never throws. */
+// fatal: invalid UTF-8 is refused rather than silently turned into U+FFFD.
+// ignoreBOM: a BOM stays in the text, so it is refused as JSON, as the Python side does.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Decodes raw bytes from Redis: size first, then strict UTF-8, then JSON and schema. Never throws. */
+export function decodeEventBytes(bytes: Uint8Array): DecodeResult {
+  if (bytes.byteLength > MAX_EVENT_BYTES) return { kind: "invalid", reason: `message larger than ${MAX_EVENT_BYTES} bytes` };
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { kind: "invalid", reason: "not UTF-8" };
+  }
+  return decodeEvent(text);
+}
+
+/** Decodes one event's JSON text. Never throws. */
 export function decodeEvent(text: string): DecodeResult {
   const parsed = parseJson(text);
   return parsed.ok ? checkEvent(parsed.value) : { kind: "invalid", reason: parsed.reason };
 }
 
-/** Decodes a job request (`digits.train.v1`). Never throws. */
+/** Decodes a job request (REQUEST_V1, validated by DigitsTrainV1). Never throws. */
 export function decodeTrainRequest(text: string): RequestDecodeResult {
   const parsed = parseJson(text);
   if (!parsed.ok) return { kind: "invalid", reason: parsed.reason };

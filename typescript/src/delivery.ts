@@ -35,6 +35,8 @@ export interface DeliveryOptions {
   readonly notifyAtEnd?: boolean;
   /** Called once when Discord refuses the token (401): nothing can be delivered any more. */
   readonly onFatal?: (error: DeliveryError) => void;
+  /** Called when a job's final state (and its notification) is shown, or the job is given up for good. */
+  readonly onFinished?: (key: string) => void;
 }
 
 interface Update {
@@ -324,6 +326,7 @@ export class Delivery {
   private readonly store: MessageStore;
   private readonly maxJobs: number;
   private readonly onFatal: (error: DeliveryError) => void;
+  private readonly onFinished: (key: string) => void;
   /** Discord refused the token: nothing is sent any more. */
   dead = false;
   private readonly jobs = new Map<string, JobMessage>();
@@ -343,6 +346,7 @@ export class Delivery {
     this.fallbackChannelId = options.fallbackChannelId ?? null;
     this.notifyAtEnd = options.notifyAtEnd ?? true;
     this.onFatal = options.onFatal ?? (() => undefined);
+    this.onFinished = options.onFinished ?? (() => undefined);
   }
 
   /** Shows `message` as the newest state of the job `key`; returns at once. */
@@ -425,7 +429,11 @@ export class Delivery {
   /** @internal called by a JobMessage that has nothing left to do. */
   jobIdle(key: string, job: JobMessage): void {
     this.busy.delete(job);
-    if (job.finished && this.jobs.get(key) === job) this.jobs.delete(key);
+    if (job.finished && this.jobs.get(key) === job) {
+      this.jobs.delete(key);
+      // After a refused token nothing was shown: the job is not finished for the other bots.
+      if (!this.dead) this.onFinished(key);
+    }
     if (this.idleWaiters.length > 0 && this.busyJobs === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];

@@ -1,35 +1,55 @@
-// Keeps the state of every job the bot has seen, bounded in number, keyed by request_id.
+// A job is one request of one user: (user_id, request_id). Keying by both keeps two users'
+// requests apart even when they reuse a request id. A job has one or more runs (an RQ requeue or a
+// retried request starts a new run, with a new run_id); each run has its own state and message.
 
+import { STARTED_V1 } from "./generated/names.ts";
 import type { DecodedEvent } from "./decode.ts";
-import { foldEvent, type FoldResult, type JobState } from "./state.ts";
-import { MAX_TRACKED_JOBS } from "./config.ts";
+import { foldEvent, isTerminal, type JobState } from "./state.ts";
 
-export class JobBook {
-  // A Map keeps insertion order: re-inserting on update makes the first key the least recent.
-  private readonly jobs = new Map<string, JobState>();
+export interface JobId {
+  readonly userId: bigint;
+  readonly requestId: string;
+}
 
-  constructor(private readonly maxJobs: number = MAX_TRACKED_JOBS) {}
+/** `<user_id>:<request_id>`: user ids are digits, so the first colon splits it unambiguously. */
+export function jobKey(job: JobId): string {
+  return `${job.userId.toString()}:${job.requestId}`;
+}
 
-  apply(decoded: DecodedEvent): FoldResult {
-    const requestId = decoded.event.request_id;
-    const previous = this.jobs.get(requestId);
-    const result = foldEvent(previous, decoded);
-    if (result.kind === "updated") {
-      this.jobs.delete(requestId);
-      this.jobs.set(requestId, result.state);
-      if (this.jobs.size > this.maxJobs) {
-        const oldest = this.jobs.keys().next();
-        if (oldest.done !== true) this.jobs.delete(oldest.value);
-      }
-    }
-    return result;
-  }
+/** The job an event belongs to. */
+export function jobOf(decoded: DecodedEvent): JobId {
+  return { userId: decoded.event.user_id, requestId: decoded.event.request_id };
+}
 
-  get(requestId: string): JobState | undefined {
-    return this.jobs.get(requestId);
-  }
+/** Key of the message that shows run `run` (0 for the first) of a job. */
+export function messageKeyFor(userId: bigint, requestId: string, run = 0): string {
+  const key = jobKey({ userId, requestId });
+  return run === 0 ? key : `${key}#${run}`;
+}
 
-  get size(): number {
-    return this.jobs.size;
-  }
+/** The user a message key belongs to (the digits before the first colon). */
+export function userOfMessageKey(key: string): bigint | null {
+  const match = /^([0-9]{1,20}):/.exec(key);
+  return match?.[1] === undefined ? null : BigInt(match[1]);
+}
+
+/**
+ * Folds one event into a job's runs (oldest first) and returns the index of the run it changed,
+ * or null when it changed nothing. A `started` with a run_id that no run has yet begins a new run
+ * when the newest run has a run_id of its own or has ended; any other event goes to the run with
+ * its run_id, else to the newest run. Folding the same event twice changes nothing the second time.
+ */
+export function foldRuns(runs: JobState[], decoded: DecodedEvent): number | null {
+  const runId = decoded.kind === "v1" ? decoded.event.run_id : null;
+  let index = runId === null ? -1 : runs.findIndex((run) => run.runId === runId);
+  const newest = runs.length - 1;
+  const last = runs[newest];
+  const startsRun = decoded.kind === "v1" && decoded.event.type === STARTED_V1;
+  // A run that has its own run_id, or has ended, is not the run a new `started` belongs to.
+  const newRun = index === -1 && startsRun && last !== undefined && (last.runId !== null || isTerminal(last.status));
+  if (index === -1) index = newRun ? runs.length : Math.max(newest, 0);
+  const result = foldEvent(runs[index], decoded);
+  if (result.kind === "ignored") return null;
+  runs[index] = result.state;
+  return index;
 }

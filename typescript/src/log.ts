@@ -23,3 +23,17 @@ export function snippet(text: string, max: number = LOG_SNIPPET_CHARS): string {
   const cut = text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text;
   return JSON.stringify(cut);
 }
+
+/** A Redis URL fit for a log line: the password (in the user info or `?password=`) replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    for (const name of [...parsed.searchParams.keys()]) {
+      if (name.toLowerCase() === "password") parsed.searchParams.set(name, "***");
+    }
+    return parsed.toString();
+  } catch {
+    return "<unparsable REDIS_URL>";
+  }
+}

@@ -1,29 +1,52 @@
-// Entry point: `npm start [-- --dry-run | --help]`.
+// Entry point: `npm start [-- --dry-run | --help]`. Wires the log reader, the coordinator and
+// delivery, and stops them in order on SIGTERM/SIGINT.
 
-import { Bot } from "./bot.ts";
-import { loadConfig, USAGE, type BotConfig } from "./config.ts";
+import { BOT_KEY_PREFIX, loadConfig, USAGE, type BotConfig } from "./config.ts";
 import { ConsoleDiscordPort } from "./console_port.ts";
+import { Coordinator } from "./coordinator.ts";
 import { Delivery } from "./delivery.ts";
 import { RestDiscordPort } from "./discord_rest.ts";
+import { MemoryJobStore, RedisJobStore } from "./job_store.ts";
+import { redactUrl, stderrLogger } from "./log.ts";
+import { MemoryMessageStore, RedisMessageStore } from "./message_store.ts";
 import { RequestScheduler } from "./scheduler.ts";
-import { stderrLogger } from "./log.ts";
-import { MemoryMessageStore, RedisMessageStore, type MessageStore } from "./message_store.ts";
-import { commandClient, subscribe } from "./subscriber.ts";
+import { StreamReader } from "./stream_reader.ts";
+import { commandClient, readerClient, waitForRedis } from "./subscriber.ts";
 
 const STATS_INTERVAL_MS = 60_000;
 
 async function run(config: BotConfig): Promise<void> {
   const logger = stderrLogger;
-  const commands = config.dryRun ? null : commandClient(config.redisUrl, logger);
-  // A dry run must not leave message ids behind for the real bot.
-  const store: MessageStore = commands === null ? new MemoryMessageStore() : new RedisMessageStore(commands);
+  let stopping = false;
+  let stop: (signal: string) => void = () => {
+    // Before the bot is up there is nothing to flush.
+    process.exit(0);
+  };
+  const onSignal = (signal: string): void => {
+    // A signal to the whole group arrives twice (directly and forwarded by npm): stop once.
+    if (stopping) return;
+    stopping = true;
+    stop(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const commands = commandClient(config.redisUrl, logger);
+  const readerRedis = readerClient(config.redisUrl, logger);
+  const shownUrl = redactUrl(config.redisUrl);
+  await waitForRedis(commands, config.redisUrl, logger, () => stopping);
+  const prefix = `${BOT_KEY_PREFIX}${config.group}:`;
+  // A dry run keeps job state in memory: it must not leave message ids behind for the real bot.
+  const jobStore = config.dryRun ? new MemoryJobStore() : new RedisJobStore(commands, prefix);
+  const messageStore = config.dryRun ? new MemoryMessageStore() : new RedisMessageStore(commands, prefix);
   const port =
     config.dryRun || config.discordToken === null
       ? new ConsoleDiscordPort()
       : new RestDiscordPort({ token: config.discordToken, apiUrl: config.discordApiUrl });
+  let coordinator: Coordinator | null = null;
   const delivery = new Delivery({
     port,
-    store,
+    store: messageStore,
     logger,
     editIntervalMs: config.editIntervalMs,
     scheduler: new RequestScheduler({ maxRps: config.discordMaxRps }),
@@ -34,37 +57,59 @@ async function run(config: BotConfig): Promise<void> {
       process.stderr.write("digits-bot: Discord refused DISCORD_TOKEN (401); set a valid bot token and start again\n");
       process.exit(1);
     },
+    onFinished: (key) => coordinator?.finished(key),
   });
-  const bot = new Bot({ delivery, logger, notifyChannelId: config.notifyChannelId });
-  const subscription = await subscribe(config.redisUrl, config.eventsChannel, (payload) => {
-    bot.handle(payload);
-  }, logger);
-  logger.info(`listening on ${config.eventsChannel} at ${config.redisUrl}${config.dryRun ? " (dry run)" : ""}`);
+  const core = new Coordinator({
+    store: jobStore,
+    delivery,
+    logger,
+    owner: config.consumer,
+    leaseMs: config.leaseMs,
+    silentAfterS: config.silentAfterS,
+    notifyChannelId: config.notifyChannelId,
+  });
+  coordinator = core;
+  const reader = new StreamReader({
+    redis: readerRedis,
+    stream: config.eventsStream,
+    group: config.group,
+    consumer: config.consumer,
+    claimIdleMs: config.claimIdleMs,
+    logger,
+    handle: (entries) => core.handle(entries),
+  });
+  await reader.ensureGroup();
+  logger.info(
+    `listening on ${config.eventsStream} (group ${config.group}, consumer ${config.consumer}) at ${shownUrl}${config.dryRun ? " (dry run)" : ""}`,
+  );
   const statsTimer = setInterval(() => {
-    logger.info(`stats ${JSON.stringify(bot.stats)}`);
+    logger.info(`stats ${JSON.stringify({ ...core.stats, jobs: core.ownedJobs })}`);
   }, STATS_INTERVAL_MS);
   statsTimer.unref();
+  core.start();
+  void core.tick(); // take over open jobs of a bot that stopped, at once
+  const reading = reader.run();
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    // A signal to the whole group arrives twice (directly and forwarded by npm): stop once; the
-    // flush is bounded by its timeout either way.
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal}: stopping; stats ${JSON.stringify(bot.stats)}`);
+  stop = (signal) => {
+    logger.info(`${signal}: stopping; stats ${JSON.stringify(core.stats)}`);
     clearInterval(statsTimer);
-    // Stop taking events, then send each job's newest pending state, bounded by the timeout.
-    void subscription
-      .close()
-      .then(() => delivery.flush(config.shutdownTimeoutMs))
-      .then((flushed) => {
+    // Stop reading (the batch in hand is stored and acknowledged), then send each job's newest
+    // pending state within the timeout, then give the leases up so another bot goes on at once.
+    reader.stop();
+    void reading
+      .then(() => {
+        core.stop();
+        return delivery.flush(config.shutdownTimeoutMs);
+      })
+      .then(async (flushed) => {
         logger.info(flushed ? "all pending updates sent" : `pending updates not all sent within ${config.shutdownTimeoutMs} ms`);
-        commands?.disconnect();
+        await core.releaseAll();
+        if (config.throwawayGroup) await commands.xgroup("DESTROY", config.eventsStream, config.group).catch(() => 0);
+        commands.disconnect();
+        readerRedis.disconnect();
         process.exit(0);
       });
   };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
 }
 
 const result = loadConfig(process.argv.slice(2), process.env);

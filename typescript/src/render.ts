@@ -79,7 +79,13 @@ export function progressBar(fraction: number): string {
   return `\`[${"█".repeat(filled)}${"░".repeat(BAR_CELLS - filled)}]\` ${Math.floor(fraction * 100)}%`;
 }
 
-function description(state: JobState): string {
+/** What the message shows beyond the state itself. */
+export interface RenderView {
+  /** Set when a running job has been silent past the threshold: when its last event arrived (ms). */
+  readonly silentSinceMs?: number;
+}
+
+function description(state: JobState, view: RenderView): string {
   const lines = [progressBar(progressFraction(state))];
   const batch = state.lastBatch;
   const total = state.totalEpochs === null ? "?" : String(state.totalEpochs);
@@ -88,11 +94,18 @@ function description(state: JobState): string {
     lines.push(
       `Batch loss ${batch.batchLoss.toFixed(4)} · accuracy ${percent(batch.batchAcc)} · ${thousands(batch.samplesPerSec)} samples/s`,
     );
-  } else if (state.totalEpochs !== null) {
-    lines.push(`Epoch ${state.epochs.at(-1)?.epoch ?? 0}/${total}`);
+  } else {
+    // Only what is known: no "Epoch 0/N" for a job that never finished an epoch.
+    const lastEpoch = state.epochs.at(-1);
+    if (lastEpoch !== undefined) lines.push(`Epoch ${lastEpoch.epoch}/${total}`);
+    else if (state.totalEpochs !== null && !isTerminal(state.status)) lines.push(`${total} epoch${state.totalEpochs === 1 ? "" : "s"} to train`);
   }
   const time = timeLine(state);
   if (time !== null) lines.push(time);
+  if (view.silentSinceMs !== undefined && !isTerminal(state.status)) {
+    // Discord shows <t:…:R> as "5 minutes ago" and keeps it current without edits.
+    lines.push(`⚠ No news from the worker since <t:${Math.floor(view.silentSinceMs / 1000)}:R>; it may be busy or lost.`);
+  }
   lines.push(`Request ${escapeText(state.requestId, ID_CHARS)}`);
   return lines.join("\n");
 }
@@ -155,7 +168,7 @@ function embedLength(embed: APIEmbed): number {
   );
 }
 
-function build(state: JobState, epochBudget: number): APIEmbed {
+function build(state: JobState, view: RenderView, epochBudget: number): APIEmbed {
   const look = STATUS_LOOK[state.status];
   const fields: APIEmbedField[] = [];
   const outcome = outcomeField(state);
@@ -169,7 +182,7 @@ function build(state: JobState, epochBudget: number): APIEmbed {
   return {
     title: clip(`${look.title} · ${escapeText(state.modelId, ID_CHARS)}`, DISCORD_LIMITS.title),
     color: look.color,
-    description: clip(description(state), DISCORD_LIMITS.description),
+    description: clip(description(state, view), DISCORD_LIMITS.description),
     fields: fields.slice(0, DISCORD_LIMITS.fields).map((field) => ({
       name: clip(field.name, DISCORD_LIMITS.fieldName),
       value: clip(field.value, DISCORD_LIMITS.fieldValue),
@@ -178,13 +191,13 @@ function build(state: JobState, epochBudget: number): APIEmbed {
 }
 
 /** Renders the job's message within Discord's embed limits, shortening epoch lines first. */
-export function renderJob(state: JobState): RenderedMessage {
+export function renderJob(state: JobState, view: RenderView = {}): RenderedMessage {
   let budget: number = DISCORD_LIMITS.fieldValue;
-  let embed = build(state, budget);
+  let embed = build(state, view, budget);
   // The caps above already keep the total low; this guards any future field growth.
   while (embedLength(embed) > DISCORD_LIMITS.embedTotal && budget > 0) {
     budget = Math.floor(budget / 2);
-    embed = build(state, budget);
+    embed = build(state, view, budget);
   }
   const chart = chartFor(state);
   return chart === undefined ? { embed } : { embed, chart };

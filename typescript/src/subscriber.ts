@@ -1,61 +1,59 @@
-// Listens to the events channel; ioredis reconnects and resubscribes by itself.
+// Redis connections of the bot: one for commands and one that blocks reading the event log.
+// ioredis reconnects by itself, with the capped delay below.
 
 import { Redis } from "ioredis";
-import type { Logger } from "./log.ts";
+import { READ_BLOCK_MS, REDIS_WAIT_BASE_MS, RETRY_CAP_MS } from "./config.ts";
+import { redactUrl, type Logger } from "./log.ts";
 
 const MAX_RECONNECT_DELAY_MS = 5_000;
+const COMMAND_TIMEOUT_MS = 2_000;
 
 /** Reconnect delay: grows with each failed attempt, capped, never gives up. */
 export function reconnectDelay(attempt: number): number {
   return Math.min(100 * attempt, MAX_RECONNECT_DELAY_MS);
 }
 
-export interface Subscription {
-  readonly redis: Redis;
-  close(): Promise<void>;
-}
-
-export async function subscribe(
-  redisUrl: string,
-  channel: string,
-  onMessage: (payload: Buffer) => void,
-  logger: Logger,
-): Promise<Subscription> {
-  const redis = new Redis(redisUrl, {
-    retryStrategy: reconnectDelay,
-    autoResubscribe: true,
-    // A subscriber sends only SUBSCRIBE; keep it queued while disconnected.
-    maxRetriesPerRequest: null,
-    lazyConnect: true,
+function client(redisUrl: string, name: string, logger: Logger, commandTimeout: number): Redis {
+  const redis = new Redis(redisUrl, { retryStrategy: reconnectDelay, maxRetriesPerRequest: 1, commandTimeout, lazyConnect: true });
+  let warned = false;
+  redis.on("error", (error: Error) => {
+    // One line per outage, not one per reconnect attempt.
+    if (!warned) logger.warn(`Redis (${name}): ${error.message}`);
+    warned = true;
   });
-  let wasReady = false;
   redis.on("ready", () => {
-    if (wasReady) logger.info(`reconnected to Redis; subscribed to ${channel} again`);
-    wasReady = true;
-  });
-  redis.on("error", (error: Error) => {
-    logger.warn(`Redis subscriber: ${error.message}`);
-  });
-  // Raw bytes, so size and UTF-8 are checked by the decoder rather than patched over here.
-  redis.on("messageBuffer", (from: Buffer, payload: Buffer) => {
-    if (from.toString() === channel) onMessage(payload);
-  });
-  await redis.connect();
-  await redis.subscribe(channel);
-  return {
-    redis,
-    close: async () => {
-      redis.disconnect();
-      await Promise.resolve();
-    },
-  };
-}
-
-/** A connection for commands (message ids); fails fast while Redis is away. */
-export function commandClient(redisUrl: string, logger: Logger): Redis {
-  const redis = new Redis(redisUrl, { retryStrategy: reconnectDelay, maxRetriesPerRequest: 1, commandTimeout: 2_000 });
-  redis.on("error", (error: Error) => {
-    logger.warn(`Redis: ${error.message}`);
+    if (warned) logger.info(`Redis (${name}) is back`);
+    warned = false;
   });
   return redis;
+}
+
+/** A connection for commands; fails fast while Redis is away. */
+export function commandClient(redisUrl: string, logger: Logger): Redis {
+  return client(redisUrl, "commands", logger, COMMAND_TIMEOUT_MS);
+}
+
+/** A connection for the blocking log reads (they wait up to READ_BLOCK_MS for entries). */
+export function readerClient(redisUrl: string, logger: Logger): Redis {
+  return client(redisUrl, "log reader", logger, READ_BLOCK_MS + COMMAND_TIMEOUT_MS);
+}
+
+/**
+ * Waits until Redis answers, saying so and retrying with capped backoff: a bot started before
+ * Redis (a reboot, a deploy) comes up by itself. Resolves false when `stopped()` turns true.
+ */
+export async function waitForRedis(redis: Redis, redisUrl: string, logger: Logger, stopped: () => boolean): Promise<boolean> {
+  for (let attempt = 1; !stopped(); attempt += 1) {
+    try {
+      if (redis.status === "wait") await redis.connect();
+      await redis.ping();
+      return true;
+    } catch (error) {
+      const wait = Math.min(REDIS_WAIT_BASE_MS * 2 ** Math.min(attempt - 1, 20), RETRY_CAP_MS / 6);
+      const reason = error instanceof Error ? error.message : String(error);
+      logger.warn(`waiting for Redis at ${redactUrl(redisUrl)} (${reason}); retrying in ${wait} ms`);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+  return false;
 }

@@ -5,7 +5,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import { DEFAULT_EDIT_INTERVAL_MS, DEFAULT_EVENTS_CHANNEL, loadConfig } from "../src/config.ts";
+import { DEFAULT_BOT_GROUP, DEFAULT_EDIT_INTERVAL_MS, DEFAULT_EVENTS_STREAM, loadConfig } from "../src/config.ts";
+import { RedisServer } from "./redis_server.ts";
+import { redactUrl } from "../src/log.ts";
 import { started } from "./fixtures.ts";
 
 const MAIN = join(import.meta.dirname, "..", "src", "main.ts");
@@ -19,11 +21,18 @@ function runMain(args: readonly string[], env: Record<string, string> = {}): { s
 void test("loadConfig: defaults, overrides and errors", () => {
   const defaults = loadConfig(["--dry-run"], {});
   assert.equal(defaults.kind, "run");
-  assert.equal(defaults.config.eventsChannel, DEFAULT_EVENTS_CHANNEL);
+  assert.equal(defaults.config.eventsStream, DEFAULT_EVENTS_STREAM);
   assert.equal(defaults.config.editIntervalMs, DEFAULT_EDIT_INTERVAL_MS);
   assert.equal(defaults.config.notifyChannelId, null);
-  const custom = loadConfig([], { DISCORD_TOKEN: "t", DIGITS_NOTIFY_CHANNEL_ID: "42", DIGITS_EDIT_INTERVAL_MS: "2000", DIGITS_EVENTS_CHANNEL: "c" });
-  assert.equal(custom.kind === "run" ? `${custom.config.notifyChannelId ?? ""} ${custom.config.editIntervalMs} ${custom.config.eventsChannel}` : "", "42 2000 c");
+  assert.equal(defaults.config.group, `digits-dry-run-${process.pid}`, "a dry run never joins the real bots' group");
+  assert.equal(defaults.config.throwawayGroup, true);
+  const custom = loadConfig([], { DISCORD_TOKEN: "t", DIGITS_NOTIFY_CHANNEL_ID: "42", DIGITS_EDIT_INTERVAL_MS: "2000", DIGITS_EVENTS_STREAM: "s", DIGITS_BOT_CONSUMER: "bot-a" });
+  assert.equal(custom.kind === "run" ? `${custom.config.notifyChannelId ?? ""} ${custom.config.editIntervalMs} ${custom.config.eventsStream} ${custom.config.group} ${custom.config.consumer}` : "", `42 2000 s ${DEFAULT_BOT_GROUP} bot-a`);
+  assert.equal(custom.kind === "run" && custom.config.throwawayGroup, false);
+  const badGroup = loadConfig(["--dry-run"], { DIGITS_BOT_GROUP: "a b" });
+  assert.match(badGroup.kind === "error" ? badGroup.message : "", /DIGITS_BOT_GROUP must be .*"a b"/);
+  const badLease = loadConfig(["--dry-run"], { DIGITS_BOT_LEASE_MS: "10" });
+  assert.match(badLease.kind === "error" ? badLease.message : "", /DIGITS_BOT_LEASE_MS must be a whole number >= 300, got "10"/);
   assert.equal(loadConfig([], {}).kind, "error");
   assert.equal(loadConfig(["--dry-run"], { DIGITS_EDIT_INTERVAL_MS: "fast" }).kind, "error");
   assert.equal(loadConfig(["--dry-run"], { DIGITS_NOTIFY_CHANNEL_ID: "#general" }).kind, "error");
@@ -44,27 +53,78 @@ void test("--help prints usage and exits 0", () => {
   assert.match(stdout, /--dry-run/);
 });
 
-void test("--dry-run prints each rendered update instead of sending it", async () => {
-  const channel = `cli-dry-run-${process.pid}`;
+void test("--dry-run prints each update of the log's events and leaves no group behind", async () => {
+  const stream = `cli-dry-run-${process.pid}`;
   const child = spawn(process.execPath, ["--import", "tsx", MAIN, "--dry-run"], {
-    env: { ...cleanEnv, DIGITS_EVENTS_CHANNEL: channel, REDIS_URL: "redis://127.0.0.1:6379" },
+    env: { ...cleanEnv, DIGITS_EVENTS_STREAM: stream, REDIS_URL: "redis://127.0.0.1:6379" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
+  let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const publisher = new Redis("redis://127.0.0.1:6379");
   try {
     const deadline = Date.now() + 20_000;
+    while (!stderr.includes("listening on")) {
+      assert.ok(Date.now() < deadline, `the bot did not start: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await publisher.xadd(stream, "*", "event", started({ request_id: "cli-job" }));
     while (!stdout.includes("Training started")) {
       assert.ok(Date.now() < deadline, `no dry-run output; got ${JSON.stringify(stdout)}`);
-      await publisher.publish(channel, started({ request_id: "cli-job" }));
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.match(stdout, /--- new message dry-1 in dm-9223372036854763462/);
     assert.match(stdout, /Request cli\\-job/);
+    assert.equal((await publisher.keys("digits:bot:digits-dry-run-*")).length, 0, "a dry run writes no job keys");
   } finally {
-    publisher.disconnect();
     child.kill("SIGTERM");
     await new Promise((resolve) => child.once("exit", resolve));
+    const groups = await publisher.xinfo("GROUPS", stream);
+    await publisher.del(stream);
+    publisher.disconnect();
+    assert.deepEqual(groups, [], "the throwaway group is deleted at exit");
   }
+});
+
+void test("a bot started before Redis waits for it, never printing the password, then reads the log", async () => {
+  const server = await RedisServer.unstarted();
+  const password = "s3cret-Pa55word";
+  const url = `redis://default:${password}@127.0.0.1:${server.port}`;
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, "--dry-run"], {
+    env: { ...cleanEnv, REDIS_URL: url, DIGITS_EVENTS_STREAM: "wait-log" },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!output.includes("waiting for Redis")) {
+      assert.ok(Date.now() < deadline, `no waiting line: ${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(child.exitCode === null, "the bot waits instead of exiting");
+    assert.match(output, new RegExp(`waiting for Redis at redis://default:\\*\\*\\*@127\\.0\\.0\\.1:${server.port}`));
+    await server.launchWithPassword(password);
+    while (!output.includes("listening on")) {
+      assert.ok(Date.now() < deadline, `the bot did not connect once Redis was up: ${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    child.kill("SIGTERM");
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    await server.stop();
+    assert.equal(code, 0);
+    assert.ok(!output.includes(password), "the password never appears in the bot's output");
+  }
+});
+
+void test("redactUrl hides the password in the user info and in ?password=, and never echoes an unparsable URL", () => {
+  assert.equal(redactUrl("redis://user:pw@host:6379/0"), "redis://user:***@host:6379/0");
+  assert.equal(redactUrl("redis://host:6379/0?password=pw&db=1"), "redis://host:6379/0?password=***&db=1");
+  assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
+  assert.equal(redactUrl("not a url with pw"), "<unparsable REDIS_URL>");
 });

@@ -18,10 +18,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(port: number, timeoutMs: number): Promise<void> {
+async function waitForPing(port: number, timeoutMs: number, password?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, ...(password === undefined ? {} : { password }) });
     client.on("error", () => undefined);
     try {
       await client.connect();
@@ -47,6 +47,11 @@ export class RedisServer {
     return server;
   }
 
+  /** A server not started yet, on a free port (start it later with launch()). */
+  static async unstarted(): Promise<RedisServer> {
+    return new RedisServer(await freePort());
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
@@ -56,6 +61,14 @@ export class RedisServer {
       stdio: "ignore",
     });
     await waitForPing(this.port, 10_000);
+  }
+
+  /** Starts the server requiring `password` (checked by connecting with it). */
+  async launchWithPassword(password: string): Promise<void> {
+    this.child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password], {
+      stdio: "ignore",
+    });
+    await waitForPing(this.port, 10_000, password);
   }
 
   async stop(): Promise<void> {

@@ -129,3 +129,21 @@ void test("worst case stays within Discord's limits, shortening the oldest epoch
   assert.match(lines[0] ?? "", /^… \d+ earlier epochs$/);
   assert.match(lines.at(-1) ?? "", /^Epoch 200:/, "the newest epoch is kept");
 });
+
+void test("a job that finished no epoch shows no 'Epoch 0/N'; one that started says how many epochs it will train", () => {
+  const completedEarly: JobState = { ...base, status: "completed", lastBatch: null, epochs: [], best: null, totalEpochs: 1, finalValAcc: 0.5 };
+  const description = renderJob(completedEarly).embed.description ?? "";
+  assert.doesNotMatch(description, /Epoch 0/);
+  assert.doesNotMatch(description, /epochs? to train/);
+  const justStarted: JobState = { ...base, status: "started", lastBatch: null, epochs: [], best: null, totalEpochs: 1 };
+  assert.match(renderJob(justStarted).embed.description ?? "", /1 epoch to train/);
+  const failedMidway: JobState = { ...base, status: "failed", lastBatch: null, failure: { kind: "system", message: "worker lost" } };
+  assert.match(renderJob(failedMidway).embed.description ?? "", /Epoch 1\/5/);
+});
+
+void test("a silent running job says since when (a Discord timestamp); a finished one never does", () => {
+  const silentSinceMs = Date.UTC(2026, 10, 28, 16, 0, 0);
+  assert.match(renderJob(base, { silentSinceMs }).embed.description ?? "", /No news from the worker since <t:1795881600:R>/);
+  assert.doesNotMatch(renderJob({ ...base, status: "completed" }, { silentSinceMs }).embed.description ?? "", /No news/);
+  assert.doesNotMatch(renderJob(base).embed.description ?? "", /No news/);
+});

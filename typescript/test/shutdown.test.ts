@@ -59,7 +59,8 @@ function npmStart(channel: string, token: string): Started {
       DISCORD_TOKEN: token,
       DISCORD_API_URL: apiUrl,
       REDIS_URL: redis.url,
-      DIGITS_EVENTS_CHANNEL: channel,
+      DIGITS_EVENTS_STREAM: channel,
+      DIGITS_BOT_GROUP: `group-${channel}`,
       DIGITS_EDIT_INTERVAL_MS: "600000",
       DIGITS_NOTIFY_AT_END: "false",
     },
@@ -97,11 +98,11 @@ for (const { signal, group } of CASES) {
     const pid = bot.npm.pid ?? 0;
     try {
       await waitFor("the bot to listen", () => bot.output().includes("listening on"));
-      await publisher.publish(channel, started({ request_id: requestId }));
+      await publisher.xadd(channel, "*", "event", started({ request_id: requestId }));
       await waitFor("the first message", () => discord.messageRequests().some((request) => request.body.includes(requestId)));
       const before = discord.messageRequests().length;
-      await publisher.publish(channel, batch(1, 10, { request_id: requestId }));
-      await publisher.publish(channel, batch(1, 57, { request_id: requestId }));
+      await publisher.xadd(channel, "*", "event", batch(1, 10, { request_id: requestId }));
+      await publisher.xadd(channel, "*", "event", batch(1, 57, { request_id: requestId }));
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.equal(discord.messageRequests().length, before, "held back by the edit interval");
       process.kill(group ? -pid : pid, signal);
@@ -121,7 +122,7 @@ void test("a refused token (401) ends the bot with a clear message and a non-zer
   const pid = bot.npm.pid ?? 0;
   try {
     await waitFor("the bot to listen", () => bot.output().includes("listening on"));
-    await publisher.publish(channel, started({ request_id: "stop-401" }));
+    await publisher.xadd(channel, "*", "event", started({ request_id: "stop-401" }));
     const code = await bot.exited;
     assert.notEqual(code, 0);
     assert.match(bot.output(), /Discord refused DISCORD_TOKEN \(401\)/);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decodeEvent, type DecodedEvent } from "../src/decode.ts";
-import { JobBook } from "../src/jobs.ts";
+import { foldRuns } from "../src/jobs.ts";
 import { bestEpoch, foldEvent, progressFraction, type JobState } from "../src/state.ts";
 import { batch, best, completed, epochDone, eventText, failed, legacyText, started } from "./fixtures.ts";
 
@@ -91,13 +91,37 @@ void test("artifact, upload and prune notes are kept", () => {
   assert.equal(state.prunedCount, 4);
 });
 
-void test("JobBook keys by request_id and forgets the least recent job beyond its cap", () => {
-  const book = new JobBook(2);
-  book.apply(ev(started({ request_id: "a" })));
-  book.apply(ev(started({ request_id: "b" })));
-  book.apply(ev(batch(1, 1, { request_id: "a" })));
-  book.apply(ev(started({ request_id: "c" })));
-  assert.equal(book.size, 2);
-  assert.equal(book.get("b"), undefined, "b was least recently updated");
-  assert.equal(book.get("a")?.status, "training");
+void test("foldRuns: a started with a new run_id begins a new run; events find their run by run_id", () => {
+  const runs: JobState[] = [];
+  assert.equal(foldRuns(runs, ev(started({ run_id: "run-a" }))), 0);
+  assert.equal(foldRuns(runs, ev(completed(0.98, { run_id: "run-a" }))), 0);
+  assert.equal(foldRuns(runs, ev(completed(0.98, { run_id: "run-a" }))), null, "a redelivered terminal event changes nothing");
+  assert.equal(foldRuns(runs, ev(started({ run_id: "run-a" }))), null, "a redelivered started of an ended run changes nothing");
+  assert.equal(foldRuns(runs, ev(started({ run_id: "run-b" }))), 1, "a requeue's run is a new run");
+  assert.equal(foldRuns(runs, ev(batch(1, 1, { run_id: "run-b" }))), 1);
+  assert.equal(foldRuns(runs, ev(failed("system", "worker lost", { run_id: null }))), 1, "no run_id: the newest run");
+  assert.deepEqual(runs.map((run) => run.status), ["completed", "failed"]);
+});
+
+void test("foldRuns: a job that failed before it had a run_id still shows a later run", () => {
+  const runs: JobState[] = [];
+  assert.equal(foldRuns(runs, ev(failed("system", "worker lost", { run_id: null }))), 0);
+  assert.equal(foldRuns(runs, ev(started({ run_id: "run-a" }))), 1);
+  assert.equal(runs[1]?.status, "started");
+});
+
+void test("foldRuns: a running run without run_id takes the started that gives it one", () => {
+  const runs: JobState[] = [];
+  assert.equal(foldRuns(runs, ev(batch(1, 1, { run_id: null }))), 0);
+  assert.equal(foldRuns(runs, ev(started({ run_id: "run-a" }))), 0);
+  assert.equal(runs.length, 1);
+});
+
+void test("an older batch event delivered late does not move the progress back", () => {
+  const runs: JobState[] = [];
+  foldRuns(runs, ev(batch(1, 5)));
+  foldRuns(runs, ev(batch(1, 3)));
+  assert.equal(runs[0]?.lastBatch?.batch, 5);
+  foldRuns(runs, ev(batch(2, 1)));
+  assert.equal(runs.at(0)?.lastBatch?.epoch, 2);
 });

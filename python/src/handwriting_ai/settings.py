@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handwriting_ai import defaults
+from handwriting_ai.contracts.names import EVENTS_CHANNEL, EVENTS_STREAM
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 """Where Redis is when REDIS_URL is unset."""
 
@@ -29,15 +32,15 @@ class EventsSettings(BaseModel):
 
     enabled: bool = True
     """EVENTS__ENABLED: false publishes nothing."""
-    batch_every: int = Field(default=10, ge=0)
+    batch_every: int = Field(default=defaults.BATCH_EVERY, ge=0)
     """EVENTS__BATCH_EVERY: a batch event on the first, every N-th and the last batch; 0 = none."""
     legacy: bool = False
     """EVENTS__LEGACY: also emit the legacy compact events."""
-    queue_size: int = Field(default=1024, ge=16, le=1_000_000)
+    queue_size: int = Field(default=defaults.QUEUE_SIZE, ge=16, le=1_000_000)
     """EVENTS__QUEUE_SIZE: events waiting to be published at most; batch events use 3/4 of it."""
-    redis_timeout_s: float = Field(default=1.0, gt=0, le=30)
+    redis_timeout_s: float = Field(default=defaults.REDIS_TIMEOUT_S, gt=0, le=30)
     """EVENTS__REDIS_TIMEOUT_S: connect and reply timeout of one PUBLISH, in seconds."""
-    close_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    close_timeout_s: float = Field(default=defaults.CLOSE_TIMEOUT_S, gt=0, le=60)
     """EVENTS__CLOSE_TIMEOUT_S: how long the end of a job waits to flush queued events."""
     stream_maxlen: int = Field(default=100_000, ge=1_000, le=100_000_000)
     """EVENTS__STREAM_MAXLEN: entries the event log keeps at most (trimmed approximately)."""
@@ -110,11 +113,11 @@ class UploadSettings(BaseModel):
 
     model_config = ConfigDict(use_attribute_docstrings=True)
 
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(default=defaults.UPLOAD_TIMEOUT_S, gt=0)
     """UPLOAD__TIMEOUT_S: seconds to wait for one upload attempt."""
-    attempts: int = Field(default=3, ge=1, le=10)
+    attempts: int = Field(default=defaults.UPLOAD_ATTEMPTS, ge=1, le=10)
     """UPLOAD__ATTEMPTS: tries in all, on transport errors and 5xx answers."""
-    backoff_s: float = Field(default=0.5, ge=0)
+    backoff_s: float = Field(default=defaults.UPLOAD_BACKOFF_S, ge=0)
     """UPLOAD__BACKOFF_S: wait before the second try; doubles before each later one."""
 
 
@@ -131,9 +134,9 @@ class Settings(BaseSettings):
     digits: DigitsSettings = DigitsSettings()
     train: TrainSettings = TrainSettings()
     upload: UploadSettings = UploadSettings()
-    digits_events_channel: str = Field(default="digits:events", min_length=1)
+    digits_events_channel: str = Field(default=EVENTS_CHANNEL, min_length=1)
     """DIGITS_EVENTS_CHANNEL: the Redis Pub/Sub channel events go to."""
-    digits_events_stream: str = Field(default="digits:events:log", min_length=1)
+    digits_events_stream: str = Field(default=EVENTS_STREAM, min_length=1)
     """DIGITS_EVENTS_STREAM: the Redis Stream every event is also appended to (the log)."""
     digits_requests_stream: str = Field(default="digits:requests", min_length=1)
     """DIGITS_REQUESTS_STREAM: the Redis Stream the bot appends /train and Cancel requests to."""

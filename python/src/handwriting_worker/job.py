@@ -25,6 +25,9 @@ from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.settings import Settings
 from handwriting_ai.training import (
     Arch,
+    BatchReport,
+    BestReport,
+    EpochReport,
     TrainConfig,
     TrainingError,
     TrainResult,
@@ -111,54 +114,19 @@ class JobEvents:
     def emit(self, event: Event) -> None:
         self.publisher.publish(event)
 
-    def on_batch(
-        self,
-        *,
-        epoch: int,
-        total_epochs: int,
-        batch: int,
-        total_batches: int,
-        batch_loss: float,
-        batch_acc: float,
-        avg_loss: float,
-        samples_per_sec: float,
-    ) -> None:
-        self.emit(
-            ev.batch(
-                self.ctx,
-                epoch=epoch,
-                total_epochs=total_epochs,
-                batch=batch,
-                total_batches=total_batches,
-                batch_loss=batch_loss,
-                batch_acc=batch_acc,
-                avg_loss=avg_loss,
-                samples_per_sec=samples_per_sec,
-            )
-        )
+    def on_batch(self, report: BatchReport) -> None:
+        self.emit(ev.batch(self.ctx, **report))
 
-    def on_epoch(
-        self, *, epoch: int, total_epochs: int, train_loss: float, val_acc: float, time_s: float
-    ) -> None:
-        self.emit(
-            ev.epoch(
-                self.ctx,
-                epoch=epoch,
-                total_epochs=total_epochs,
-                train_loss=train_loss,
-                val_acc=val_acc,
-                time_s=time_s,
-            )
-        )
+    def on_epoch(self, report: EpochReport) -> None:
+        self.emit(ev.epoch(self.ctx, **report))
         if self.legacy:
+            epoch, total, val_acc = report["epoch"], report["total_epochs"], report["val_acc"]
             self.emit(
-                ev.legacy_progress(
-                    self.ctx, epoch=epoch, total_epochs=total_epochs, val_acc=val_acc
-                )
+                ev.legacy_progress(self.ctx, epoch=epoch, total_epochs=total, val_acc=val_acc)
             )
 
-    def on_best(self, *, epoch: int, val_acc: float) -> None:
-        self.emit(ev.best(self.ctx, epoch=epoch, val_acc=val_acc))
+    def on_best(self, report: BestReport) -> None:
+        self.emit(ev.best(self.ctx, **report))
 
     def started(self, total_epochs: int) -> None:
         self.emit(ev.started(self.ctx, total_epochs=total_epochs))

@@ -11,19 +11,21 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
-from typing import TextIO
+from typing import TextIO, assert_never
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
+from handwriting_ai.contracts import names as t
+from handwriting_ai.defaults import CLOSE_TIMEOUT_S
 from handwriting_ai.events.codec import Event
 
 #: Least seconds between two redraws of the bar: rich takes milliseconds per redraw.
 REFRESH_S = 0.1
 #: Weight of the newest batch in the seconds-per-batch average (per batch advanced).
 PACE_SMOOTHING = 0.1
-TERMINAL = ("digits.train.completed.v1", "digits.train.failed.v1")
+TERMINAL = (t.COMPLETED_V1, t.FAILED_V1)
 
 
 def size(n: int) -> str:
@@ -61,7 +63,7 @@ class Pace:
         at = datetime.fromisoformat(ts)
         self.started = at if self.started is None else min(self.started, at)
         self.latest = at if self.latest is None else max(self.latest, at)
-        if event["type"] != "digits.train.batch.v1":
+        if event["type"] != t.BATCH_V1:
             return
         index = (event["epoch"] - 1) * event["total_batches"] + event["batch"]
         self._total = event["total_epochs"] * event["total_batches"]
@@ -87,34 +89,42 @@ class Pace:
 
 
 def describe(event: Event) -> str | None:
-    """The line for one event; None for events shown only as the bar (or not at all)."""
+    """The line for one event; None for events shown only as the bar (or not at all).
+
+    Every event type has its case: a new one fails type checking (``assert_never``) until
+    it is handled here.
+    """
     match event["type"]:
-        case "digits.train.started.v1":
+        case t.STARTED_V1:
             epochs = event["total_epochs"]
             return f"training {event['model_id']}: {epochs} epoch(s), run {event['run_id']}"
-        case "digits.train.epoch.v1":
+        case t.EPOCH_V1:
             return (
                 f"epoch {event['epoch']}/{event['total_epochs']}: val_acc {event['val_acc']:.2%}, "
                 f"train_loss {event['train_loss']:.4f}, {event['time_s']:.1f} s"
             )
-        case "digits.train.best.v1":
+        case t.BEST_V1:
             return f"  new best: val_acc {event['val_acc']:.2%} at epoch {event['epoch']}"
-        case "digits.train.artifact.v1":
+        case t.ARTIFACT_V1:
             return f"saved model to {event['path']}"
-        case "digits.train.upload.v1":
+        case t.UPLOAD_V1:
             status = "no response" if event["status"] == 0 else f"HTTP {event['status']}"
             return (
                 f"upload: {status} (model {size(event['model_bytes'])}, "
                 f"manifest {size(event['manifest_bytes'])})"
             )
-        case "digits.train.prune.v1":
+        case t.PRUNE_V1:
             return f"pruned {event['deleted_count']} old snapshot file(s)"
-        case "digits.train.completed.v1":
+        case t.COMPLETED_V1:
             return f"completed: val_acc {event['val_acc']:.2%}, run {event['run_id']}"
-        case "digits.train.failed.v1":
+        case t.FAILED_V1:
             return f"failed ({event['error_kind']} error): {event['message']}"
+        case t.BATCH_V1:
+            return None  # the bar
+        case t.LEGACY_STARTED | t.LEGACY_PROGRESS | t.LEGACY_COMPLETED | t.LEGACY_FAILED:
+            return None  # they repeat the v1 events
         case _:
-            return None  # batch events are the bar; legacy events repeat the v1 ones
+            assert_never(event)
 
 
 class ProgressPublisher:
@@ -140,7 +150,7 @@ class ProgressPublisher:
         self._lock = threading.Lock()
 
     def _update_bar(self, event: Event) -> None:
-        if event["type"] != "digits.train.batch.v1":
+        if event["type"] != t.BATCH_V1:
             return
         if self._bar is None:
             bar = Progress(
@@ -186,7 +196,7 @@ class ProgressPublisher:
             line = describe(event)
             if line is None:
                 return
-            if event["type"] == "digits.train.epoch.v1":
+            if event["type"] == t.EPOCH_V1:
                 line += f" ({self._times()})"
             elif event["type"] in TERMINAL:
                 line += f" (took {clock(self._pace.elapsed())})"
@@ -198,7 +208,7 @@ class ProgressPublisher:
             self._bar[0].stop()
             self._bar = None
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         with self._lock:
             self._stop()
             self._console.file.flush()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import uuid
 
+from handwriting_ai.contracts.names import REQUEST_V1
+from handwriting_ai.events.schemas import numeric_bounds
 from handwriting_ai.training import ARCHS
 
 # Tuned so that `make train` reaches >= 98.5% on the offline digits within 30 s on 2 cores.
@@ -18,8 +20,7 @@ def add_request_options(parser: argparse.ArgumentParser, *, user_required: bool 
     ``user_required``: a queued job is shown to its user, so ``enqueue`` needs a real one.
     """
     group = parser.add_argument_group(
-        "the request (digits.train.v1; bounds: epochs 1..100, batch size 1..2048, "
-        "0 < lr <= 1, seed 0..2^32-1)"
+        f"the request ({REQUEST_V1}; bounds: {numeric_bounds(REQUEST_V1)})"
     )
     group.add_argument(
         "--epochs", type=int, default=DEFAULTS["epochs"], help="default: %(default)s"
@@ -72,7 +73,7 @@ def request_from_args(args: argparse.Namespace) -> dict[str, object]:
     """The request the options describe (not yet validated)."""
     request_id: object = args.request_id
     return {
-        "type": "digits.train.v1",
+        "type": REQUEST_V1,
         "request_id": request_id if isinstance(request_id, str) else uuid.uuid4().hex,
         "user_id": args.user_id,
         "model_id": args.model_id,

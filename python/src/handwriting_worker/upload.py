@@ -3,7 +3,9 @@
 ``POST {api_url}/v1/admin/models/upload`` as multipart: form fields ``model_id`` and
 ``activate``, files ``manifest`` (manifest.json) and ``model`` (model.pt), header
 ``X-Api-Key``. The files sent are this run's snapshot (``model-<run_id>.pt``,
-``manifest-<run_id>.json``), never the model-wide copies another job may be rewriting.
+``manifest-<run_id>.json``), never the model-wide copies another job may be rewriting, and
+the manifest is checked against its schema first (``digits.manifest.v1``): one that breaks
+it is not sent (status 0, the error names the field).
 Transport errors, 5xx, 408 and 429 answers are retried with exponential backoff (a 429's
 Retry-After is honoured, up to ``MAX_RETRY_AFTER_S``); any other non-2xx answer fails at once.
 The key never appears in errors or logs, nor the URL in event text (see ``texts``).
@@ -18,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from handwriting_ai import defaults
+from handwriting_ai.manifest import ManifestError, parse_manifest
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +56,9 @@ class UploadConfig:
 
     api_url: str
     api_key: str
-    timeout_s: float = 30.0
-    attempts: int = 3
-    backoff_s: float = 0.5
+    timeout_s: float = defaults.UPLOAD_TIMEOUT_S
+    attempts: int = defaults.UPLOAD_ATTEMPTS
+    backoff_s: float = defaults.UPLOAD_BACKOFF_S
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -96,6 +101,11 @@ def upload_model(
     model_path, manifest_path = run_files(model_dir, run_id)
     model = model_path.read_bytes()
     manifest = manifest_path.read_bytes()
+    try:
+        parse_manifest(manifest)
+    except ManifestError as exc:
+        cause = f"{manifest_path.name} breaks its schema, not uploaded: {exc}"
+        return UploadResult(0, len(model), len(manifest), cause)
     url = config.api_url.rstrip("/") + UPLOAD_PATH
     status = 0
     cause = "no attempt made"

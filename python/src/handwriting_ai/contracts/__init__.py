@@ -4,6 +4,7 @@
 
 from typing import Final, TypeAlias
 
+from .digits_manifest_v1 import DigitsManifestV1
 from .digits_train_artifact_v1 import DigitsTrainArtifactV1
 from .digits_train_batch_v1 import DigitsTrainBatchV1
 from .digits_train_best_v1 import DigitsTrainBestV1
@@ -51,6 +52,7 @@ DIGITS_EVENT_V1_TYPES: Final[tuple[str, ...]] = (
 
 """Message type -> schema file name in schemas/."""
 SCHEMA_FILES: Final[dict[str, str]] = {
+    "digits.manifest.v1": "digits.manifest.v1.json",
     "digits.train.artifact.v1": "digits.train.artifact.v1.json",
     "digits.train.batch.v1": "digits.train.batch.v1.json",
     "digits.train.best.v1": "digits.train.best.v1.json",
@@ -72,6 +74,7 @@ __all__ = [
     "LEGACY_EVENT_TYPES",
     "SCHEMA_FILES",
     "DigitsEventV1",
+    "DigitsManifestV1",
     "DigitsTrainArtifactV1",
     "DigitsTrainBatchV1",
     "DigitsTrainBestV1",

@@ -26,14 +26,13 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import islice
 
+from handwriting_ai.contracts.names import BATCH_V1
+from handwriting_ai.defaults import CLOSE_TIMEOUT_S, QUEUE_SIZE
 from handwriting_ai.events.codec import Event, encode_event
 from handwriting_ai.events.publishers import Publisher, PublishError
 from handwriting_ai.events.spool import Spool
 
 log = logging.getLogger(__name__)
-
-BATCH_TYPE = "digits.train.batch.v1"
-DEFAULT_CAPACITY = 1024
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class BackgroundPublisher:
         sink: Publisher,
         *,
         name: str = "events",
-        capacity: int = DEFAULT_CAPACITY,
+        capacity: int = QUEUE_SIZE,
         min_backoff_s: float = 0.05,
         max_backoff_s: float = 2.0,
         spool: Spool | None = None,
@@ -99,7 +98,7 @@ class BackgroundPublisher:
         """Hands ``event`` over; never blocks, never raises."""
         try:
             size = len(self._queue)
-            batch = event["type"] == BATCH_TYPE
+            batch = event["type"] == BATCH_V1
             limit = self._batch_capacity if batch else self._capacity
             if self._closing or (size >= limit and (batch or not self._evict_batches(1))):
                 with self._lock:
@@ -129,7 +128,7 @@ class BackgroundPublisher:
         """Events waiting to be published."""
         return len(self._queue)
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Publishes what it can within ``timeout`` seconds, spools the rest, logs the counts."""
         with self._lock:
             if self._closing:
@@ -174,7 +173,7 @@ class BackgroundPublisher:
                 return False
             if most == 1:
                 for index, event in enumerate(islice(self._queue, 1, None), start=1):
-                    if event["type"] == BATCH_TYPE:
+                    if event["type"] == BATCH_V1:
                         del self._queue[index]
                         self._dropped += 1
                         self._batches -= 1
@@ -183,7 +182,7 @@ class BackgroundPublisher:
             rest = [self._queue.pop() for _ in range(len(self._queue) - 1)][::-1]
             evicted = 0
             for event in rest:
-                if evicted < most and event["type"] == BATCH_TYPE:
+                if evicted < most and event["type"] == BATCH_V1:
                     evicted += 1
                 else:
                     self._queue.append(event)
@@ -193,7 +192,7 @@ class BackgroundPublisher:
 
     def _save(self, left: list[Event]) -> None:
         """Spools the lifecycle events in ``left``; counts the rest (and any it cannot save)."""
-        lifecycle = [e for e in left if e["type"] != BATCH_TYPE]
+        lifecycle = [e for e in left if e["type"] != BATCH_V1]
         spooled = 0
         if self._spool is not None and lifecycle:
             try:
@@ -239,7 +238,7 @@ class BackgroundPublisher:
                 if self._abandoned:
                     return
                 self._queue.popleft()
-                self._batches -= event["type"] == BATCH_TYPE
+                self._batches -= event["type"] == BATCH_V1
                 self._published += 1
             if self._failing:
                 self._failing = False
@@ -264,7 +263,7 @@ class BackgroundPublisher:
             self._errors += 1
             if not exc.retryable:
                 self._queue.popleft()
-                self._batches -= event["type"] == BATCH_TYPE
+                self._batches -= event["type"] == BATCH_V1
                 self._failed += 1
         if not exc.retryable:
             log.warning("%s: dropped a %s event: %s", self._name, event["type"], exc)

@@ -28,6 +28,7 @@ from handwriting_ai.contracts import (
     DigitsTrainV1,
     LegacyEvent,
 )
+from handwriting_ai.contracts.names import REQUEST_V1
 from handwriting_ai.events import json_numbers
 from handwriting_ai.events.schemas import integer_fields, validator_for
 
@@ -35,7 +36,7 @@ Event = DigitsEventV1 | LegacyEvent
 """Any event the runtime publishes: a v1 event or a legacy compact one."""
 
 EVENT_TYPES: tuple[str, ...] = DIGITS_EVENT_V1_TYPES + LEGACY_EVENT_TYPES
-REQUEST_TYPE = "digits.train.v1"
+REQUEST_TYPE = REQUEST_V1
 
 _MAX_REASON = 300  # an error quotes the bad value; keep a hostile 1 MB string out of logs
 
@@ -98,7 +99,7 @@ def _json_kind(value: object) -> str:
     return "a " + ("boolean" if isinstance(value, bool) else "number")
 
 
-def _reason(errors: Iterable[ValidationError]) -> str:
+def explain(errors: Iterable[ValidationError]) -> str:
     """The most telling error, as ``$.path: message`` (plus how many more there are)."""
     found = list(errors)
     # A field that fails inside allOf also shows up as "unevaluated" at the top; the field's
@@ -146,7 +147,7 @@ def decode_event(text: str | bytes) -> Event:
     obj = json_numbers.whole_floats_to_int(obj, integer_fields(type_name))
     if _is_event(obj, schema):
         return obj
-    raise EventDecodeError(f"invalid {type_name}: {_reason(schema.validator.iter_errors(obj))}")
+    raise EventDecodeError(f"invalid {type_name}: {explain(schema.validator.iter_errors(obj))}")
 
 
 def validate_request(obj: object) -> DigitsTrainV1:
@@ -167,8 +168,25 @@ def validate_request(obj: object) -> DigitsTrainV1:
     if _is_request(obj, schema):
         return obj
     raise RequestValidationError(
-        f"invalid {REQUEST_TYPE} request: {_reason(schema.validator.iter_errors(obj))}"
+        f"invalid {REQUEST_TYPE} request: {explain(schema.validator.iter_errors(obj))}"
     )
+
+
+def request_field_problems(fields: Mapping[str, object]) -> list[str]:
+    """What in ``fields`` (some of a request's fields) breaks the request schema, one line each.
+
+    For code that holds request values without a whole request (``TrainConfig``), so that the
+    bounds stay the schema's: ``["epochs: 0 is less than the minimum of 1"]``; empty when
+    every field given is valid. Missing fields are not problems; unknown ones are.
+    """
+    try:
+        json_numbers.check_finite(dict(fields))
+    except json_numbers.NonFiniteNumber as exc:
+        return [str(exc).removeprefix("$.")]
+    validator = validator_for(REQUEST_TYPE)
+    errors = validator.iter_errors({**fields, "type": REQUEST_TYPE})
+    found = [e for e in errors if e.validator != "required"]
+    return sorted(f"{e.json_path.removeprefix('$.')}: {e.message}" for e in found)
 
 
 def decode_request(text: str) -> DigitsTrainV1:

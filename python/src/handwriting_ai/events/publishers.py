@@ -18,10 +18,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from handwriting_ai.defaults import CLOSE_TIMEOUT_S, REDIS_TIMEOUT_S
 from handwriting_ai.events.codec import Event, EventEncodeError, encode_event
 from handwriting_ai.settings import redact_url
 
-DEFAULT_REDIS_TIMEOUT_S = 1.0
 TRIM_EVERY_S = 10.0
 """How often the log is trimmed by age (one XTRIM MINID ~ in the pipeline, at most this often)."""
 
@@ -32,7 +32,7 @@ class Publisher(Protocol):
     def publish(self, event: Event) -> None:
         """Publishes one event (synchronous ones raise ``PublishError`` on failure)."""
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Flushes what it can within ``timeout`` seconds and releases its resources."""
 
 
@@ -50,7 +50,7 @@ class NullPublisher:
     def publish(self, event: Event) -> None:
         """Discards ``event``."""
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Nothing to release."""
 
 
@@ -80,7 +80,7 @@ class RedisPublisher:
         url: str,
         channel: str,
         *,
-        timeout_s: float = DEFAULT_REDIS_TIMEOUT_S,
+        timeout_s: float = REDIS_TIMEOUT_S,
         log: EventLog | None = None,
     ) -> None:
         self.channel = channel
@@ -131,7 +131,7 @@ class RedisPublisher:
                 f"publish to {self.where} failed: {type(exc).__name__}: {exc}", retryable=True
             ) from exc
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Closes the connection pool."""
         self._client.close()
 
@@ -154,7 +154,7 @@ class JsonLinesPublisher:
             # A closed or broken stream does not come back; retrying would only spin.
             raise PublishError(f"write to stream failed: {exc}", retryable=False) from exc
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Flushes the stream; it stays open (it is the caller's, often stdout)."""
         try:
             with self._lock:
@@ -188,7 +188,7 @@ class FanOutPublisher:
                 "; ".join(str(e) for e in errors), retryable=all(e.retryable for e in errors)
             )
 
-    def close(self, timeout: float = 2.0) -> None:
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Closes every publisher; together they take at most about ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         for publisher in self._publishers:

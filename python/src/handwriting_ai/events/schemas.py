@@ -127,3 +127,19 @@ def integer_fields(type_name: str) -> frozenset[str]:
             if isinstance(sub, Mapping) and resolved(sub).get("type") == "integer"
         )
     return frozenset(found)
+
+
+@cache
+def numeric_bounds(type_name: str) -> str:
+    """A message's top-level numeric bounds in words, for help texts: ``epochs 1..100, ...``."""
+    _, by_type = _schemas()
+    properties = by_type[type_name].get("properties")
+    words: list[str] = []
+    for name, value in properties.items() if isinstance(properties, Mapping) else ():
+        rule = value if isinstance(value, Mapping) else {}
+        low, high, above = (rule.get(k) for k in ("minimum", "maximum", "exclusiveMinimum"))
+        if high is not None and (low is not None or above is not None):
+            words.append(
+                f"{name} {low}..{high}" if low is not None else f"{above} < {name} <= {high}"
+            )
+    return ", ".join(words)

@@ -2,6 +2,9 @@
 
 from handwriting_ai.training.artifacts import load_model, new_run_id
 from handwriting_ai.training.loop import (
+    BatchReport,
+    BestReport,
+    EpochReport,
     NullObserver,
     TrainConfig,
     TrainingError,
@@ -15,6 +18,9 @@ __all__ = [
     "ARCHS",
     "DEFAULT_ARCH",
     "Arch",
+    "BatchReport",
+    "BestReport",
+    "EpochReport",
     "NullObserver",
     "TrainConfig",
     "TrainObserver",

@@ -11,7 +11,6 @@ snapshot first, so a reader never sees a half-written model or a manifest withou
 from __future__ import annotations
 
 import io
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from handwriting_ai.contracts import DigitsManifestV1
 from handwriting_ai.data.idx import write_bytes_atomic
+from handwriting_ai.manifest import manifest_bytes
 from handwriting_ai.training.models import (
     ARCHS,
     MNIST_MEAN,
@@ -85,12 +86,13 @@ def model_bytes(arch: Arch, state_dict: Mapping[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
-def write_artifacts(
-    paths: ArtifactPaths, weights: bytes, manifest: Mapping[str, JsonValue]
-) -> None:
-    """Write the run's snapshot, then the canonical copy; each file atomically."""
-    # allow_nan=False: a NaN would make the manifest unreadable to strict JSON parsers.
-    text = (json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+def write_artifacts(paths: ArtifactPaths, weights: bytes, manifest: DigitsManifestV1) -> None:
+    """Write the run's snapshot, then the canonical copy; each file atomically.
+
+    The manifest is checked against its schema first (``ManifestError``; a NaN is a
+    ``ValueError``), so a manifest that breaks the contract leaves no file behind.
+    """
+    text = manifest_bytes(manifest)
     write_bytes_atomic(paths.run_model, weights)
     write_bytes_atomic(paths.run_manifest, text)
     write_bytes_atomic(paths.model, weights)

@@ -23,10 +23,15 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim.lr_scheduler import OneCycleLR
 
+from handwriting_ai.contracts import DigitsManifestV1
+from handwriting_ai.contracts.fields import (
+    DigitsTrainBatchV1Fields,
+    DigitsTrainBestV1Fields,
+    DigitsTrainEpochV1Fields,
+)
 from handwriting_ai.data.digits import DigitsData, load_digits
-from handwriting_ai.events.builders import batch_due
+from handwriting_ai.defaults import BATCH_EVERY
 from handwriting_ai.training.artifacts import (
-    JsonValue,
     artifact_paths,
     model_bytes,
     new_run_id,
@@ -84,56 +89,50 @@ class TrainConfig:
             raise ValueError("invalid training config: " + "; ".join(problems))
 
 
+BatchReport = DigitsTrainBatchV1Fields
+"""What ``on_batch`` gets: the batch event's own fields (``contracts/fields.py``)."""
+EpochReport = DigitsTrainEpochV1Fields
+"""What ``on_epoch`` gets: the epoch event's own fields."""
+BestReport = DigitsTrainBestV1Fields
+"""What ``on_best`` gets: the best event's own fields."""
+
+
 class TrainObserver(Protocol):
-    """What the loop reports. Epochs and batches count from 1."""
+    """What the loop reports: each report is the event's own fields (generated from its schema),
+    so a field added there is filled in here, once. Epochs and batches count from 1."""
 
-    def on_batch(
-        self,
-        *,
-        epoch: int,
-        total_epochs: int,
-        batch: int,
-        total_batches: int,
-        batch_loss: float,
-        batch_acc: float,
-        avg_loss: float,
-        samples_per_sec: float,
-    ) -> None:
-        """On the first, every N-th and the last batch of each epoch (N = ``batch_every``)."""
+    def on_batch(self, report: BatchReport) -> None:
+        """On the first, every N-th and the last batch of each epoch (``batch_due``)."""
 
-    def on_epoch(
-        self, *, epoch: int, total_epochs: int, train_loss: float, val_acc: float, time_s: float
-    ) -> None:
+    def on_epoch(self, report: EpochReport) -> None:
         """After each epoch's validation; ``time_s`` includes the validation."""
 
-    def on_best(self, *, epoch: int, val_acc: float) -> None:
+    def on_best(self, report: BestReport) -> None:
         """After ``on_epoch`` when ``val_acc`` beats every earlier epoch's."""
 
 
 class NullObserver:
     """An observer that ignores everything."""
 
-    def on_batch(
-        self,
-        *,
-        epoch: int,
-        total_epochs: int,
-        batch: int,
-        total_batches: int,
-        batch_loss: float,
-        batch_acc: float,
-        avg_loss: float,
-        samples_per_sec: float,
-    ) -> None:
+    def on_batch(self, report: BatchReport) -> None:
         """Ignore the batch."""
 
-    def on_epoch(
-        self, *, epoch: int, total_epochs: int, train_loss: float, val_acc: float, time_s: float
-    ) -> None:
+    def on_epoch(self, report: EpochReport) -> None:
         """Ignore the epoch."""
 
-    def on_best(self, *, epoch: int, val_acc: float) -> None:
+    def on_best(self, report: BestReport) -> None:
         """Ignore the best."""
+
+
+def batch_due(batch: int, total_batches: int, every: int) -> bool:
+    """Whether batch ``batch`` (from 1) of ``total_batches`` gets an ``on_batch`` report.
+
+    The first, every ``every``-th and the last batch do; ``every`` 0 means none
+    (``EVENTS__BATCH_EVERY``). Checked before the report's values are computed.
+    """
+    if every <= 0:
+        return False
+    return batch in (1, total_batches) or batch % every == 0
 
 
 class _Guard:
@@ -257,40 +256,37 @@ def _fit(
                 batch_acc = correct / int(labels.shape[0])
                 avg_loss = float(loss_sum.item()) / seen
                 rate = seen / max(time.perf_counter() - started, 1e-9)
-                report = partial(
-                    observer.on_batch,
-                    epoch=epoch,
-                    total_epochs=config.epochs,
-                    batch=batch,
-                    total_batches=total_batches,
-                    batch_loss=batch_loss,
-                    batch_acc=batch_acc,
-                    avg_loss=avg_loss,
-                    samples_per_sec=rate,
-                )
-                guard("on_batch", report)
+                report: BatchReport = {
+                    "epoch": epoch,
+                    "total_epochs": config.epochs,
+                    "batch": batch,
+                    "total_batches": total_batches,
+                    "batch_loss": batch_loss,
+                    "batch_acc": batch_acc,
+                    "avg_loss": avg_loss,
+                    "samples_per_sec": rate,
+                }
+                guard("on_batch", partial(observer.on_batch, report))
         fit.train_s += time.perf_counter() - started
         fit.train_loss = float(loss_sum.item()) / count
         _check_finite(fit.train_loss, f"training loss of epoch {epoch}", config)
         val_acc = evaluate(model, val_x, val_y)
         time_s = time.perf_counter() - started
-        guard(
-            "on_epoch",
-            partial(
-                observer.on_epoch,
-                epoch=epoch,
-                total_epochs=config.epochs,
-                train_loss=fit.train_loss,
-                val_acc=val_acc,
-                time_s=time_s,
-            ),
-        )
+        epoch_report: EpochReport = {
+            "epoch": epoch,
+            "total_epochs": config.epochs,
+            "train_loss": fit.train_loss,
+            "val_acc": val_acc,
+            "time_s": time_s,
+        }
+        guard("on_epoch", partial(observer.on_epoch, epoch_report))
         fit.final_val_acc = val_acc
         if val_acc > fit.val_acc:
             fit.val_acc, fit.best_epoch = val_acc, epoch
             # On the CPU: the artifact loads anywhere, whatever device trained it.
             fit.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            guard("on_best", partial(observer.on_best, epoch=epoch, val_acc=val_acc))
+            best: BestReport = {"epoch": epoch, "val_acc": val_acc}
+            guard("on_best", partial(observer.on_best, best))
     return fit
 
 
@@ -301,7 +297,7 @@ def train_model(
     data_root: Path,
     artifacts_root: Path,
     threads: int = 0,
-    batch_every: int = 10,
+    batch_every: int = BATCH_EVERY,
     run_id: str | None = None,
     download: bool = False,
     data: DigitsData | None = None,
@@ -342,7 +338,7 @@ def train_model(
     samples_per_sec = config.epochs * int(digits.train_labels.shape[0]) / max(fit.train_s, 1e-9)
     paths = artifact_paths(artifacts_root, config.model_id, run_id)
     weights = model_bytes(config.arch, fit.best_state)
-    manifest: dict[str, JsonValue] = {
+    manifest: DigitsManifestV1 = {
         "format": 1,
         "model_id": config.model_id,
         "run_id": run_id,
@@ -371,7 +367,7 @@ def train_model(
         "model_file": paths.run_model.name,
         "model_sha256": hashlib.sha256(weights).hexdigest(),
         "threads": used_threads,
-        "device": torch_device.type,
+        "device": "cuda" if torch_device.type == "cuda" else "cpu",
         "time_s": time_s,
         "samples_per_sec": samples_per_sec,
         "torch_version": torch.__version__,
