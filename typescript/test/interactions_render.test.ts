@@ -23,8 +23,7 @@ function fold(...texts: string[]): JobState {
 
 void test("a running job's message carries its Cancel button; an ended one removes it", () => {
   const running = renderJob(fold(started()));
-  const [row] = running.components ?? [];
-  assert.equal(row?.components[0]?.custom_id, `digits:cancel:${BIG_USER_ID}:req-1`);
+  assert.match(JSON.stringify(running.components), new RegExp(`"custom_id":"digits:cancel:${BIG_USER_ID}:req-1"`));
   assert.deepEqual(renderJob(fold(started(), completed())).components, []);
   assert.deepEqual(renderJob(fold(started(), failed("system", "boom"))).components, []);
 });
