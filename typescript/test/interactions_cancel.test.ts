@@ -59,7 +59,7 @@ void test("Cancel after the job ended changes nothing and says so", async () => 
   await endpoint.redis.flushall();
   const { requestId, customId } = await startJob();
   await releaseActive(endpoint.redis, OWNER, requestId); // its terminal event was folded
-  assert.equal(contentOf(await post(endpoint, buttonInteraction(OWNER, customId))), "This job has already ended: there is nothing to cancel.");
+  assert.equal(contentOf(await post(endpoint, buttonInteraction(OWNER, customId))), "This job has already ended (or was not started with /train): there is nothing to cancel.");
   assert.deepEqual(await cancels(), []);
 });
 

@@ -45,7 +45,7 @@ export async function handleCancel(interaction: UserInteraction & { kind: "butto
     return `Only <@${job.userId.toString()}>, who started this job, or an admin can cancel it. Nothing was changed.`;
   }
   if (!(await isActive(deps.redis, job.userId, job.requestId, deps.now()))) {
-    return "This job has already ended: there is nothing to cancel.";
+    return "This job has already ended (or was not started with /train): there is nothing to cancel.";
   }
   const key = cancelKey(job.userId, job.requestId);
   const first = await deps.redis.set(key, by.toString(), "EX", deps.settings.activeJobTtlS, "NX");
