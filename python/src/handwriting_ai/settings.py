@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handwriting_ai import defaults
-from handwriting_ai.contracts.names import EVENTS_CHANNEL, EVENTS_STREAM
+from handwriting_ai.contracts.names import EVENTS_CHANNEL, EVENTS_STREAM, REQUESTS_STREAM
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 """Where Redis is when REDIS_URL is unset."""
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     """DIGITS_EVENTS_CHANNEL: the Redis Pub/Sub channel events go to."""
     digits_events_stream: str = Field(default=EVENTS_STREAM, min_length=1)
     """DIGITS_EVENTS_STREAM: the Redis Stream every event is also appended to (the log)."""
-    digits_requests_stream: str = Field(default="digits:requests", min_length=1)
+    digits_requests_stream: str = Field(default=REQUESTS_STREAM, min_length=1)
     """DIGITS_REQUESTS_STREAM: the Redis Stream the bot appends /train and Cancel requests to."""
     redis_url: SecretStr | None = None
     """REDIS_URL: where Redis is (may hold a password: never logged as is)."""

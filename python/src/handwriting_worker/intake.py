@@ -20,7 +20,7 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
-from handwriting_ai.contracts import DigitsTrainV1
+from handwriting_ai.contracts import DigitsTrainV1, names
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import RequestValidationError, decode_request
 from handwriting_ai.settings import Settings
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 BLOCK_MS = 1000
 """A read waits at most this long, so a stop is seen within about a second."""
 RETRY_CAP_S = 30.0
-DONE_KEY = "digits:intake:done:{job_id}"
+DONE_KEY = names.INTAKE_DONE_KEY
 """Written in the same transaction as the job: ``queued``, or ``cancelled`` (never queued)."""
 DONE_TTL_S = 30 * 24 * 3600
 Entry = tuple[str, dict[str, str]]

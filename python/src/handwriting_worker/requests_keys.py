@@ -3,8 +3,9 @@
 The bot appends each ``/train`` (field ``request``: the ``digits.train.v1`` JSON text) and each
 Cancel (field ``cancel``: ``{"request_id", "user_id", "by"}``) to ``DIGITS_REQUESTS_STREAM``;
 before a Cancel it sets ``CANCEL_KEY`` (value: who cancelled, decimal), the one record of a
-cancellation that the intake, the work horse and the reports all read. The bot's side of these
-names is ``typescript/src/interactions/settings.ts``; change both together.
+cancellation that the intake, the work horse and the reports all read. The Redis names are
+generated from schemas/names.json; the field names are also in
+``typescript/src/interactions/settings.ts``: change both together.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import hashlib
 
 from redis import Redis
 
+from handwriting_ai.contracts import names
 from handwriting_worker.job import user_of
 
 REQUEST_FIELD = "request"
 CANCEL_FIELD = "cancel"
-CANCEL_KEY = "digits:cancel:{user_id}:{request_id}"
+CANCEL_KEY = names.CANCEL_KEY
 """Set (NX) by the bot when someone presses Cancel; the value is the canceller's user id."""
 
 

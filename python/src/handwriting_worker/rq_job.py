@@ -13,6 +13,7 @@ from __future__ import annotations
 from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
 
+from handwriting_ai.contracts import names
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.settings import Settings, load_settings
@@ -24,7 +25,7 @@ SERIALIZER = JSONSerializer
 
 RUN_ID_META = "run_id"
 TERMINAL_META = "terminal_sent"
-REPORTED_KEY = "digits:lost-reported:{job_id}"
+REPORTED_KEY = names.LOST_REPORTED_KEY
 """Claimed (SET NX) by whoever reports a job the horse could not finish: one report per run."""
 REPORTED_TTL_S = 7 * 24 * 3600
 

@@ -1,5 +1,8 @@
 // Every name, limit and default of the interactions endpoint (/train and Cancel), once, and how the
 // environment turns into InteractionSettings. The endpoint is off unless DISCORD_PUBLIC_KEY is set.
+// The Redis names the worker side shares are generated from schemas/names.json.
+
+import { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX, CANCEL_KEY, REQUESTS_STREAM } from "../generated/names.ts";
 
 /** Where the endpoint listens; put a TLS reverse proxy in front (Discord calls https only). */
 export const DEFAULT_INTERACTIONS_HOST = "127.0.0.1";
@@ -15,7 +18,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const REQUEST_TIMEOUT_MS = 10_000;
 
 /** The stream the intake (`python -m handwriting_worker intake`) reads; DIGITS_REQUESTS_STREAM. */
-export const DEFAULT_REQUESTS_STREAM = "digits:requests";
+export const DEFAULT_REQUESTS_STREAM = REQUESTS_STREAM;
 /** Entries the stream keeps at most (trimmed approximately; the intake acknowledges within seconds). */
 export const REQUESTS_STREAM_MAXLEN = 10_000;
 /** Stream fields: `request` holds the digits.train.v1 JSON, `cancel` {"request_id","user_id","by"}. */
@@ -23,7 +26,7 @@ export const REQUEST_FIELD = "request";
 export const CANCEL_FIELD = "cancel";
 /** Who cancelled a request (SET NX, value: their user id); the worker side reads it too (requests_keys.py). */
 export function cancelKey(userId: bigint, requestId: string): string {
-  return `digits:cancel:${userId.toString()}:${requestId}`;
+  return CANCEL_KEY.replace("{user_id}", userId.toString()).replace("{request_id}", () => requestId);
 }
 
 /** Jobs queued or running at once per user (DIGITS_MAX_JOBS_PER_USER) and in all (DIGITS_MAX_JOBS_TOTAL). */
@@ -31,8 +34,7 @@ export const DEFAULT_MAX_JOBS_PER_USER = 2;
 export const DEFAULT_MAX_JOBS_TOTAL = 20;
 /** A job counts as active at most this long, even if its end is never seen (a crashed worker). */
 export const DEFAULT_ACTIVE_JOB_TTL_S = 6 * 60 * 60;
-export const ACTIVE_USER_KEY_PREFIX = "digits:active:user:";
-export const ACTIVE_ALL_KEY = "digits:active:all";
+export { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX };
 
 export const COMMAND_NAME = "train";
 export const CANCEL_ID_PREFIX = "digits:cancel:";

@@ -10,6 +10,7 @@ import { stringify } from "lossless-json";
 import type { DiscordPort, MessageRef } from "../discord_port.ts";
 import { DeliveryError } from "../discord_port.ts";
 import { DigitsTrainV1 } from "../generated/contracts.ts";
+import { REQUEST_V1 } from "../generated/names.ts";
 import type { Logger } from "../log.ts";
 import { releaseActive, reserveActive } from "./active.ts";
 import { queuedMessage } from "./queued.ts";
@@ -35,7 +36,7 @@ type Command = Extract<UserInteraction, { kind: "command" }>;
 /** The request the options ask for, validated, or the refusal naming each bad field and its rule. */
 export function requestFromOptions(options: Command["options"], userId: bigint, requestId: string): DigitsTrainV1 | string {
   const parsed = DigitsTrainV1.safeParse({
-    type: "digits.train.v1",
+    type: REQUEST_V1,
     request_id: requestId,
     user_id: userId,
     ...TRAIN_DEFAULTS,
