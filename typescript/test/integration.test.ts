@@ -385,3 +385,38 @@ void test("the reader goes on after Redis restarts", async () => {
   await running.delivery.whenIdle();
   await running.stop();
 });
+
+void test("entries whose storing failed are read again at once and acknowledged only when stored", async () => {
+  const stream = "it:retry-store";
+  const redisReader = readerClient(redis.url, silentLogger);
+  const seen: string[] = [];
+  let failures = 1;
+  const reader = new StreamReader({
+    redis: redisReader,
+    stream,
+    group: GROUP,
+    consumer: "retrying",
+    claimIdleMs: 60_000, // not by claiming: by re-reading its own pending entries
+    logger: silentLogger,
+    handle: (entries) => {
+      seen.push(...entries.map((entry) => entry.id));
+      if (failures > 0) {
+        failures -= 1;
+        return Promise.reject(new Error("Redis went away"));
+      }
+      return Promise.resolve();
+    },
+  });
+  await reader.ensureGroup();
+  const running = reader.run();
+  const id = await publisher.xadd(stream, "*", "event", started(reqId("retried")));
+  await waitFor("the entry handled twice", () => seen.length === 2, 5000);
+  assert.deepEqual(seen, [id, id]);
+  await waitFor("the entry acknowledged", async () => {
+    const pending = await publisher.xpending(stream, GROUP);
+    return Array.isArray(pending) && pending[0] === 0;
+  });
+  reader.stop();
+  await running;
+  redisReader.disconnect();
+});
