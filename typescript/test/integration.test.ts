@@ -420,3 +420,21 @@ void test("entries whose storing failed are read again at once and acknowledged 
   await running;
   redisReader.disconnect();
 });
+
+void test("a stored message id is used only when it is well formed and names the key's user", async () => {
+  const store = new RedisMessageStore(publisher, PREFIX, 60);
+  const key = messageKeyFor(42n, "owned");
+  await store.set(key, { channelId: "c1", messageId: "m1" });
+  assert.deepEqual(await store.get(key), { channelId: "c1", messageId: "m1" });
+  assert.match((await publisher.get(store.redisKey(key))) ?? "", /"user_id":"42"/);
+  const ttl = await publisher.ttl(store.redisKey(key));
+  assert.ok(ttl > 0 && ttl <= 60, `expires (${ttl} s)`);
+  // Another user's message under this key (a bug, or someone writing to Redis) is never edited.
+  await publisher.set(store.redisKey(key), JSON.stringify({ channel_id: "c2", message_id: "m2", user_id: "43" }));
+  assert.equal(await store.get(key), null);
+  await publisher.set(store.redisKey(key), "not json");
+  assert.equal(await store.get(key), null);
+  await publisher.set(store.redisKey(key), JSON.stringify({ channel_id: "", message_id: "m2", user_id: "42" }));
+  assert.equal(await store.get(key), null);
+  assert.equal(await store.get(messageKeyFor(42n, "never-stored")), null);
+});
