@@ -49,8 +49,11 @@ export const EVENTS_CHANNEL = "digits:events";
 /** Default Redis Stream every event is also appended to, the event log (DIGITS_EVENTS_STREAM). */
 export const EVENTS_STREAM = "digits:events:log";
 
-/** Prefix of the Redis key that holds the bot's Discord message id of one job: prefix + request_id. */
-export const BOT_MESSAGE_KEY_PREFIX = "digits:bot:message:";
+/** Default consumer group of the bots that read the event log together (DIGITS_BOT_GROUP). */
+export const BOT_GROUP = "digits-bot";
+
+/** Every Redis key the bot writes starts with this, then its consumer group: digits:bot:<group>:. */
+export const BOT_KEY_PREFIX = "digits:bot:";
 
 /** Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id. */
 export const LOST_REPORTED_KEY = "digits:lost-reported:{job_id}";
