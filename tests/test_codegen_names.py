@@ -33,7 +33,7 @@ def test_the_generated_module_holds_every_type_and_the_redis_names() -> None:
     assert set(SCHEMA_FILES) <= values
     assert names.EVENTS_CHANNEL == "digits:events"
     assert names.EVENTS_STREAM == "digits:events:log"
-    assert (names.BOT_GROUP, names.BOT_KEY_PREFIX) == ("digits-bot", "digits:bot:")
+    assert names.BOT_KEY_PREFIX == "digits:bot:"
 
 
 def test_both_languages_get_the_same_constants() -> None:

@@ -86,3 +86,30 @@ def test_the_check_finds_a_name_written_by_hand_and_ignores_docstrings(tmp_path:
         "python/src/pkg/mod.py:4: 'digits.train.batch.v1'",
         "python/src/pkg/mod.py:6: 'digits:events'",
     ]
+
+
+def ts_hand_written(root: Path = REPO_ROOT) -> list[str]:
+    """The same for the bot: a quoted name in typescript/src outside generated/ (comments
+    included: a TypeScript comment is rare enough that it should use the constant's name)."""
+    found: list[str] = []
+    src = root / "typescript" / "src"
+    for path in sorted(src.rglob("*.ts")):
+        if path.is_relative_to(src / "generated"):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for name in SOUGHT:
+                if f'"{name}"' in line or f"'{name}'" in line or f"`{name}`" in line:
+                    found.append(f"{path.relative_to(root)}:{number}: {name!r}")
+    return found
+
+
+def test_the_bot_writes_no_type_or_redis_name_by_hand() -> None:
+    assert ts_hand_written() == []
+
+
+def test_the_bot_check_finds_a_quoted_name(tmp_path: Path) -> None:
+    src = tmp_path / "typescript/src"
+    (src / "generated").mkdir(parents=True)
+    (src / "generated" / "names.ts").write_text('export const X = "digits.train.batch.v1";\n')
+    (src / "state.ts").write_text('const a = 1;\nif (t === "digits.train.batch.v1") a;\n')
+    assert ts_hand_written(tmp_path) == ["typescript/src/state.ts:2: 'digits.train.batch.v1'"]

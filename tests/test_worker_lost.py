@@ -133,7 +133,7 @@ def test_parent_and_horse_killed_are_reported_by_another_worker_within_the_bound
                 return embed if embed is not None and embed.get("title") == title else None
 
             embed = wait_until("the message to show the failure", failed_embed, 30)
-            assert "worker lost: no heartbeat" in fields_of(embed)["System error"]
+            assert md_escape("worker lost: no heartbeat") in fields_of(embed)["System error"]
         finally:
             bot.stop()
 

@@ -1,10 +1,11 @@
 import { hostname } from "node:os";
+import { BOT_KEY_PREFIX, EVENTS_STREAM } from "./generated/names.ts";
 
 // Every tunable fact of the bot lives here: channel and key names, Discord limits, throttle,
 // and how the command line and environment turn into a BotConfig.
 
 /** Redis Stream the trainer appends every event to; the bot reads it (DIGITS_EVENTS_STREAM overrides). */
-export const DEFAULT_EVENTS_STREAM = "digits:events:log";
+export const DEFAULT_EVENTS_STREAM = EVENTS_STREAM;
 /** Consumer group of the bots that share the work (DIGITS_BOT_GROUP overrides). */
 export const DEFAULT_BOT_GROUP = "digits-bot";
 /**
@@ -47,8 +48,8 @@ export const MAX_EVENT_BYTES = 64 * 1024;
 /** Deepest JSON nesting accepted; valid events are flat objects. */
 export const MAX_JSON_DEPTH = 16;
 
-/** Every Redis key the bot writes starts with this, then the consumer group: `digits:bot:<group>:`. */
-export const BOT_KEY_PREFIX = "digits:bot:";
+/** Every Redis key the bot writes starts with BOT_KEY_PREFIX, then the consumer group: `digits:bot:<group>:`. */
+export { BOT_KEY_PREFIX };
 /** A job's stored events, message id and flags are forgotten this long after its last event (seconds). */
 export const JOB_KEY_TTL_S = 7 * 24 * 60 * 60;
 

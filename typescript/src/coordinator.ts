@@ -4,6 +4,7 @@
 // lease while it works. Jobs whose holder died (lease expired) and whose final state is not shown
 // yet are adopted by any bot on its next pass, so every message reaches its final state.
 
+import { BATCH_V1 } from "./generated/names.ts";
 import { DEFAULT_LEASE_MS, DEFAULT_SILENT_AFTER_S, MAX_ADOPT_SCAN, SYNC_INTERVAL_MS } from "./config.ts";
 import { decodeEvent, decodeEventBytes, type DecodedEvent } from "./decode.ts";
 import type { Delivery, Target } from "./delivery.ts";
@@ -53,7 +54,7 @@ interface Owned {
 }
 
 function isBatch(decoded: DecodedEvent): boolean {
-  return decoded.kind === "v1" && decoded.event.type === "digits.train.batch.v1";
+  return decoded.kind === "v1" && decoded.event.type === BATCH_V1;
 }
 
 export class Coordinator {

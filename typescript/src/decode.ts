@@ -185,7 +185,7 @@ export function decodeEvent(text: string): DecodeResult {
   return parsed.ok ? checkEvent(parsed.value) : { kind: "invalid", reason: parsed.reason };
 }
 
-/** Decodes a job request (`digits.train.v1`). Never throws. */
+/** Decodes a job request (REQUEST_V1, validated by DigitsTrainV1). Never throws. */
 export function decodeTrainRequest(text: string): RequestDecodeResult {
   const parsed = parseJson(text);
   if (!parsed.ok) return { kind: "invalid", reason: parsed.reason };

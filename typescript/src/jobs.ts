@@ -2,6 +2,7 @@
 // requests apart even when they reuse a request id. A job has one or more runs (an RQ requeue or a
 // retried request starts a new run, with a new run_id); each run has its own state and message.
 
+import { STARTED_V1 } from "./generated/names.ts";
 import type { DecodedEvent } from "./decode.ts";
 import { foldEvent, isTerminal, type JobState } from "./state.ts";
 
@@ -43,7 +44,7 @@ export function foldRuns(runs: JobState[], decoded: DecodedEvent): number | null
   let index = runId === null ? -1 : runs.findIndex((run) => run.runId === runId);
   const newest = runs.length - 1;
   const last = runs[newest];
-  const startsRun = decoded.kind === "v1" && decoded.event.type === "digits.train.started.v1";
+  const startsRun = decoded.kind === "v1" && decoded.event.type === STARTED_V1;
   // A run that has its own run_id, or has ended, is not the run a new `started` belongs to.
   const newRun = index === -1 && startsRun && last !== undefined && (last.runId !== null || isTerminal(last.status));
   if (index === -1) index = newRun ? runs.length : Math.max(newest, 0);

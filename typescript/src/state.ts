@@ -1,5 +1,6 @@
 // The state of one job, folded from its events by a pure reducer.
 
+import { ARTIFACT_V1, BATCH_V1, BEST_V1, COMPLETED_V1, EPOCH_V1, FAILED_V1, LEGACY_COMPLETED, LEGACY_FAILED, LEGACY_PROGRESS, LEGACY_STARTED, PRUNE_V1, STARTED_V1, UPLOAD_V1 } from "./generated/names.ts";
 import type { DecodedEvent } from "./decode.ts";
 import type { DigitsEventV1, LegacyEvent } from "./generated/contracts.ts";
 import { MAX_EPOCH_LINES } from "./config.ts";
@@ -110,9 +111,9 @@ function foldV1(state: JobState, event: DigitsEventV1): JobState {
   // run_id may appear late; a null never erases one we already know.
   const base = { ...state, runId: event.run_id ?? state.runId, ...timed(state, event) };
   switch (event.type) {
-    case "digits.train.started.v1":
+    case STARTED_V1:
       return { ...base, totalEpochs: event.total_epochs };
-    case "digits.train.batch.v1":
+    case BATCH_V1:
       // An older batch event delivered late (a redelivery, another bot's share) moves nothing back.
       if (state.lastBatch !== null && (state.lastBatch.epoch > event.epoch || (state.lastBatch.epoch === event.epoch && state.lastBatch.batch >= event.batch))) {
         return { ...base, status: "training" };
@@ -130,46 +131,46 @@ function foldV1(state: JobState, event: DigitsEventV1): JobState {
           samplesPerSec: event.samples_per_sec,
         },
       };
-    case "digits.train.epoch.v1":
+    case EPOCH_V1:
       return {
         ...base,
         status: "training",
         totalEpochs: event.total_epochs,
         epochs: withEpoch(state.epochs, { epoch: event.epoch, valAcc: event.val_acc, timeS: event.time_s }),
       };
-    case "digits.train.best.v1":
+    case BEST_V1:
       return { ...base, status: "training", best: { epoch: event.epoch, valAcc: event.val_acc } };
-    case "digits.train.artifact.v1":
+    case ARTIFACT_V1:
       return { ...base, status: "training", artifactPath: event.path };
-    case "digits.train.upload.v1":
+    case UPLOAD_V1:
       return {
         ...base,
         status: "training",
         upload: { status: event.status, modelBytes: event.model_bytes, manifestBytes: event.manifest_bytes },
       };
-    case "digits.train.prune.v1":
+    case PRUNE_V1:
       return { ...base, status: "training", prunedCount: event.deleted_count };
-    case "digits.train.completed.v1":
+    case COMPLETED_V1:
       return { ...base, status: "completed", finalValAcc: event.val_acc };
-    case "digits.train.failed.v1":
+    case FAILED_V1:
       return { ...base, status: "failed", failure: { kind: event.error_kind, message: event.message } };
   }
 }
 
 function foldLegacy(state: JobState, event: LegacyEvent): JobState {
   switch (event.type) {
-    case "started":
+    case LEGACY_STARTED:
       return { ...state, totalEpochs: event.total_epochs };
-    case "progress":
+    case LEGACY_PROGRESS:
       return {
         ...state,
         status: "training",
         totalEpochs: event.total_epochs,
         epochs: withEpoch(state.epochs, { epoch: event.epoch, valAcc: event.val_acc, timeS: null }),
       };
-    case "completed":
+    case LEGACY_COMPLETED:
       return { ...state, status: "completed", runId: event.run_id, finalValAcc: event.val_acc };
-    case "failed":
+    case LEGACY_FAILED:
       return { ...state, status: "failed", failure: { kind: event.error_kind, message: event.message } };
   }
 }
@@ -232,7 +233,7 @@ function nextTiming(previous: Timing | undefined, event: DigitsEventV1): Timing 
   let timing: Timing = previous === undefined
     ? { startedAtMs: at, lastAtMs: at, lastBatchIndex: null, lastBatchAtMs: null, secondsPerBatch: null, totalBatches: null }
     : { ...previous, startedAtMs: Math.min(previous.startedAtMs, at), lastAtMs: Math.max(previous.lastAtMs, at) };
-  if (event.type === "digits.train.batch.v1") {
+  if (event.type === BATCH_V1) {
     const index = (event.epoch - 1) * event.total_batches + event.batch;
     const last = timing.lastBatchIndex;
     const lastAt = timing.lastBatchAtMs;
@@ -264,13 +265,13 @@ function halve(points: History["batchLoss"]): History["batchLoss"] {
 
 function nextHistory(previous: History | undefined, event: DigitsEventV1): History {
   const history: History = previous ?? { epochs: [], batchLoss: [] };
-  if (event.type === "digits.train.batch.v1") {
+  if (event.type === BATCH_V1) {
     const at = event.epoch - 1 + event.batch / event.total_batches;
     if ((history.batchLoss.at(-1)?.at ?? Number.NEGATIVE_INFINITY) >= at) return history;
     const points = [...history.batchLoss, { at, loss: event.batch_loss }];
     return { ...history, batchLoss: points.length > MAX_LOSS_POINTS ? halve(points) : points };
   }
-  if (event.type === "digits.train.epoch.v1") {
+  if (event.type === EPOCH_V1) {
     const epochs = history.epochs.filter((line) => line.epoch !== event.epoch);
     epochs.push({ epoch: event.epoch, valAcc: event.val_acc, trainLoss: event.train_loss });
     epochs.sort((a, b) => a.epoch - b.epoch);

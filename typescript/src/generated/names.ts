@@ -49,10 +49,7 @@ export const EVENTS_CHANNEL = "digits:events";
 /** Default Redis Stream every event is also appended to, the event log (DIGITS_EVENTS_STREAM). */
 export const EVENTS_STREAM = "digits:events:log";
 
-/** Default consumer group of the bots that read the event log together (DIGITS_BOT_GROUP). */
-export const BOT_GROUP = "digits-bot";
-
-/** Every Redis key the bot writes starts with this, then its consumer group: digits:bot:<group>:. */
+/** Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open. */
 export const BOT_KEY_PREFIX = "digits:bot:";
 
 /** Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id. */

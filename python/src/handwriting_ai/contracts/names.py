@@ -55,11 +55,8 @@ EVENTS_CHANNEL: Final = "digits:events"
 EVENTS_STREAM: Final = "digits:events:log"
 """Default Redis Stream every event is also appended to, the event log (DIGITS_EVENTS_STREAM)."""
 
-BOT_GROUP: Final = "digits-bot"
-"""Default consumer group of the bots that read the event log together (DIGITS_BOT_GROUP)."""
-
 BOT_KEY_PREFIX: Final = "digits:bot:"
-"""Every Redis key the bot writes starts with this, then its consumer group: digits:bot:<group>:."""
+"""Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open."""
 
 LOST_REPORTED_KEY: Final = "digits:lost-reported:{job_id}"
 """Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id."""
