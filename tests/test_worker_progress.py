@@ -152,7 +152,8 @@ def test_event_text_is_shown_literally_not_as_rich_markup() -> None:
 
 def test_every_step_has_a_readable_line() -> None:
     assert describe(ev.best(CTX, epoch=1, val_acc=0.9)) == "  new best: val_acc 90.00% at epoch 1"
-    assert describe(ev.artifact(CTX, path="artifacts/digits")) == "saved model to artifacts/digits"
+    saved = describe(ev.artifact(CTX, path="digits"))
+    assert saved == "saved model to digits/ in the artifacts root"
     assert describe(ev.upload(CTX, status=200, model_bytes=2048, manifest_bytes=10)) == (
         "upload: HTTP 200 (model 2.0 KiB, manifest 10 B)"
     )

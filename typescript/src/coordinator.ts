@@ -102,9 +102,10 @@ export class Coordinator {
 
   /** Starts the periodic pass: lease renewal, events stored by other bots, silence, orphaned jobs. */
   start(): void {
+    // Leases are renewed at least three times per lease period.
     this.timer ??= setInterval(() => {
       void this.tick();
-    }, SYNC_INTERVAL_MS);
+    }, Math.min(SYNC_INTERVAL_MS, Math.floor(this.leaseMs / 3)));
     this.timer.unref();
   }
 

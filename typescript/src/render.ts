@@ -145,7 +145,7 @@ export function epochsValue(state: JobState, max: number): string | null {
 
 function notesValue(state: JobState): string | null {
   const notes: string[] = [];
-  if (state.artifactPath !== null) notes.push(`Saved to ${escapeText(state.artifactPath, PATH_CHARS)}`);
+  if (state.artifactPath !== null) notes.push(`Saved to ${escapeText(state.artifactPath, PATH_CHARS)}/ in the artifacts root`);
   if (state.upload !== null) {
     const { status, modelBytes, manifestBytes } = state.upload;
     const outcome = status === 0 ? "no response" : `HTTP ${status}${status >= 200 && status < 300 ? " (ok)" : ""}`;

@@ -132,6 +132,8 @@ export class StreamReader {
       return;
     }
     this.failures += 1;
+    // Entries read but not stored are pending for this consumer: read them again first.
+    this.cursor = "0";
     const wait = Math.min(backoffMs(this.failures, 200), MAX_READ_RETRY_MS);
     this.options.logger.warn(`reading the event log failed (${this.failures} in a row): ${message}; retrying in ${wait} ms`);
     await new Promise((resolve) => setTimeout(resolve, wait));

@@ -385,3 +385,56 @@ void test("the reader goes on after Redis restarts", async () => {
   await running.delivery.whenIdle();
   await running.stop();
 });
+
+void test("entries whose storing failed are read again at once and acknowledged only when stored", async () => {
+  const stream = "it:retry-store";
+  const redisReader = readerClient(redis.url, silentLogger);
+  const seen: string[] = [];
+  let failures = 1;
+  const reader = new StreamReader({
+    redis: redisReader,
+    stream,
+    group: GROUP,
+    consumer: "retrying",
+    claimIdleMs: 60_000, // not by claiming: by re-reading its own pending entries
+    logger: silentLogger,
+    handle: (entries) => {
+      seen.push(...entries.map((entry) => entry.id));
+      if (failures > 0) {
+        failures -= 1;
+        return Promise.reject(new Error("Redis went away"));
+      }
+      return Promise.resolve();
+    },
+  });
+  await reader.ensureGroup();
+  const running = reader.run();
+  const id = await publisher.xadd(stream, "*", "event", started(reqId("retried")));
+  await waitFor("the entry handled twice", () => seen.length === 2, 5000);
+  assert.deepEqual(seen, [id, id]);
+  await waitFor("the entry acknowledged", async () => {
+    const pending = await publisher.xpending(stream, GROUP);
+    return Array.isArray(pending) && pending[0] === 0;
+  });
+  reader.stop();
+  await running;
+  redisReader.disconnect();
+});
+
+void test("a stored message id is used only when it is well formed and names the key's user", async () => {
+  const store = new RedisMessageStore(publisher, PREFIX, 60);
+  const key = messageKeyFor(42n, "owned");
+  await store.set(key, { channelId: "c1", messageId: "m1" });
+  assert.deepEqual(await store.get(key), { channelId: "c1", messageId: "m1" });
+  assert.match((await publisher.get(store.redisKey(key))) ?? "", /"user_id":"42"/);
+  const ttl = await publisher.ttl(store.redisKey(key));
+  assert.ok(ttl > 0 && ttl <= 60, `expires (${ttl} s)`);
+  // Another user's message under this key (a bug, or someone writing to Redis) is never edited.
+  await publisher.set(store.redisKey(key), JSON.stringify({ channel_id: "c2", message_id: "m2", user_id: "43" }));
+  assert.equal(await store.get(key), null);
+  await publisher.set(store.redisKey(key), "not json");
+  assert.equal(await store.get(key), null);
+  await publisher.set(store.redisKey(key), JSON.stringify({ channel_id: "", message_id: "m2", user_id: "42" }));
+  assert.equal(await store.get(key), null);
+  assert.equal(await store.get(messageKeyFor(42n, "never-stored")), null);
+});

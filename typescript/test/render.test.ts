@@ -86,8 +86,8 @@ void test("completion shows val_acc and run_id; failure shows kind, message and 
 });
 
 void test("notes show the artifact, the upload with sizes, and the prune count", () => {
-  const { embed } = renderJob({ ...base, artifactPath: "artifacts/digits", upload: { status: 0, modelBytes: 2_500_000, manifestBytes: 700 }, prunedCount: 4 });
-  assert.equal(fieldValue(embed, "Notes"), "Saved to artifacts/digits\nUpload: no response · model 2.4 MiB · manifest 700 B\nPruned 4 old snapshot files");
+  const { embed } = renderJob({ ...base, artifactPath: "digits", upload: { status: 0, modelBytes: 2_500_000, manifestBytes: 700 }, prunedCount: 4 });
+  assert.equal(fieldValue(embed, "Notes"), "Saved to digits/ in the artifacts root\nUpload: no response · model 2.4 MiB · manifest 700 B\nPruned 4 old snapshot files");
 });
 
 void test("event text cannot format or mention", () => {

@@ -15,28 +15,27 @@ from pathlib import Path
 
 import torch
 
+from handwriting_ai.contracts import DigitsManifestV1
 from handwriting_ai.data.digits import DigitsData, load_mnist, load_offline
 from handwriting_ai.data.idx import DataError
 from handwriting_ai.settings import SettingsError, load_settings
 from handwriting_ai.training.loop import evaluate, normalize
 from handwriting_ai.training.saved import ArtifactError, load_saved
-from handwriting_ai.training.threads import resolve_threads
 
 
-def _validation_digits(manifest: dict[str, object], data_root: Path) -> DigitsData:
-    record = manifest.get("dataset")
-    dataset = record if isinstance(record, dict) else {}
-    name, val_size, split_seed = (dataset.get(k) for k in ("name", "val_size", "split_seed"))
-    if name == "mnist":
+def _validation_digits(manifest: DigitsManifestV1, data_root: Path) -> DigitsData:
+    dataset = manifest["dataset"]
+    split_seed = dataset["split_seed"]
+    if dataset["name"] == "mnist":
         data = load_mnist(data_root)
-    elif name == "mnist-offline" and isinstance(val_size, int) and isinstance(split_seed, int):
-        data = load_offline(data_root, val_size=val_size, split_seed=split_seed)
+    elif dataset["name"] == "mnist-offline" and split_seed is not None:
+        data = load_offline(data_root, val_size=dataset["val_size"], split_seed=split_seed)
     else:
-        raise DataError(f"the manifest's dataset {record!r} is not one this version can rebuild")
-    if data.digest != dataset.get("digest"):
+        raise DataError(f"the manifest's dataset {dataset!r} is not one this version can rebuild")
+    if data.digest != dataset["digest"]:
         raise DataError(
             f"the digits under {data_root} ({data.digest}) are not those the model was trained "
-            f"on ({dataset.get('digest')}); set DIGITS__DATA_ROOT to the data it used"
+            f"on ({dataset['digest']}); set DIGITS__DATA_ROOT to the data it used"
         )
     return data
 
@@ -52,19 +51,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
     # The thread count training scored with, so the arithmetic is the same.
-    threads = saved.manifest.get("threads")
-    torch.set_num_threads(
-        threads
-        if isinstance(threads, int) and threads > 0
-        else resolve_threads(settings.train.threads)
-    )
+    torch.set_num_threads(saved.manifest["threads"])
     val_acc = evaluate(saved.model, normalize(data.val_images), data.val_labels)
     total = int(data.val_labels.shape[0])
-    expected = saved.manifest.get("val_acc")
+    expected = saved.manifest["val_acc"]
     reproduced = val_acc == expected
     result = {
         "model_file": str(saved.model_path),
-        "run_id": saved.manifest.get("run_id"),
+        "run_id": saved.manifest["run_id"],
         "dataset": data.name,
         "val_acc": val_acc,
         "correct": round(val_acc * total),

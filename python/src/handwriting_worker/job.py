@@ -213,7 +213,9 @@ def run_job(
             data=_digits(settings, download),
             device=settings.train.device,
         )
-        events.emit(ev.artifact(events.ctx, path=str(result.model_dir)))
+        # Relative to the artifacts root: the message in Discord shows no server paths.
+        model_dir = event_text(str(result.model_dir), settings.digits.artifacts_root)
+        events.emit(ev.artifact(events.ctx, path=model_dir))
         step = "upload"
         failure = _upload(events, settings, request, result)
         if failure is not None:

@@ -106,7 +106,7 @@ def describe(event: Event) -> str | None:
         case t.BEST_V1:
             return f"  new best: val_acc {event['val_acc']:.2%} at epoch {event['epoch']}"
         case t.ARTIFACT_V1:
-            return f"saved model to {event['path']}"
+            return f"saved model to {event['path']}/ in the artifacts root"
         case t.UPLOAD_V1:
             status = "no response" if event["status"] == 0 else f"HTTP {event['status']}"
             return (

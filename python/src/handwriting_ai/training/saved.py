@@ -1,19 +1,21 @@
 """A trained model read back through its manifest, checked against it before it is used.
 
-``<artifact_dir>/manifest.json`` names the run's model file and its sha256; the model is
-loaded only when the file is there and its digest matches, so what is evaluated or asked to
-predict is exactly what the run saved.
+``<artifact_dir>/manifest.json`` names the run's model file and its sha256; the manifest is
+read as the contract it is (``digits.manifest.v1``, validated), and the model is loaded only
+when the file is there and its digest matches, so what is evaluated or asked to predict is
+exactly what the run saved.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
+from handwriting_ai.contracts import DigitsManifestV1
+from handwriting_ai.manifest import ManifestError, parse_manifest
 from handwriting_ai.training.artifacts import MANIFEST_FILE, load_model
 
 _FIX = (
@@ -30,31 +32,23 @@ class ArtifactError(Exception):
 class SavedModel:
     model: nn.Module
     """In eval mode, on the CPU; feed it images normalised like the training digits."""
-    manifest: dict[str, object]
+    manifest: DigitsManifestV1
     model_path: Path
-
-
-def _text(manifest: dict[str, object], key: str, path: Path) -> str:
-    value = manifest.get(key)
-    if not isinstance(value, str):
-        raise ArtifactError(f"{path}: the manifest has no {key!r}; train the model again")
-    return value
 
 
 def load_saved(artifact_dir: Path) -> SavedModel:
     """The model ``artifact_dir/manifest.json`` describes; ArtifactError naming what is wrong."""
     manifest_path = artifact_dir / MANIFEST_FILE
     try:
-        doc: object = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = parse_manifest(manifest_path.read_bytes())
     except FileNotFoundError:
         raise ArtifactError(f"{manifest_path}: no manifest here; {_FIX}") from None
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise ArtifactError(f"{manifest_path}: not a readable manifest ({exc}); {_FIX}") from exc
-    if not isinstance(doc, dict):
-        raise ArtifactError(f"{manifest_path}: the manifest is not a JSON object; {_FIX}")
-    manifest = {str(k): v for k, v in doc.items()}
-    model_path = artifact_dir / _text(manifest, "model_file", manifest_path)
-    expected = _text(manifest, "model_sha256", manifest_path)
+    except ManifestError as exc:
+        raise ArtifactError(f"{manifest_path}: {exc}; train the model again") from exc
+    model_path = artifact_dir / manifest["model_file"]
+    expected = manifest["model_sha256"]
     try:
         actual = hashlib.sha256(model_path.read_bytes()).hexdigest()
     except OSError as exc:

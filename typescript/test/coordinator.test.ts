@@ -1,0 +1,192 @@
+// The coordinator alone (in-memory job store, scripted Discord port): leases lost and refused,
+// Redis failures retried on the next pass, an older event arriving late, the end of a job.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Coordinator } from "../src/coordinator.ts";
+import { Delivery } from "../src/delivery.ts";
+import { MemoryJobStore, type JobStore, type StoredEntry, type StoredEvents } from "../src/job_store.ts";
+import type { JobId } from "../src/jobs.ts";
+import { MemoryMessageStore } from "../src/message_store.ts";
+import { RequestScheduler } from "../src/scheduler.ts";
+import type { LogEntry } from "../src/stream_reader.ts";
+import { FakePort } from "./fake_port.ts";
+import { BIG_USER_ID, completed, epochDone, started } from "./fixtures.ts";
+
+/** A memory store whose lease and Redis calls can be made to refuse or fail. */
+class ScriptedStore implements JobStore {
+  private readonly inner = new MemoryJobStore();
+  grant = true;
+  failNextRead = 0;
+  failNextAppend = 0;
+  released: string[] = [];
+
+  acquire(): Promise<boolean> {
+    return Promise.resolve(this.grant);
+  }
+
+  release(job: JobId, owner: string): Promise<void> {
+    this.released.push(`${job.requestId}:${owner}`);
+    return Promise.resolve();
+  }
+
+  read(job: JobId, after: string | null): Promise<StoredEvents> {
+    if (this.failNextRead > 0) {
+      this.failNextRead -= 1;
+      return Promise.reject(new Error("Connection is closed."));
+    }
+    return this.inner.read(job, after);
+  }
+
+  append(entries: readonly StoredEntry[]): Promise<void> {
+    if (this.failNextAppend > 0) {
+      this.failNextAppend -= 1;
+      return Promise.reject(new Error("Connection is closed."));
+    }
+    return this.inner.append(entries);
+  }
+
+  openJobs(limit: number): Promise<JobId[]> {
+    return this.inner.openJobs(limit);
+  }
+
+  close(job: JobId): Promise<void> {
+    return this.inner.close(job);
+  }
+
+  isDone(key: string): Promise<boolean> {
+    return this.inner.isDone(key);
+  }
+
+  markDone(key: string): Promise<void> {
+    return this.inner.markDone(key);
+  }
+}
+
+function setup(store = new ScriptedStore()): { store: ScriptedStore; port: FakePort; coordinator: Coordinator; delivery: Delivery; warnings: string[]; terminals: string[] } {
+  const port = new FakePort();
+  const warnings: string[] = [];
+  const terminals: string[] = [];
+  let coordinator: Coordinator | null = null;
+  const delivery = new Delivery({
+    port,
+    store: new MemoryMessageStore(),
+    logger: { info: () => undefined, warn: (line) => warnings.push(line) },
+    editIntervalMs: 0,
+    notifyAtEnd: false,
+    scheduler: new RequestScheduler({ maxRps: 1_000_000, channelBurst: 1_000_000, safetyMs: 0 }),
+    onFinished: (key) => coordinator?.finished(key),
+  });
+  coordinator = new Coordinator({
+    store,
+    delivery,
+    logger: { info: () => undefined, warn: (line) => warnings.push(line) },
+    owner: "me",
+    onTerminal: (job) => terminals.push(job.requestId),
+  });
+  return { store, port, coordinator, delivery, warnings, terminals };
+}
+
+let nextId = 1;
+function entries(...texts: string[]): LogEntry[] {
+  return texts.map((text) => ({ id: `${nextId++}-0`, event: Buffer.from(text) }));
+}
+
+async function settle(coordinator: Coordinator, delivery: Delivery): Promise<void> {
+  await coordinator.tick();
+  await delivery.whenIdle();
+  await coordinator.tick();
+}
+
+void test("a job ends: its run is marked done, the job closed, the lease given up, onTerminal called once", async () => {
+  const { store, port, coordinator, delivery, terminals } = setup();
+  await coordinator.handle(entries(started({ request_id: "end" }), completed(0.9, { request_id: "end" })));
+  await settle(coordinator, delivery);
+  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create"]);
+  assert.equal(coordinator.ownedJobs, 0);
+  assert.deepEqual(store.released, ["end:me"]);
+  assert.deepEqual(terminals, ["end"]);
+  assert.equal(await store.isDone(`${BIG_USER_ID}:end`), true);
+  assert.deepEqual(await store.openJobs(10), []);
+});
+
+void test("a job whose lease another bot holds is stored but not shown here", async () => {
+  const { store, port, coordinator, delivery } = setup();
+  store.grant = false;
+  await coordinator.handle(entries(started({ request_id: "theirs" })));
+  await settle(coordinator, delivery);
+  assert.equal(port.calls.length, 0);
+  assert.equal(coordinator.ownedJobs, 0);
+  assert.equal((await store.read({ userId: BigInt(BIG_USER_ID), requestId: "theirs" }, null)).members.length, 1, "stored for whoever shows it");
+  store.grant = true; // the other bot died: its lease ran out
+  await settle(coordinator, delivery);
+  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create"], "adopted on the next pass");
+});
+
+void test("a lease lost to another bot stops this bot showing the job", async () => {
+  const { store, port, coordinator, delivery, warnings } = setup();
+  await coordinator.handle(entries(started({ request_id: "lost" })));
+  await settle(coordinator, delivery);
+  assert.equal(coordinator.ownedJobs, 1);
+  store.grant = false; // its renewal fails: another bot took it after a stall
+  await coordinator.tick();
+  await coordinator.handle(entries(epochDone(1, 0.9, { request_id: "lost" })));
+  await coordinator.tick();
+  await delivery.whenIdle();
+  assert.equal(coordinator.ownedJobs, 0);
+  assert.ok(warnings.some((line) => line.includes("lost the lease of job")), warnings.join("\n"));
+  assert.equal(port.calls.filter((call) => call.op === "edit").length, 0, "no edit after the lease went");
+});
+
+void test("a failed read is retried on the next pass; nothing is lost", async () => {
+  const { store, port, coordinator, delivery, warnings } = setup();
+  store.failNextRead = 1;
+  await coordinator.handle(entries(started({ request_id: "retry" })));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await delivery.whenIdle();
+  assert.equal(port.calls.length, 0);
+  assert.equal(coordinator.stats.errors, 1);
+  assert.match(warnings.join("\n"), /updating job .*retry failed: Connection is closed\.; retried on the next pass/);
+  await settle(coordinator, delivery);
+  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create"]);
+});
+
+void test("a failed store rejects the batch, so its entries are not acknowledged", async () => {
+  const { store, coordinator } = setup();
+  store.failNextAppend = 1;
+  await assert.rejects(coordinator.handle(entries(started({ request_id: "unstored" }))), /Connection is closed/);
+  assert.equal(coordinator.ownedJobs, 0);
+});
+
+void test("an older lifecycle event stored late (by another bot) is folded in: the job is folded again", async () => {
+  const { store, port, coordinator, delivery } = setup();
+  const [first, second, third] = entries(started({ request_id: "late" }), epochDone(1, 0.91, { request_id: "late" }), epochDone(2, 0.95, { request_id: "late" }));
+  assert.ok(first !== undefined && second !== undefined && third !== undefined);
+  await coordinator.handle([first, third]);
+  await settle(coordinator, delivery);
+  // Entry 2 reaches Redis after entry 3 was folded: another bot stored it.
+  const text = second.event?.toString() ?? "";
+  await store.append([{ job: { userId: BigInt(BIG_USER_ID), requestId: "late" }, member: `${second.id.split("-")[0]?.padStart(16, "0") ?? ""}-000000000000|${text}`, batch: false }]);
+  await settle(coordinator, delivery);
+  const last = port.calls.at(-1)?.message?.embed?.fields?.find((field) => field.name === "Epochs")?.value ?? "";
+  assert.match(last, /Epoch 1: val_acc 91\.00%/);
+  assert.match(last, /Epoch 2: val_acc 95\.00%/);
+});
+
+void test("releaseAll gives every lease up", async () => {
+  const { store, coordinator, delivery } = setup();
+  await coordinator.handle(entries(started({ request_id: "r1" }), started({ request_id: "r2" })));
+  await settle(coordinator, delivery);
+  await coordinator.releaseAll();
+  assert.deepEqual(store.released.sort(), ["r1:me", "r2:me"]);
+  assert.equal(coordinator.ownedJobs, 0);
+});
+
+void test("start and stop run the periodic pass and flush the invalid-entry counts", async () => {
+  const { coordinator, warnings } = setup();
+  coordinator.start();
+  coordinator.start(); // twice is once
+  for (let n = 0; n < 7; n += 1) await coordinator.handle([{ id: `${nextId++}-0`, event: null }]);
+  coordinator.stop();
+  assert.match(warnings.at(-1) ?? "", /invalid events since the last report: 2 × entry has no event field \(7 in all\)/);
+});
