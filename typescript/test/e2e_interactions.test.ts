@@ -169,3 +169,21 @@ void test("Cancel by the owner while the job trains stops it; one terminal event
   assert.match(terminals[0] ?? "", new RegExp(`"message":"cancelled by user ${OWNER.toString()}"`));
   assert.deepEqual(messageOf(requestId)?.components, []);
 });
+
+void test("Cancel of a job still queued behind another removes it: its message goes from Queued to cancelled, nothing trains", async () => {
+  const running = await train({ epochs: 50 });
+  await waitFor("the first job to train", () => messageOf(running)?.title.startsWith("Training ·") === true, 180_000);
+  const queued = await train({ epochs: 1 });
+  assert.equal(messageOf(queued)?.title, "Queued · digits");
+  const cancel = contentOf({ status: 200, body: await post(buttonInteraction(OWNER, `digits:cancel:${OWNER.toString()}:${queued}`)) });
+  assert.match(cancel, /^Cancelling/);
+  await waitFor("the queued job's message to show the cancel", () => messageOf(queued)?.title.startsWith("Training cancelled") === true, 30_000);
+  // The limit (2 per user) counted both; the cancelled one no longer counts.
+  await waitFor("its slot to be free", async () => (await redis.zscore(`digits:active:user:${OWNER.toString()}`, queued)) === null, 10_000);
+  await post(buttonInteraction(OWNER, `digits:cancel:${OWNER.toString()}:${running}`));
+  await waitFor("the running job to end", () => messageOf(running)?.title.startsWith("Training cancelled") === true, 30_000);
+  const events = await redis.xrange("digits:events:log", "-", "+");
+  const ofQueued = events.map(([, fields]) => fields[1] ?? "").filter((text) => text.includes(queued));
+  assert.equal(ofQueued.length, 1, ofQueued.join("\n")); // its one failed event: it never started
+  assert.match(ofQueued[0] ?? "", /"type":"digits\.train\.failed\.v1"/);
+});
