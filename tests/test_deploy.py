@@ -63,9 +63,9 @@ def _exec_start(unit: Path) -> list[str]:
     return shlex.split(parser["Service"]["ExecStart"])
 
 
-def test_there_are_units_for_the_worker_and_the_bot() -> None:
+def test_there_are_units_for_the_worker_the_intake_and_the_bot() -> None:
     names = {unit.name for unit in UNITS}
-    assert {"digits-worker@.service", "digits-bot.service"} <= names
+    assert {"digits-worker@.service", "digits-bot.service", "digits-intake.service"} <= names
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda unit: unit.name)

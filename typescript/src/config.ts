@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { INTERACTIONS_USAGE, loadInteractionSettings, type InteractionSettings } from "./interactions/settings.ts";
 import { BOT_KEY_PREFIX, EVENTS_STREAM } from "./generated/names.ts";
 
 // Every tunable fact of the bot lives here: channel and key names, Discord limits, throttle,
@@ -119,6 +120,8 @@ export interface BotConfig {
   /** Requests per second for the whole bot. */
   readonly discordMaxRps: number;
   readonly shutdownTimeoutMs: number;
+  /** The interactions endpoint (/train, Cancel); null when DISCORD_PUBLIC_KEY is unset. */
+  readonly interactions: InteractionSettings | null;
 }
 
 export const USAGE = `Usage: npm start [-- --dry-run] [-- --help]
@@ -146,7 +149,8 @@ Environment:
   DIGITS_NOTIFY_AT_END      true|false: reply mentioning the requester when a job ends, default true
   DIGITS_DISCORD_MAX_RPS    requests per second for the whole bot, default ${DEFAULT_DISCORD_MAX_RPS}
   DIGITS_SHUTDOWN_TIMEOUT_MS  time to send pending states on SIGTERM/SIGINT, default ${DEFAULT_SHUTDOWN_TIMEOUT_MS}
-  DISCORD_API_URL           default ${DEFAULT_DISCORD_API_URL}`;
+  DISCORD_API_URL           default ${DEFAULT_DISCORD_API_URL}
+${INTERACTIONS_USAGE}`;
 
 export type ConfigResult =
   | { readonly kind: "run"; readonly config: BotConfig }
@@ -208,6 +212,8 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(group)) {
     return { kind: "error", message: `DIGITS_BOT_GROUP must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(group)}` };
   }
+  const interactions = loadInteractionSettings(env);
+  if (interactions.kind === "error") return { kind: "error", message: interactions.message };
   return {
     kind: "run",
     config: {
@@ -227,6 +233,7 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
       notifyAtEnd: notifyText === "true",
       discordMaxRps: rps,
       shutdownTimeoutMs,
+      interactions: interactions.kind === "on" ? interactions.settings : null,
     },
   };
 }

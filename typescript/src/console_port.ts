@@ -8,6 +8,8 @@ function text(message: OutgoingMessage): string {
   if (message.content !== undefined) parts.push(message.content);
   if (message.embed !== undefined) parts.push(renderText({ embed: message.embed }));
   if (message.chartPng !== undefined) parts.push(`[chart.png, ${message.chartPng.byteLength} bytes]`);
+  const buttons = (message.components ?? []).flatMap((row) => row.components.map((button) => ("label" in button ? `[${button.label ?? ""}]` : "[?]")));
+  if (buttons.length > 0) parts.push(buttons.join(" "));
   return parts.join("\n");
 }
 
@@ -25,6 +27,12 @@ export class ConsoleDiscordPort implements DiscordPort {
     const reply = message.replyTo === undefined ? "" : ` replying to ${message.replyTo}`;
     this.write(`--- new message ${messageId} in ${channelId}${reply}\n${text(message)}\n`);
     return Promise.resolve(messageId);
+  }
+
+  /** The deferred answer of an interaction, printed. */
+  editOriginal(applicationId: string, token: string, content: string): Promise<void> {
+    this.write(`--- answer to interaction of ${applicationId}\n${content}\n`);
+    return Promise.resolve();
   }
 
   editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {

@@ -286,12 +286,13 @@ class JobMessage {
   /** The request body of a state: the chart is uploaded only when its key changed. */
   private outgoing(message: RenderedMessage): OutgoingMessage {
     const chart = message.chart;
-    if (chart === undefined) return { embed: message.embed };
+    const components = message.components === undefined ? {} : { components: message.components };
+    if (chart === undefined) return { embed: message.embed, ...components };
     const embed = { ...message.embed, image: { url: `attachment://${CHART_FILE_NAME}` } };
-    if (chart.key === this.uploadedChartKey) return { embed };
+    if (chart.key === this.uploadedChartKey) return { embed, ...components };
     // Counted as uploaded now; a failed request clears it so the retry uploads again.
     this.uploadedChartKey = chart.key;
-    return { embed, chartPng: chart.png() };
+    return { embed, chartPng: chart.png(), ...components };
   }
 
   /** Replies to the live message, pinging only the requester. */

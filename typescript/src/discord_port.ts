@@ -1,7 +1,7 @@
 // What delivery needs from Discord, so that the REST client, the dry-run printer and test fakes
 // are interchangeable. Ports speak in OutgoingMessage; delivery decides what goes in one.
 
-import type { APIEmbed } from "discord-api-types/v10";
+import type { APIActionRowComponent, APIComponentInMessageActionRow, APIEmbed } from "discord-api-types/v10";
 
 export interface MessageRef {
   readonly channelId: string;
@@ -22,6 +22,11 @@ export interface OutgoingMessage {
   readonly nonce?: string;
   /** A PNG uploaded as CHART_FILE_NAME; absent on edits that keep the earlier upload. */
   readonly chartPng?: Uint8Array;
+  /**
+   * Buttons (the Cancel button). Absent: an edit keeps the message's buttons as they are;
+   * `[]` removes them (a job that has ended must send `[]`).
+   */
+  readonly components?: readonly APIActionRowComponent<APIComponentInMessageActionRow>[];
 }
 
 export interface DiscordPort {

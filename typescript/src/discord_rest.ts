@@ -19,6 +19,7 @@ export function messageBody(message: OutgoingMessage, create: boolean): RESTPost
     ...(message.replyTo !== undefined ? { message_reference: { message_id: message.replyTo, fail_if_not_exists: false } } : {}),
     ...(create && message.nonce !== undefined ? { nonce: message.nonce, enforce_nonce: true } : {}),
     ...(message.chartPng !== undefined ? { attachments: [{ id: "0", filename: CHART_FILE_NAME }] } : {}),
+    ...(message.components !== undefined ? { components: [...message.components] } : {}),
   };
 }
 
@@ -98,6 +99,13 @@ export class RestDiscordPort implements DiscordPort {
       this.rest.post(Routes.channelMessages(channelId), { body: messageBody(message, true), ...(upload !== undefined ? { files: upload } : {}) }),
     );
     return idOf(response, "the new message");
+  }
+
+  /** Edits the deferred answer of an interaction (its webhook's @original message; no bot token). */
+  async editOriginal(applicationId: string, token: string, content: string): Promise<void> {
+    await call(() =>
+      this.rest.patch(Routes.webhookMessage(applicationId, token, "@original"), { body: { content, allowed_mentions: { parse: [] } }, auth: false }),
+    );
   }
 
   async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {

@@ -8,6 +8,9 @@ import { Delivery } from "./delivery.ts";
 import { RestDiscordPort } from "./discord_rest.ts";
 import { MemoryJobStore, RedisJobStore } from "./job_store.ts";
 import { redactUrl, stderrLogger } from "./log.ts";
+import { releaseActive, startInteractions } from "./interactions/index.ts";
+import type { InteractionsServer } from "./interactions/server.ts";
+import { messageKeyFor } from "./jobs.ts";
 import { MemoryMessageStore, RedisMessageStore } from "./message_store.ts";
 import { RequestScheduler } from "./scheduler.ts";
 import { StreamReader } from "./stream_reader.ts";
@@ -67,6 +70,12 @@ async function run(config: BotConfig): Promise<void> {
     leaseMs: config.leaseMs,
     silentAfterS: config.silentAfterS,
     notifyChannelId: config.notifyChannelId,
+    // The job no longer counts against the /train limits.
+    onTerminal: (job) => {
+      releaseActive(commands, job.userId, job.requestId).catch((error: unknown) => {
+        logger.warn(`could not release the slot of ${job.requestId}: ${error instanceof Error ? error.message : String(error)}`);
+      });
+    },
   });
   coordinator = core;
   const reader = new StreamReader({
@@ -86,6 +95,26 @@ async function run(config: BotConfig): Promise<void> {
     logger.info(`stats ${JSON.stringify({ ...core.stats, jobs: core.ownedJobs })}`);
   }, STATS_INTERVAL_MS);
   statsTimer.unref();
+  let interactions: InteractionsServer | null = null;
+  if (config.interactions !== null) {
+    const settings = config.interactions;
+    const notifyChannelId = config.notifyChannelId;
+    const started = await startInteractions(
+      settings,
+      {
+        redis: commands,
+        settings,
+        discord: port,
+        channelFor: (userId) => (notifyChannelId !== null ? Promise.resolve(notifyChannelId) : port.openDm(userId)),
+        messages: messageStore,
+        messageKeyFor: (userId, requestId) => messageKeyFor(userId, requestId),
+        log: logger,
+        now: Date.now,
+      },
+      port,
+    );
+    interactions = started.server;
+  }
   core.start();
   void core.tick(); // take over open jobs of a bot that stopped, at once
   const reading = reader.run();
@@ -96,7 +125,8 @@ async function run(config: BotConfig): Promise<void> {
     // Stop reading (the batch in hand is stored and acknowledged), then send each job's newest
     // pending state within the timeout, then give the leases up so another bot goes on at once.
     reader.stop();
-    void reading
+    const closing = interactions?.stop() ?? Promise.resolve(); // answers in progress finish
+    void Promise.all([reading, closing])
       .then(() => {
         core.stop();
         return delivery.flush(config.shutdownTimeoutMs);

@@ -1,9 +1,10 @@
 // Turns a job's state into the Discord message that shows it (pure; no I/O).
 
-import type { APIEmbed, APIEmbedField } from "discord-api-types/v10";
+import type { APIActionRowComponent, APIButtonComponent, APIEmbed, APIEmbedField } from "discord-api-types/v10";
 import { DISCORD_LIMITS } from "./config.ts";
 import { chartFor } from "./chart.ts";
 import { clip, escapeText } from "./escape.ts";
+import { cancelButton } from "./interactions/cancel.ts";
 import { sparkline } from "./sparkline.ts";
 import { bestEpoch, elapsedSeconds, etaSeconds, isTerminal, progressFraction, type JobState, type JobStatus } from "./state.ts";
 
@@ -11,6 +12,8 @@ export interface RenderedMessage {
   readonly embed: APIEmbed;
   /** A chart image; `key` changes only when the picture does (delivery uploads it then). */
   readonly chart?: { readonly key: string; readonly png: () => Uint8Array };
+  /** The Cancel button while the job is queued or running; `[]` once it has ended (removes it). */
+  readonly components?: readonly APIActionRowComponent<APIButtonComponent>[];
 }
 
 const STATUS_LOOK: Readonly<Record<JobStatus, { readonly title: string; readonly color: number }>> = {
@@ -19,6 +22,16 @@ const STATUS_LOOK: Readonly<Record<JobStatus, { readonly title: string; readonly
   completed: { title: "Training completed", color: 0x57f287 },
   failed: { title: "Training failed", color: 0xed4245 },
 };
+
+/** A cancel from Discord is a failed event with this fixed text (see the README: why not a new type). */
+const CANCELLED = /^cancelled by user ([0-9]{1,20})$/;
+const CANCELLED_LOOK = { title: "Training cancelled", color: 0x99aab5 };
+
+/** Who cancelled the job (a user id), when it ended by a Cancel. */
+function cancelledBy(state: JobState): string | null {
+  if (state.status !== "failed" || state.failure?.kind !== "user") return null;
+  return CANCELLED.exec(state.failure.message)?.[1] ?? null;
+}
 
 const BAR_CELLS = 20;
 /** Caps for event text, chosen so the whole embed stays far below Discord's 6000 total. */
@@ -150,6 +163,8 @@ function outcomeField(state: JobState): APIEmbedField | null {
     const run = state.runId === null ? "" : `\nRun ${escapeText(state.runId, ID_CHARS)}`;
     return { name: "Result", value: `val_acc ${acc}${run}` };
   }
+  const by = cancelledBy(state);
+  if (by !== null) return { name: "Cancelled", value: `Cancelled by <@${by}>; nothing more will run.` };
   if (state.status === "failed" && state.failure !== null) {
     const { kind, message } = state.failure;
     const hint = kind === "user" ? USER_ERROR_HINT : SYSTEM_ERROR_HINT;
@@ -169,7 +184,7 @@ function embedLength(embed: APIEmbed): number {
 }
 
 function build(state: JobState, view: RenderView, epochBudget: number): APIEmbed {
-  const look = STATUS_LOOK[state.status];
+  const look = cancelledBy(state) === null ? STATUS_LOOK[state.status] : CANCELLED_LOOK;
   const fields: APIEmbedField[] = [];
   const outcome = outcomeField(state);
   if (outcome !== null) fields.push(outcome);
@@ -200,7 +215,9 @@ export function renderJob(state: JobState, view: RenderView = {}): RenderedMessa
     embed = build(state, view, budget);
   }
   const chart = chartFor(state);
-  return chart === undefined ? { embed } : { embed, chart };
+  const button = isTerminal(state.status) ? null : cancelButton(state.userId, state.requestId);
+  const components = button === null ? [] : [button];
+  return chart === undefined ? { embed, components } : { embed, chart, components };
 }
 
 export { embedLength };

@@ -3,6 +3,8 @@
 // Retry-After / X-RateLimit-* headers), an optional per-channel limit, 30046 on edits of messages
 // older than a configurable age, 50007 for users whose DMs are closed, 401 for a wrong token, 403
 // for channels the bot may not use, nonce + enforce_nonce deduplication, and multipart uploads.
+// Also the parts the interactions endpoint uses: message components (buttons), edits of an
+// interaction's deferred answer (webhook @original) and the bulk overwrite of application commands.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -31,6 +33,8 @@ export interface StoredMessage {
   /** Uploads received for this message, newest last. */
   readonly uploads: Uint8Array[];
   edits: number;
+  /** The message's components as last sent (undefined: never sent; edits without them keep them). */
+  components: unknown;
 }
 
 const DmBody = z.object({ recipient_id: z.string() });
@@ -41,6 +45,7 @@ const MessageBody = z.object({
   message_reference: z.object({ message_id: z.string() }).loose().optional(),
   nonce: z.string().max(25).optional(),
   enforce_nonce: z.boolean().optional(),
+  components: z.array(z.unknown()).optional(),
 }).loose();
 
 type Answer = { status: number; body: unknown; headers?: Record<string, string> };
@@ -70,6 +75,12 @@ export class FakeDiscord {
   readonly messages = new Map<string, StoredMessage>();
   /** 429s answered because of the global or channel limit (not the scripted ones). */
   limitHits = 0;
+  /** Answers wait this long (ms) before they are sent: a slow Discord. */
+  slowMs = 0;
+  /** Contents of the deferred interaction answers, by interaction token, newest last. */
+  readonly interactionAnswers = new Map<string, string[]>();
+  /** Application commands as last overwritten (PUT), by `<application>` or `<application>/<guild>`. */
+  readonly commands = new Map<string, unknown>();
   private readonly nonces = new Map<string, string>();
   private readonly recent: number[] = [];
   private readonly channelRecent = new Map<string, number[]>();
@@ -135,7 +146,7 @@ export class FakeDiscord {
       res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
       res.end(JSON.stringify(answer.body));
     };
-    const delay = answer.status >= 500 ? this.failNext.delayMs : 0;
+    const delay = (answer.status >= 500 ? this.failNext.delayMs : 0) + this.slowMs;
     if (delay > 0) setTimeout(send, delay);
     else send();
   }
@@ -190,6 +201,22 @@ export class FakeDiscord {
     const limit = this.limited(path, now);
     if (limit !== null) return limit;
     const headers = this.channelHeaders(path);
+    const webhook = /^\/webhooks\/([0-9]+)\/([^/]+)\/messages\/(?:@|%40)original$/.exec(path);
+    if (method === "PATCH" && webhook?.[2] !== undefined) {
+      const content = z.object({ content: z.string() }).loose().safeParse(JSON.parse(body));
+      if (!content.success) return { status: 400, body: { code: 50035, message: "Invalid Form Body" } };
+      const answers = this.interactionAnswers.get(webhook[2]) ?? [];
+      answers.push(content.data.content);
+      this.interactionAnswers.set(webhook[2], answers);
+      return { status: 200, body: { id: "answer", content: content.data.content } };
+    }
+    const commands = /^\/applications\/([0-9]+)(?:\/guilds\/([0-9]+))?\/commands$/.exec(path);
+    if (method === "PUT" && commands?.[1] !== undefined) {
+      const list = z.array(z.object({ name: z.string() }).loose()).safeParse(JSON.parse(body));
+      if (!list.success) return { status: 400, body: { code: 50035, message: "Invalid Form Body" } };
+      this.commands.set(commands[2] === undefined ? commands[1] : `${commands[1]}/${commands[2]}`, list.data);
+      return { status: 200, body: list.data.map((command, index) => ({ id: String(index + 1), ...command })) };
+    }
     if (method === "POST" && path === "/users/@me/channels") {
       const parsed = DmBody.safeParse(JSON.parse(body));
       if (!parsed.success) return { status: 400, body: { code: 50035, message: "Invalid Form Body" } };
@@ -224,6 +251,7 @@ export class FakeDiscord {
       stored.title = title;
       stored.content = data.content ?? stored.content;
       stored.edits += 1;
+      if (data.components !== undefined) stored.components = data.components;
       if (upload !== undefined) stored.uploads.push(upload.bytes);
       this.titles.set(messageId, title);
       return { status: 200, body: { id: messageId, channel_id: channelId }, headers };
@@ -241,6 +269,7 @@ export class FakeDiscord {
       allowedMentions: data.allowed_mentions,
       uploads: upload === undefined ? [] : [upload.bytes],
       edits: 0,
+      components: data.components,
     });
     if (data.enforce_nonce === true && data.nonce !== undefined) this.nonces.set(data.nonce, messageId);
     this.titles.set(messageId, title);

@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handwriting_ai import defaults
-from handwriting_ai.contracts.names import EVENTS_CHANNEL, EVENTS_STREAM
+from handwriting_ai.contracts.names import EVENTS_CHANNEL, EVENTS_STREAM, REQUESTS_STREAM
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 """Where Redis is when REDIS_URL is unset."""
@@ -60,6 +60,18 @@ class RqSettings(BaseModel):
     lost_worker_after_s: int = Field(default=180, ge=4)
     """RQ__LOST_WORKER_AFTER_S: a job whose worker is gone (host lost, killed) is reported failed
     by a surviving worker within this many seconds."""
+
+
+class IntakeSettings(BaseModel):
+    """``INTAKE__*``: ``handwriting_worker intake``, which moves Discord's requests into RQ."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    group: str = Field(default="intake", min_length=1)
+    """INTAKE__GROUP: the consumer group all intakes share on DIGITS_REQUESTS_STREAM."""
+    claim_idle_s: float = Field(default=30.0, gt=0, le=3600)
+    """INTAKE__CLAIM_IDLE_S: an entry an intake read but never finished (it died) is taken over
+    by another intake after this many seconds."""
 
 
 class DigitsSettings(BaseModel):
@@ -118,6 +130,7 @@ class Settings(BaseSettings):
 
     events: EventsSettings = EventsSettings()
     rq: RqSettings = RqSettings()
+    intake: IntakeSettings = IntakeSettings()
     digits: DigitsSettings = DigitsSettings()
     train: TrainSettings = TrainSettings()
     upload: UploadSettings = UploadSettings()
@@ -125,6 +138,8 @@ class Settings(BaseSettings):
     """DIGITS_EVENTS_CHANNEL: the Redis Pub/Sub channel events go to."""
     digits_events_stream: str = Field(default=EVENTS_STREAM, min_length=1)
     """DIGITS_EVENTS_STREAM: the Redis Stream every event is also appended to (the log)."""
+    digits_requests_stream: str = Field(default=REQUESTS_STREAM, min_length=1)
+    """DIGITS_REQUESTS_STREAM: the Redis Stream the bot appends /train and Cancel requests to."""
     redis_url: SecretStr | None = None
     """REDIS_URL: where Redis is (may hold a password: never logged as is)."""
     handwriting_api_url: str | None = None

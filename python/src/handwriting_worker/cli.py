@@ -7,7 +7,9 @@ Add a command with a ``_add_<name>`` function that registers its parser and a ha
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,8 +20,10 @@ from handwriting_ai.events.codec import RequestValidationError
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
 from handwriting_ai.training.models import parse_arch
 from handwriting_worker import evaluate, predict
+from handwriting_worker.intake import Intake
 from handwriting_worker.queue_commands import (
     RedisUnreachable,
+    connect,
     enqueue_request,
     run_worker,
 )
@@ -29,6 +33,7 @@ from handwriting_worker.request_options import (
     add_request_options,
     request_from_args,
 )
+from handwriting_worker.rq_worker import setup_logging
 from handwriting_worker.tail import run_tail
 from handwriting_worker.train_command import run_train
 
@@ -144,6 +149,35 @@ def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
 
+def _intake(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+        connection = connect(settings)
+    except (SettingsError, RedisUnreachable) as exc:
+        print(f"intake: {exc}", file=sys.stderr)
+        return 1
+    setup_logging()
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+    with _stop_on_signals() as stop:
+        Intake(settings, connection, consumer).run(stop)
+    return 0
+
+
+def _add_intake(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser(
+        "intake",
+        help="move requests from Discord (/train, Cancel) into the queue",
+        description=(
+            "Reads DIGITS_REQUESTS_STREAM (default digits:requests) at REDIS_URL as one "
+            "consumer of the group INTAKE__GROUP (default intake): each /train request is "
+            "validated and queued on RQ__QUEUE exactly once, each Cancel removes or stops its "
+            "job. Run one or more, anywhere; an entry an intake could not finish is taken over "
+            "by another after INTAKE__CLAIM_IDLE_S (default 30). SIGTERM or Ctrl-C: the entry "
+            "in hand is finished, then it exits."
+        ),
+    )
+
+
 def _enqueue(args: argparse.Namespace) -> int:
     try:
         enqueue_request(load_settings(), request_from_args(args), sys.stdout)
@@ -210,6 +244,7 @@ _HANDLERS: dict[str, Handler] = {
     "tail": _tail,
     "worker": _worker,
     "enqueue": _enqueue,
+    "intake": _intake,
     "train": _train,
     "evaluate": evaluate.run,
     "predict": predict.run,
@@ -225,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_worker(commands)
     _add_enqueue(commands)
+    _add_intake(commands)
     _add_train(commands)
     _add_tail(commands)
     evaluate.add_parser(commands)

@@ -21,6 +21,7 @@ from handwriting_ai.events import builders as ev
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import Settings
 from handwriting_worker.job import context_of, user_of
+from handwriting_worker.requests_keys import cancel_text, cancelled_by
 from handwriting_worker.rq_job import (
     REPORTED_KEY,
     REPORTED_TTL_S,
@@ -52,15 +53,18 @@ def death_cause(job: Job, ret_val: int, now: datetime | None = None) -> str:
 
 
 def stop_cause(job: Job) -> tuple[ErrorKind, str]:
-    """Who stopped the job (RQ's stop-job): the user who cancelled it, else an operator."""
+    """Who stopped the job (RQ's stop-job): the user who cancelled it (the job's meta, or the
+    Cancel button's record), else an operator."""
     try:
-        meta = job.get_meta(refresh=True)
-    except Exception:  # unreadable meta: nobody can be named
+        user = user_of(job.get_meta(refresh=True).get(CANCEL_META))
+        ctx = context_of(job.args[0] if job.args else None)
+        if not user and ctx.user_id:  # the Cancel button's record (see requests_keys)
+            user = cancelled_by(job.connection, ctx.user_id, ctx.request_id)
+    except Exception:  # unreadable meta or Redis gone: nobody can be named
         log.exception("job %s: cannot read who stopped it", job.id)
-        meta = {}
-    user = user_of(meta.get(CANCEL_META))
+        user = 0
     if user:
-        return "user", f"cancelled by user {user}"
+        return "user", cancel_text(user)
     return "system", "stopped by an operator"
 
 

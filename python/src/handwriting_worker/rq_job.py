@@ -4,7 +4,8 @@
 the horse leaves through ``os._exit``, so nothing queued would survive otherwise. It notes
 its run id and, only once its terminal event has been flushed, ``terminal_sent``: whoever
 reports a lost job (see ``reports``) reads them. The queue carries JSON only (``SERIALIZER``):
-anyone who can write to it can ask for training, never run code.
+anyone who can write to it can ask for training, never run code. A job cancelled after a worker
+took it from the queue but before it started trains nothing: it reports the cancel itself.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from __future__ import annotations
 from rq.job import Job, get_current_job
 from rq.serializers import JSONSerializer
 
+from handwriting_ai.contracts import names
 from handwriting_ai.events.factory import open_publisher
-from handwriting_ai.settings import load_settings
-from handwriting_worker.job import run_job
+from handwriting_ai.events.publishers import Publisher
+from handwriting_ai.settings import Settings, load_settings
+from handwriting_worker.job import JobEvents, JobOutcome, context_of, run_job
+from handwriting_worker.requests_keys import cancel_text, cancelled_by
 
 SERIALIZER = JSONSerializer
 """The queue's serializer, everywhere (enqueue, worker, tests): the payload is a JSON object."""
 
 RUN_ID_META = "run_id"
 TERMINAL_META = "terminal_sent"
-REPORTED_KEY = "digits:lost-reported:{job_id}"
+REPORTED_KEY = names.LOST_REPORTED_KEY
 """Claimed (SET NX) by whoever reports a job the horse could not finish: one report per run."""
 REPORTED_TTL_S = 7 * 24 * 3600
 
@@ -49,6 +53,18 @@ def _start_run(job: Job) -> None:
         pipe.execute()
 
 
+def _cancelled(
+    job: Job, payload: object, settings: Settings, publisher: Publisher
+) -> JobOutcome | None:
+    """The outcome of a job cancelled before it started (its failed event sent), else None."""
+    ctx = context_of(payload, fallback_request_id(job.id))
+    by = cancelled_by(job.connection, ctx.user_id, ctx.request_id) if ctx.user_id else 0
+    if not by:
+        return None
+    job_events = JobEvents(ctx, publisher, legacy=settings.events.legacy)
+    return job_events.failed("user", cancel_text(by))
+
+
 def train_job(payload: object) -> dict[str, str | float | None]:
     """RQ entry point: one training job in the work horse; returns its outcome."""
     settings = load_settings()
@@ -57,13 +73,15 @@ def train_job(payload: object) -> dict[str, str | float | None]:
         _start_run(job)
     publisher = open_publisher(settings)
     try:
-        outcome = run_job(
-            payload,
-            settings,
-            publisher,
-            on_run_id=lambda run_id: _remember(job, RUN_ID_META, run_id),
-            fallback_request_id=None if job is None else fallback_request_id(job.id),
-        )
+        outcome = None if job is None else _cancelled(job, payload, settings, publisher)
+        if outcome is None:
+            outcome = run_job(
+                payload,
+                settings,
+                publisher,
+                on_run_id=lambda run_id: _remember(job, RUN_ID_META, run_id),
+                fallback_request_id=None if job is None else fallback_request_id(job.id),
+            )
     finally:
         publisher.close(settings.events.close_timeout_s)
     # Only now is the terminal event out of this process: a horse that dies before this line

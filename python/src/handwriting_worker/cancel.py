@@ -1,0 +1,82 @@
+"""Cancel from Discord, on the worker side: a queued job is removed, a running one stopped.
+
+The bot has already recorded who cancelled (``requests_keys.CANCEL_KEY``) before the intake
+gets here, and every path reads that record, so each ending says "cancelled by user N" exactly
+once (failed, error_kind user):
+- queued: removed from RQ's queue list; the one that removed it (LREM said 1) publishes;
+- taken by a worker but not yet started: the work horse finds the record and publishes;
+- running: RQ's stop-job command; the worker's parent publishes (``reports.stop_cause``);
+- not yet queued: the intake finds the record when the request comes, queues nothing, publishes;
+- already ended: nothing (its terminal event is out).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from rq import Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from handwriting_ai.contracts.common import ErrorKind
+from handwriting_ai.events import builders as ev
+from handwriting_ai.events.factory import open_publisher
+from handwriting_ai.settings import Settings
+from handwriting_worker.reports import report_failed
+from handwriting_worker.requests_keys import cancel_text, job_id_for
+from handwriting_worker.rq_job import REPORTED_KEY, REPORTED_TTL_S, SERIALIZER
+
+log = logging.getLogger(__name__)
+
+_WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+
+def publish_once(
+    settings: Settings,
+    connection: Redis,
+    job_id: str,
+    ctx: ev.JobContext,
+    *,
+    error_kind: ErrorKind,
+    message: str,
+) -> bool:
+    """The failed event of a job that never ran, unless it was published already."""
+    if not connection.set(REPORTED_KEY.format(job_id=job_id), 1, nx=True, ex=REPORTED_TTL_S):
+        return False
+    publisher = open_publisher(settings)
+    try:
+        publisher.publish(ev.failed(ctx, error_kind=error_kind, message=message))
+        if settings.events.legacy:
+            publisher.publish(ev.legacy_failed(ctx, error_kind=error_kind, message=message))
+    finally:
+        publisher.close(settings.events.close_timeout_s)
+    return True
+
+
+def cancel_request(
+    settings: Settings, connection: Redis, user_id: int, request_id: str, by: int
+) -> str:
+    """Acts on one Cancel (see the module's docstring); what it did, for the log."""
+    try:
+        job = Job.fetch(job_id_for(user_id, request_id), connection, serializer=SERIALIZER)
+    except NoSuchJobError:
+        return "not queued yet: its request will find the cancel and queue nothing"
+    status = job.get_status(refresh=False)
+    if status in _WAITING:
+        queue = Queue(job.origin, connection=connection, serializer=SERIALIZER)
+        if queue.remove(job.id):  # no worker has it, and none will
+            job.cancel()
+            report_failed(settings, job, "user", cancel_text(by))
+            return "removed from the queue"
+        status = job.get_status(refresh=True)
+    if status == JobStatus.STARTED:
+        try:
+            send_stop_job_command(connection, job.id, serializer=SERIALIZER)
+        except InvalidJobOperation:  # no worker named: it ended in between
+            return "ended before the stop"
+        return "stop sent to its worker"
+    if status in _WAITING:
+        return "taken by a worker: it will find the cancel when it starts"
+    return f"nothing to do: the job is {status}"

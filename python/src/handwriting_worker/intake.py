@@ -1,0 +1,198 @@
+"""``python -m handwriting_worker intake``: moves Discord's requests into RQ, each exactly once.
+
+The bot never writes RQ's internal format: it appends each ``/train`` and each Cancel to
+``DIGITS_REQUESTS_STREAM`` (see ``requests_keys``). Any number of intakes share the stream
+through one consumer group and acknowledge an entry only once its effect is in Redis. A request
+becomes the RQ job ``job_id_for(user, request)`` in one MULTI/EXEC with a marker, so an entry
+delivered again (its intake died before XACK) is acknowledged, not queued again; an entry whose
+intake died before the EXEC is taken over (XAUTOCLAIM) after ``INTAKE__CLAIM_IDLE_S`` and queued
+then. An invalid request gets its one failed event (error_kind user) and is acknowledged.
+SIGTERM or SIGINT: the entry in hand is finished, then the intake exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import RedisError, ResponseError
+
+from handwriting_ai.contracts import DigitsTrainV1, names
+from handwriting_ai.events import builders as ev
+from handwriting_ai.events.codec import RequestValidationError, decode_request
+from handwriting_ai.settings import Settings
+from handwriting_worker.cancel import cancel_request, publish_once
+from handwriting_worker.job import context_of, user_of
+from handwriting_worker.queue_commands import queue_of
+from handwriting_worker.requests_keys import (
+    CANCEL_FIELD,
+    REQUEST_FIELD,
+    cancel_key,
+    cancel_text,
+    job_id_for,
+)
+from handwriting_worker.rq_job import train_job
+
+log = logging.getLogger(__name__)
+
+BLOCK_MS = 1000
+"""A read waits at most this long, so a stop is seen within about a second."""
+RETRY_CAP_S = 30.0
+DONE_KEY = names.INTAKE_DONE_KEY
+"""Written in the same transaction as the job: ``queued``, or ``cancelled`` (never queued)."""
+DONE_TTL_S = 30 * 24 * 3600
+Entry = tuple[str, dict[str, str]]
+
+
+class Intake:
+    """One consumer of the requests stream (name: ``consumer``, unique per process)."""
+
+    def __init__(self, settings: Settings, connection: Redis, consumer: str) -> None:
+        self.settings = settings
+        self.redis = connection
+        self.consumer = consumer
+        self.stream = settings.digits_requests_stream
+        self.group = settings.intake.group
+        self.queue = queue_of(settings, connection)
+        self._group_ready = False
+
+    def ensure_group(self) -> None:
+        """The consumer group, created at the stream's start (entries added before count)."""
+        try:
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def next_entry(self) -> Entry | None:
+        """An entry a dead intake left unfinished, else a new one (waits up to BLOCK_MS)."""
+        idle_ms = int(self.settings.intake.claim_idle_s * 1000)
+        claimed = self.redis.xautoclaim(self.stream, self.group, self.consumer, idle_ms, count=1)
+        # XAUTOCLAIM: [next id, [(id, fields)...], deleted ids]
+        entry = _first(claimed[1]) if isinstance(claimed, list) and len(claimed) > 1 else None
+        if entry is not None:
+            return entry
+        read = self.redis.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=1, block=BLOCK_MS
+        )
+        # XREADGROUP: [[stream, [(id, fields)...]]], or None after BLOCK_MS
+        if isinstance(read, list) and read and isinstance(read[0], list | tuple):
+            return _first(read[0][1])
+        return None
+
+    def handle(self, entry_id: str, fields: dict[str, str]) -> str:
+        """Does what the entry asks; what it did, for the log. Raises RedisError to retry."""
+        if REQUEST_FIELD in fields:
+            return self._train(entry_id, fields[REQUEST_FIELD])
+        if CANCEL_FIELD in fields:
+            return self._cancel(fields[CANCEL_FIELD])
+        return f"ignored: no {REQUEST_FIELD!r} or {CANCEL_FIELD!r} field"
+
+    def _train(self, entry_id: str, text: str) -> str:
+        try:
+            request = decode_request(text)
+        except RequestValidationError as exc:
+            claim = f"stream-{entry_id}"
+            ctx = context_of(_loads(text), claim)
+            publish_once(self.settings, self.redis, claim, ctx, error_kind="user", message=str(exc))
+            return f"refused: {exc}"
+        job_id = job_id_for(request["user_id"], request["request_id"])
+        if self._enqueue_once(job_id, request) == "cancelled":
+            ctx = ev.JobContext.from_request(request)
+            by = user_of(_text(self.redis.get(cancel_key(ctx.user_id, ctx.request_id)) or b""))
+            publish_once(
+                self.settings, self.redis, job_id, ctx, error_kind="user", message=cancel_text(by)
+            )
+            return f"cancelled before it was queued ({job_id})"
+        return f"queued as {job_id}"
+
+    def _enqueue_once(self, job_id: str, request: DigitsTrainV1) -> str:
+        """``queued`` or ``cancelled``: what this request's one transaction did (or had done).
+
+        WATCHes the marker and the cancel record: a Cancel that lands in between makes the
+        transaction fail, and it runs again, seeing the Cancel.
+        """
+        done = DONE_KEY.format(job_id=job_id)
+        cancel = cancel_key(request["user_id"], request["request_id"])
+        outcome: list[str] = []
+
+        def transaction(pipe: Pipeline) -> None:
+            outcome.clear()
+            before = pipe.get(done)
+            outcome.append(_text(before) if before is not None else "")
+            if not outcome[0]:  # not done before (else: delivered again)
+                outcome[0] = "cancelled" if pipe.exists(cancel) else "queued"
+            pipe.multi()
+            if before is not None:
+                return
+            pipe.set(done, outcome[0], ex=DONE_TTL_S)
+            if outcome[0] == "queued":
+                self.queue.enqueue_call(
+                    train_job,
+                    args=(dict(request),),
+                    timeout=self.settings.rq.job_timeout_s,
+                    job_id=job_id,
+                    description=f"train {request['model_id']} for user {request['user_id']} "
+                    f"(request {request['request_id']})",
+                    pipeline=pipe,
+                )
+
+        self.redis.transaction(transaction, done, cancel)
+        return outcome[0]
+
+    def _cancel(self, text: str) -> str:
+        fields = _loads(text)
+        values = fields if isinstance(fields, dict) else {}
+        request_id, user, by = values.get("request_id"), values.get("user_id"), values.get("by")
+        if not (isinstance(request_id, str) and 1 <= len(request_id) <= ev.MAX_ID_LENGTH):
+            return "ignored: a cancel without a valid request_id"
+        if not (user_of(user) and user_of(by)):
+            return "ignored: a cancel without valid user_id and by"
+        outcome = cancel_request(self.settings, self.redis, user_of(user), request_id, user_of(by))
+        return f"cancel of {request_id}: {outcome}"
+
+    def run(self, stop: threading.Event) -> None:
+        """Works the stream until ``stop`` is set; Redis errors are retried with backoff."""
+        delay = 0.0
+        log.info("intake %s reading %s as group %s", self.consumer, self.stream, self.group)
+        while not stop.is_set():
+            try:
+                if not self._group_ready:
+                    self.ensure_group()
+                    self._group_ready = True
+                entry = self.next_entry()
+                if entry is not None:
+                    entry_id, fields = entry
+                    outcome = self.handle(entry_id, fields)
+                    self.redis.xack(self.stream, self.group, entry_id)
+                    log.info("entry %s: %s", entry_id, outcome)
+                delay = 0.0
+            except RedisError as exc:  # also NOGROUP, after Redis lost its data: made again
+                self._group_ready = False
+                delay = min(RETRY_CAP_S, max(0.5, 2 * delay))
+                log.warning("intake: Redis failed (%s); again in %.1f s", exc, delay)
+                stop.wait(delay)
+        log.info("intake %s stopped", self.consumer)
+
+
+def _first(entries: object) -> Entry | None:
+    """The first (id, fields) of a reply's entry list, decoded; None when there is none."""
+    if not isinstance(entries, list) or not entries:
+        return None
+    entry_id, fields = entries[0]  # Redis 7 leaves out entries deleted while pending
+    return _text(entry_id), {_text(k): _text(v) for k, v in fields.items()}
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _loads(text: str) -> object:
+    try:
+        value: object = json.loads(text)
+    except ValueError:
+        return None
+    return value

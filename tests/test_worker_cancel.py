@@ -1,0 +1,200 @@
+"""Cancel from Discord on the worker side, as the bot sends it (the cancel record, then a
+``cancel`` entry on the stream): real redis-server, intake, RQ workers and work horses."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.job import JobStatus
+from rq.registry import CanceledJobRegistry
+
+from handwriting_worker.cancel import cancel_request
+from handwriting_worker.requests_keys import cancel_key, job_id_for
+from handwriting_worker.rq_job import SERIALIZER
+from tests.conftest import RedisServer
+from tests.e2e_support import QUEUE, USER_ID, Process, Subscriber, wait_until, worker_env
+from tests.test_worker_intake import (
+    STREAM,
+    Running,
+    queued_ids,
+    request,
+    settings_for,
+    settled,
+    start_intake,
+)
+
+FAILED = "digits.train.failed.v1"
+TERMINAL = (FAILED, "digits.train.completed.v1")
+ADMIN = 77
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[Redis]:
+    connection = Redis.from_url(redis_server.url)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
+    sub = Subscriber(redis_server.url)
+    try:
+        yield sub
+    finally:
+        sub.close()
+
+
+@pytest.fixture
+def running() -> Iterator[list[Running]]:
+    started: list[Running] = []
+    try:
+        yield started
+    finally:
+        for item in started:
+            item.close()
+
+
+@pytest.fixture
+def env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
+    return worker_env(redis_server.url, tmp_path, RQ__LOST_WORKER_AFTER_S="4")
+
+
+def press_cancel(client: Redis, request_id: str, by: int) -> None:
+    """What the bot does on Cancel: record who (NX), then append the cancel entry."""
+    client.set(cancel_key(USER_ID, request_id), str(by), nx=True)
+    cancel = {"request_id": request_id, "user_id": USER_ID, "by": by}
+    client.xadd(STREAM, {"cancel": json.dumps(cancel)})
+
+
+def worker(env: dict[str, str], tmp_path: Path, *extra: str) -> Process:
+    args = [sys.executable, "-m", "handwriting_worker", "worker", *extra]
+    return Process("worker", args, env, tmp_path / "worker.log")
+
+
+def terminals(subscriber: Subscriber) -> list[dict[str, object]]:
+    return [e for e in subscriber.events() if e["type"] in TERMINAL]
+
+
+def test_cancel_of_a_running_job_stops_its_horse_within_2_s_with_one_failed_event(
+    redis_server: RedisServer,
+    client: Redis,
+    subscriber: Subscriber,
+    running: list[Running],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    start_intake(redis_server, running)
+    process = worker(env, tmp_path)
+    try:
+        client.xadd(STREAM, {"request": request("r-run", epochs=50)})
+        subscriber.wait_for("digits.train.batch.v1", 60)
+        [horse] = process.children()
+        press_cancel(client, "r-run", USER_ID)
+        pressed = time.monotonic()
+        wait_until("the horse is gone", lambda: horse not in process.children(), 5, 0.01)
+        assert time.monotonic() - pressed < 2.0
+        failed = subscriber.wait_for(FAILED, 10)
+        time.sleep(2)
+        assert len(terminals(subscriber)) == 1, subscriber.types()[-5:]
+        assert (failed["error_kind"], failed["message"]) == ("user", f"cancelled by user {USER_ID}")
+        assert failed["run_id"] is not None
+        assert process.alive()
+    finally:
+        process.stop()
+
+
+def test_cancel_of_a_queued_job_removes_it_and_a_second_cancel_changes_nothing(
+    redis_server: RedisServer,
+    client: Redis,
+    subscriber: Subscriber,
+    running: list[Running],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    start_intake(redis_server, running)
+    client.xadd(STREAM, {"request": request("r-queued")})
+    wait_until("queued", lambda: bool(queued_ids(client)), 10)
+    press_cancel(client, "r-queued", ADMIN)
+    press_cancel(client, "r-queued", USER_ID)  # the bot refuses this; the intake copes anyway
+    failed = subscriber.wait_for(FAILED, 10)
+    wait_until("all entries handled", lambda: settled(client, 3), 10)
+    assert (failed["error_kind"], failed["message"]) == ("user", f"cancelled by user {ADMIN}")
+    assert failed["run_id"] is None
+    assert queued_ids(client) == []
+    job_id = job_id_for(USER_ID, "r-queued")
+    assert job_id in CanceledJobRegistry(QUEUE, connection=client).get_job_ids()
+    process = worker(env, tmp_path, "--burst")  # nothing left to run
+    try:
+        process.popen.wait(60)
+    finally:
+        process.stop()
+    assert len(terminals(subscriber)) == 1
+    assert "digits.train.started.v1" not in subscriber.types()
+
+
+def test_a_job_cancelled_before_its_horse_starts_trains_nothing(
+    redis_server: RedisServer,
+    client: Redis,
+    subscriber: Subscriber,
+    running: list[Running],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    start_intake(redis_server, running)
+    client.xadd(STREAM, {"request": request("r-taken")})
+    wait_until("queued", lambda: bool(queued_ids(client)), 10)
+    # The Cancel came while a worker held the job between the queue and its start.
+    client.set(cancel_key(USER_ID, "r-taken"), str(ADMIN))
+    process = worker(env, tmp_path, "--burst")
+    try:
+        process.popen.wait(60)
+    finally:
+        process.stop()
+    [failed] = terminals(subscriber)
+    assert (failed["error_kind"], failed["message"]) == ("user", f"cancelled by user {ADMIN}")
+    assert "digits.train.started.v1" not in subscriber.types()
+
+
+def test_cancel_after_the_job_ended_does_nothing(
+    redis_server: RedisServer,
+    client: Redis,
+    subscriber: Subscriber,
+    running: list[Running],
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    start_intake(redis_server, running)
+    client.xadd(STREAM, {"request": request("r-done")})
+    wait_until("queued", lambda: bool(queued_ids(client)), 10)
+    process = worker(env, tmp_path, "--burst")
+    try:
+        process.popen.wait(120)
+    finally:
+        process.stop()
+    subscriber.wait_for("digits.train.completed.v1", 10)
+    press_cancel(client, "r-done", USER_ID)
+    wait_until("the cancel is handled", lambda: settled(client, 2), 10)
+    time.sleep(0.5)
+    assert len(terminals(subscriber)) == 1
+
+
+def test_cancel_while_a_worker_holds_the_job_or_after_it_lost_its_worker(
+    redis_server: RedisServer, client: Redis
+) -> None:
+    settings = settings_for(redis_server.url)
+    queue = Queue(QUEUE, connection=client, serializer=SERIALIZER)
+    job = queue.enqueue("handwriting_worker.rq_job.train_job", {}, job_id=job_id_for(5, "h"))
+    client.lmove(queue.key, f"{queue.key}:intermediate", "LEFT", "RIGHT")  # what a worker does
+    outcome = cancel_request(settings, client, 5, "h", ADMIN)
+    assert outcome == "taken by a worker: it will find the cancel when it starts"
+    job.set_status(JobStatus.STARTED)  # started, but no worker named: it ended in between
+    assert cancel_request(settings, client, 5, "h", ADMIN) == "ended before the stop"

@@ -1,0 +1,69 @@
+// /train as Discord registers it, derived from the generated zod schema of digits.train.v1 (its
+// JSON Schema form): one option per request field the user may choose, with the schema's own
+// bounds and description and the CLI's default. Nothing about a field is written here twice.
+
+import { ApplicationCommandOptionType, ApplicationCommandType, type RESTPostAPIChatInputApplicationCommandsJSONBody } from "discord-api-types/v10";
+import { z } from "zod";
+import { DigitsTrainV1 } from "../generated/contracts.ts";
+import { COMMAND_NAME, TRAIN_DEFAULTS } from "./settings.ts";
+
+type CommandOption = NonNullable<RESTPostAPIChatInputApplicationCommandsJSONBody["options"]>[number];
+
+/** Discord's limits on a description and on a string option's length. */
+const DESCRIPTION_MAX = 100;
+const STRING_MAX = 6000;
+
+const Property = z
+  .object({
+    type: z.string().optional(),
+    description: z.string().default(""),
+    minimum: z.number().optional(),
+    maximum: z.number().optional(),
+    maxLength: z.number().optional(),
+    minLength: z.number().optional(),
+    anyOf: z.array(z.object({ type: z.string(), maxLength: z.number().optional() }).loose()).optional(),
+  })
+  .loose();
+const RequestSchema = z.object({ properties: z.record(z.string(), Property) }).loose();
+
+/** Fields the user does not choose: fixed, generated, or the invoking user. */
+const NOT_OPTIONS = new Set(["type", "request_id", "user_id"]);
+
+function describe(name: string, description: string): string {
+  const fallback = new Map<string, string | number | boolean>(Object.entries(TRAIN_DEFAULTS)).get(name);
+  const suffix = fallback === undefined ? "" : ` (default ${String(fallback)})`;
+  const text = description.replace(/\.$/, "");
+  const room = DESCRIPTION_MAX - suffix.length;
+  return (text.length > room ? `${text.slice(0, room - 1)}…` : text) + suffix;
+}
+
+function option(name: string, property: z.infer<typeof Property>): CommandOption {
+  const base = { name, description: describe(name, property.description), required: false };
+  const type = property.type ?? property.anyOf?.find((part) => part.type !== "null")?.type;
+  const maxLength = property.maxLength ?? property.anyOf?.find((part) => part.maxLength !== undefined)?.maxLength;
+  const bounds = {
+    ...(property.minimum !== undefined ? { min_value: property.minimum } : {}),
+    ...(property.maximum !== undefined ? { max_value: property.maximum } : {}),
+  };
+  if (type === "integer") return { ...base, type: ApplicationCommandOptionType.Integer, ...bounds };
+  if (type === "number") return { ...base, type: ApplicationCommandOptionType.Number, ...bounds };
+  if (type === "boolean") return { ...base, type: ApplicationCommandOptionType.Boolean };
+  if (type === "string") {
+    return {
+      ...base,
+      type: ApplicationCommandOptionType.String,
+      ...(property.minLength !== undefined ? { min_length: property.minLength } : {}),
+      max_length: Math.min(maxLength ?? STRING_MAX, STRING_MAX),
+    };
+  }
+  throw new Error(`digits.train.v1 field ${name} has type ${String(type)}, which /train cannot offer`);
+}
+
+/** The /train command, as `npm run register-commands` registers it. */
+export function trainCommand(): RESTPostAPIChatInputApplicationCommandsJSONBody {
+  const schema = RequestSchema.parse(z.toJSONSchema(DigitsTrainV1.omit({ user_id: true })));
+  const options = Object.entries(schema.properties)
+    .filter(([name]) => !NOT_OPTIONS.has(name))
+    .map(([name, property]) => option(name, property));
+  return { name: COMMAND_NAME, type: ApplicationCommandType.ChatInput, description: "Train a handwriting-digits model; progress appears in a message to you", options };
+}

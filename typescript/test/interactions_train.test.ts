@@ -1,0 +1,185 @@
+// /train through the real endpoint: the request it puts on the stream (and that the Python intake
+// accepts), the Queued message with its Cancel button, refusals naming the field, the limits.
+
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { decodeTrainRequest } from "../src/decode.ts";
+import { releaseActive } from "../src/interactions/index.ts";
+import { TRAIN_DEFAULTS } from "../src/interactions/settings.ts";
+import { requestFromOptions } from "../src/interactions/train.ts";
+import { contentOf, OTHER, OWNER, post, startEndpoint, trainInteraction, type Endpoint } from "./interactions_support.ts";
+
+const REPO = resolve(import.meta.dirname, "..", "..");
+const PYTHON = resolve(REPO, ".venv", "bin", "python");
+let endpoint: Endpoint;
+
+before(async () => {
+  endpoint = await startEndpoint({ DIGITS_MAX_JOBS_TOTAL: "4" });
+});
+
+after(async () => {
+  await endpoint.stop();
+});
+
+async function entries(): Promise<[string, string][]> {
+  const reply = await endpoint.redis.xrange(endpoint.settings.requestsStream, "-", "+");
+  return reply.map(([, fields]) => [fields[0] ?? "", fields[1] ?? ""]);
+}
+
+async function clear(): Promise<void> {
+  await endpoint.redis.flushall();
+  endpoint.messages.clear();
+}
+
+void test("a valid /train queues one digits.train.v1 request and shows its Queued message with a Cancel button", async () => {
+  await clear();
+  const text = contentOf(await post(endpoint, trainInteraction(OWNER, { epochs: 1, lr: 0.5, notes: "first *try*" })));
+  const requestId = /^Queued: request `([0-9a-f]{32})` \(nothing ahead of it\)/.exec(text)?.[1];
+  assert.ok(requestId !== undefined, text);
+  const [[field, json] = ["", ""]] = await entries();
+  assert.equal(field, "request");
+  assert.match(json, new RegExp(`"user_id":${OWNER.toString()}[,}]`)); // every digit, no quotes
+  const decoded = decodeTrainRequest(json);
+  assert.deepEqual(decoded, {
+    kind: "ok",
+    request: { type: "digits.train.v1", request_id: requestId, user_id: OWNER, ...TRAIN_DEFAULTS, epochs: 1, lr: 0.5, notes: "first *try*" },
+  });
+  const ref = endpoint.messages.get(`${OWNER.toString()}:${requestId}`);
+  assert.ok(ref !== undefined);
+  const message = endpoint.discord.messages.get(ref.messageId);
+  assert.equal(ref.channelId, `dm${OWNER.toString()}`);
+  assert.equal(message?.title, "Queued · digits");
+  assert.deepEqual(message.components, [
+    { type: 1, components: [{ type: 2, style: 4, label: "Cancel", custom_id: `digits:cancel:${OWNER.toString()}:${requestId}` }] },
+  ]);
+});
+
+void test("invalid options are refused naming the field and the rule; nothing is queued or sent", async () => {
+  await clear();
+  const sent = endpoint.discord.messageRequests().length;
+  const cases: [Record<string, string | number | boolean>, RegExp][] = [
+    [{ epochs: 0 }, /^Not queued: epochs: Too small: expected number to be >=1\. Change that option and try again\.$/],
+    [{ lr: 2, batch_size: 4096 }, /^Not queued: batch_size: Too big: expected number to be <=2048; lr: Too big: expected number to be <=1\. Change those options/],
+    [{ model_id: "../etc" }, /^Not queued: model_id: Invalid string: must match pattern/],
+    [{ notes: "x".repeat(501) }, /^Not queued: notes: Too big: expected string to have <=500 characters/],
+  ];
+  for (const [options, expected] of cases) assert.match(contentOf(await post(endpoint, trainInteraction(OWNER, options))), expected);
+  assert.deepEqual(await entries(), []);
+  assert.equal(endpoint.discord.messageRequests().length, sent);
+  assert.equal(await endpoint.redis.exists(`digits:active:user:${OWNER.toString()}`), 0);
+});
+
+void test("a user may have DIGITS_MAX_JOBS_PER_USER jobs at once, the whole queue DIGITS_MAX_JOBS_TOTAL", async () => {
+  await clear();
+  const ids: string[] = [];
+  for (let n = 0; n < 2; n++) {
+    const text = contentOf(await post(endpoint, trainInteraction(OWNER)));
+    ids.push(/`([0-9a-f]{32})`/.exec(text)?.[1] ?? "");
+  }
+  const refused = contentOf(await post(endpoint, trainInteraction(OWNER)));
+  assert.equal(refused, "Not queued: you already have 2 jobs queued or running (at most 2). Wait for one to end, or cancel one.");
+  assert.equal((await entries()).length, 2);
+  await releaseActive(endpoint.redis, OWNER, ids[0] ?? ""); // its terminal event was folded
+  assert.match(contentOf(await post(endpoint, trainInteraction(OWNER))), /^Queued: request `[0-9a-f]{32}` \(1 ahead of it\)/);
+  assert.match(contentOf(await post(endpoint, trainInteraction(OTHER))), /^Queued: .*\(2 ahead of it\)/);
+  assert.match(contentOf(await post(endpoint, trainInteraction(OTHER))), /^Queued: .*\(3 ahead of it\)/);
+  const full = contentOf(await post(endpoint, trainInteraction(99n)));
+  assert.equal(full, "Not queued: the queue is full (4 jobs queued or running, at most 4). Try again later.");
+});
+
+void test("a job whose end is never seen stops counting after DIGITS_ACTIVE_JOB_TTL_S", async () => {
+  let clock = Date.now();
+  const short = await startEndpoint({ DIGITS_MAX_JOBS_PER_USER: "1", DIGITS_ACTIVE_JOB_TTL_S: "60" }, {}, () => clock);
+  try {
+    assert.match(contentOf(await post(short, trainInteraction(OWNER))), /^Queued: /);
+    assert.match(contentOf(await post(short, trainInteraction(OWNER))), /^Not queued: you already have 1 jobs/);
+    const ttl = await short.redis.ttl(`digits:active:user:${OWNER.toString()}`);
+    assert.ok(ttl > 0 && ttl <= 60, String(ttl)); // the keys go too
+    clock += 61_000; // its worker crashed and nobody ever saw its end
+    assert.match(contentOf(await post(short, trainInteraction(OWNER))), /^Queued: .*\(nothing ahead of it\)/);
+  } finally {
+    await short.stop();
+  }
+});
+
+void test("a user whose DMs are closed is told how to fix it, and nothing is queued", async () => {
+  await clear();
+  endpoint.discord.dmsClosed.add(OTHER.toString());
+  try {
+    const text = contentOf(await post(endpoint, trainInteraction(OTHER)));
+    assert.match(text, /^Not queued: I cannot send you direct messages.*Allow direct messages/);
+    assert.deepEqual(await entries(), []);
+    assert.equal(await endpoint.redis.zcard(`digits:active:user:${OTHER.toString()}`), 0);
+  } finally {
+    endpoint.discord.dmsClosed.delete(OTHER.toString());
+  }
+});
+
+void test("a Queued message Discord fails to take does not stop the job", async () => {
+  await clear();
+  endpoint.discord.forbiddenChannels.add(`dm${OWNER.toString()}`);
+  const text = contentOf(await post(endpoint, trainInteraction(OWNER)));
+  endpoint.discord.forbiddenChannels.clear();
+  assert.match(text, /^Queued: /);
+  assert.equal((await entries()).length, 1);
+  assert.ok(endpoint.logs.lines.some((line) => line.includes("could not be shown")));
+});
+
+void test("when the stream cannot take the request the job does not count and the user is told", async () => {
+  await clear();
+  await endpoint.redis.set(endpoint.settings.requestsStream, "not a stream");
+  assert.match(contentOf(await post(endpoint, trainInteraction(OWNER))), /^Something went wrong on our side; nothing was changed/);
+  assert.equal(await endpoint.redis.zcard(`digits:active:user:${OWNER.toString()}`), 0);
+  await endpoint.redis.del(endpoint.settings.requestsStream);
+});
+
+void test("allow-lists of guilds and channels", async () => {
+  const limited = await startEndpoint({ DIGITS_ALLOWED_GUILD_IDS: "900", DIGITS_ALLOWED_CHANNEL_IDS: "901" });
+  try {
+    const refusal = "Training cannot be started from here. Ask an admin where /train is allowed.";
+    assert.equal(contentOf(await post(limited, trainInteraction(OWNER, {}, "999"))), refusal);
+    assert.equal(contentOf(await post(limited, trainInteraction(OWNER, {}, null))), refusal); // a DM
+    assert.equal(contentOf(await post(limited, trainInteraction(OWNER, {}, "900", "902"))), refusal);
+    assert.match(contentOf(await post(limited, trainInteraction(OWNER, {}, "900", "901"))), /^Queued: /);
+  } finally {
+    await limited.stop();
+  }
+});
+
+void test("/train's defaults are the CLI's", () => {
+  const code = "import json; from handwriting_worker.request_options import DEFAULTS, AUGMENT_DEFAULT as A; print(json.dumps({**DEFAULTS, 'augment': A}))";
+  const result = spawnSync(PYTHON, ["-c", code], { encoding: "utf8", timeout: 60_000 });
+  assert.equal(result.status, 0, result.stderr);
+  const python: unknown = JSON.parse(result.stdout);
+  assert.deepEqual(python, { ...TRAIN_DEFAULTS });
+  assert.deepEqual(requestFromOptions(new Map(), 5n, "r"), { type: "digits.train.v1", request_id: "r", user_id: 5n, ...TRAIN_DEFAULTS, notes: null });
+});
+
+void test("the request the bot writes is queued by the Python intake as the job named after it", async () => {
+  await clear();
+  const text = contentOf(await post(endpoint, trainInteraction(OWNER, { seed: 4294967295 })));
+  const requestId = /`([0-9a-f]{32})`/.exec(text)?.[1] ?? "";
+  const queue = "digits-interactions-test";
+  const redisUrl = `redis://127.0.0.1:${String(endpoint.redis.options.port ?? 0)}/0`;
+  const intake = spawn(PYTHON, ["-m", "handwriting_worker", "intake"], {
+    cwd: REPO,
+    env: { ...process.env, REDIS_URL: redisUrl, RQ__QUEUE: queue },
+    stdio: "ignore",
+  });
+  try {
+    const deadline = Date.now() + 60_000;
+    let jobs: string[] = [];
+    while (jobs.length === 0 && Date.now() < deadline) {
+      jobs = await endpoint.redis.lrange(`rq:queue:${queue}`, 0, -1);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const idCode = `from handwriting_worker.requests_keys import job_id_for; print(job_id_for(${OWNER.toString()}, "${requestId}"))`;
+    const expected = spawnSync(PYTHON, ["-c", idCode], { encoding: "utf8", timeout: 60_000 }).stdout.trim();
+    assert.deepEqual(jobs, [expected]);
+  } finally {
+    intake.kill("SIGTERM");
+    await new Promise((r) => intake.once("exit", r));
+  }
+});
