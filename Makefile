@@ -44,11 +44,11 @@ check-compat: $(VENV)/.installed ## fail on a breaking change to a published sch
 lock-schemas: $(VENV)/.installed ## record the current schemas as published (after a non-breaking edit)
 	$(PY) -m codegen.compat lock
 
-lint: setup ## ruff, mypy --strict, tsc, eslint
+lint: setup ## ruff, mypy --strict, tsc, eslint, prettier
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	cd $(TS) && npx tsc --noEmit && npx eslint .
+	cd $(TS) && npx tsc --noEmit && npx eslint . && npx prettier --check .
 
 test-py: setup
 	$(PY) -m pytest --cov --cov-report=term-missing

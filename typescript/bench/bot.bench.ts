@@ -17,7 +17,14 @@ const ROUNDS = 7;
 const USER_ID = "9223372036854763462";
 
 function event(type: string, job: number, fields: Record<string, string | number | null>): string {
-  const body = JSON.stringify({ type, request_id: `bench-${job}`, model_id: "digits", run_id: "20261128T160000Z-a1b2c3", ts: "2026-11-28T16:00:00.123456Z", ...fields });
+  const body = JSON.stringify({
+    type,
+    request_id: `bench-${job}`,
+    model_id: "digits",
+    run_id: "20261128T160000Z-a1b2c3",
+    ts: "2026-11-28T16:00:00.123456Z",
+    ...fields,
+  });
   return body.replace(/^\{/, `{"user_id":${USER_ID},`);
 }
 
@@ -28,12 +35,22 @@ function stream(): string[] {
     const events = [event("digits.train.started.v1", job, { total_epochs: EPOCHS })];
     for (let epoch = 1; epoch <= EPOCHS; epoch += 1) {
       for (let b = 1; b <= BATCH_EVENTS_PER_EPOCH; b += 1) {
-        events.push(event("digits.train.batch.v1", job, {
-          epoch, total_epochs: EPOCHS, batch: b * 18, total_batches: 900,
-          batch_loss: 0.1234 + b / 1000, batch_acc: 0.96875, avg_loss: 0.2, samples_per_sec: 12345.6,
-        }));
+        events.push(
+          event("digits.train.batch.v1", job, {
+            epoch,
+            total_epochs: EPOCHS,
+            batch: b * 18,
+            total_batches: 900,
+            batch_loss: 0.1234 + b / 1000,
+            batch_acc: 0.96875,
+            avg_loss: 0.2,
+            samples_per_sec: 12345.6,
+          }),
+        );
       }
-      events.push(event("digits.train.epoch.v1", job, { epoch, total_epochs: EPOCHS, train_loss: 0.1, val_acc: 0.97 + epoch / 1000, time_s: 12.5 }));
+      events.push(
+        event("digits.train.epoch.v1", job, { epoch, total_epochs: EPOCHS, train_loss: 0.1, val_acc: 0.97 + epoch / 1000, time_s: 12.5 }),
+      );
       events.push(event("digits.train.best.v1", job, { epoch, val_acc: 0.97 + epoch / 1000 }));
     }
     events.push(event("digits.train.artifact.v1", job, { path: `artifacts/digits/bench-${job}` }));
@@ -47,7 +64,11 @@ function stream(): string[] {
   return out;
 }
 
-function measure(name: string, texts: readonly string[], body: (texts: readonly string[]) => number): { name: string; events_per_s: number; rounds_events_per_s: number[] } {
+function measure(
+  name: string,
+  texts: readonly string[],
+  body: (texts: readonly string[]) => number,
+): { name: string; events_per_s: number; rounds_events_per_s: number[] } {
   body(texts); // warm-up
   const rates: number[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -99,7 +120,11 @@ const decodeFoldRender = (texts: readonly string[]): number => {
 };
 
 const texts = stream();
-const results = [measure("decode", texts, decodeOnly), measure("decode+fold", texts, decodeFold), measure("decode+fold+render", texts, decodeFoldRender)];
+const results = [
+  measure("decode", texts, decodeOnly),
+  measure("decode+fold", texts, decodeFold),
+  measure("decode+fold+render", texts, decodeFoldRender),
+];
 const report = {
   benchmark: "bot decode+fold throughput",
   unit: "events/s (median of rounds)",

@@ -30,8 +30,11 @@ const ms = performance.now() - started;
 // Uncached renders of the same picture: the time a new key costs the bot.
 const runs = 5;
 const again = performance.now();
-for (let i = 0; i < runs; i += 1) renderChartPng({ title: "timing", totalEpochs: 5, history: state.history ?? { epochs: [], batchLoss: [] } });
+for (let i = 0; i < runs; i += 1)
+  renderChartPng({ title: "timing", totalEpochs: 5, history: state.history ?? { epochs: [], batchLoss: [] } });
 const each = (performance.now() - again) / runs;
 mkdirSync(dirname(OUT), { recursive: true });
 writeFileSync(OUT, png);
-process.stdout.write(`${renderText(renderJob(midRun))}\n\nwrote ${OUT} (${png.byteLength} bytes, key ${chart.key}, first render ${ms.toFixed(1)} ms, then ${each.toFixed(1)} ms each)\n`);
+process.stdout.write(
+  `${renderText(renderJob(midRun))}\n\nwrote ${OUT} (${png.byteLength} bytes, key ${chart.key}, first render ${ms.toFixed(1)} ms, then ${each.toFixed(1)} ms each)\n`,
+);

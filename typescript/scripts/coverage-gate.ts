@@ -79,7 +79,9 @@ export function problems(summary: Summary, thresholds: { lines: number; branches
   for (const kind of ["lines", "branches"] as const) {
     const measured = percent(summary[kind]);
     if (measured < thresholds[kind]) {
-      out.push(`${kind}: ${measured.toFixed(2)}% covered, below the gate of ${thresholds[kind]}% (scripts/coverage-gate.ts); add tests for what you added`);
+      out.push(
+        `${kind}: ${measured.toFixed(2)}% covered, below the gate of ${thresholds[kind]}% (scripts/coverage-gate.ts); add tests for what you added`,
+      );
     }
   }
   return out;

@@ -29,12 +29,19 @@ export async function registerCommands(argv: readonly string[], env: Env, out: W
   const token = env.DISCORD_TOKEN?.trim() ?? "";
   const application = env.DISCORD_APPLICATION_ID?.trim() ?? "";
   const guild = env.DISCORD_GUILD_ID?.trim() ?? "";
-  const missing = [token === "" ? "DISCORD_TOKEN" : "", /^[0-9]{1,20}$/.test(application) ? "" : "DISCORD_APPLICATION_ID"].filter((name) => name !== "");
+  const missing = [token === "" ? "DISCORD_TOKEN" : "", /^[0-9]{1,20}$/.test(application) ? "" : "DISCORD_APPLICATION_ID"].filter(
+    (name) => name !== "",
+  );
   if (missing.length > 0 || (guild !== "" && !/^[0-9]{1,20}$/.test(guild))) {
     err(`register-commands: set ${missing.join(" and ") || "DISCORD_GUILD_ID to a guild id (digits)"} (see --help)\n`);
     return 2;
   }
-  const rest = new REST({ api: env.DISCORD_API_URL?.trim() || DEFAULT_DISCORD_API_URL, version: "10", retries: 2, timeout: 10_000 }).setToken(token);
+  const rest = new REST({
+    api: env.DISCORD_API_URL?.trim() || DEFAULT_DISCORD_API_URL,
+    version: "10",
+    retries: 2,
+    timeout: 10_000,
+  }).setToken(token);
   const route = guild === "" ? Routes.applicationCommands(application) : Routes.applicationGuildCommands(application, guild);
   const command = trainCommand();
   try {
@@ -51,6 +58,9 @@ export async function registerCommands(argv: readonly string[], env: Env, out: W
 }
 
 if (process.argv[1]?.endsWith("register_commands.ts") === true) {
-  const write = (stream: NodeJS.WriteStream): Write => (text) => stream.write(text);
+  const write =
+    (stream: NodeJS.WriteStream): Write =>
+    (text) =>
+      stream.write(text);
   process.exitCode = await registerCommands(process.argv.slice(2), process.env, write(process.stdout), write(process.stderr));
 }

@@ -19,7 +19,15 @@ function wobble(n: number): number {
 
 function eventMaker(runId: string) {
   return (type: string, atMs: number, fields: Record<string, number | string>): string => {
-    const body = { type, user_id: 42, request_id: "req-sample", model_id: "digits", run_id: runId, ts: new Date(atMs).toISOString(), ...fields };
+    const body = {
+      type,
+      user_id: 42,
+      request_id: "req-sample",
+      model_id: "digits",
+      run_id: runId,
+      ts: new Date(atMs).toISOString(),
+      ...fields,
+    };
     return JSON.stringify(body);
   };
 }
@@ -40,16 +48,29 @@ export function sampleRun(options: SampleRunOptions = {}): string[] {
       const loss = 2.2 * Math.exp(-4 * t) + 0.04 + 0.06 * wobble(epoch * 1000 + batch);
       out.push(
         event("digits.train.batch.v1", at, {
-          epoch, total_epochs: epochs, batch, total_batches: batches,
-          batch_loss: Number(loss.toFixed(4)), batch_acc: Number(Math.min(0.99, 1 - loss / 2.5).toFixed(4)),
-          avg_loss: Number(loss.toFixed(4)), samples_per_sec: 64000 / pace,
+          epoch,
+          total_epochs: epochs,
+          batch,
+          total_batches: batches,
+          batch_loss: Number(loss.toFixed(4)),
+          batch_acc: Number(Math.min(0.99, 1 - loss / 2.5).toFixed(4)),
+          avg_loss: Number(loss.toFixed(4)),
+          samples_per_sec: 64000 / pace,
         }),
       );
     }
     at += 1500; // validation
     const valAcc = Number((0.995 - 0.1 * Math.exp(-1.1 * epoch)).toFixed(4));
     const trainLoss = Number((0.9 * Math.exp(-1.2 * epoch) + 0.05).toFixed(4));
-    out.push(event("digits.train.epoch.v1", at, { epoch, total_epochs: epochs, train_loss: trainLoss, val_acc: valAcc, time_s: (batches * pace + 1500) / 1000 }));
+    out.push(
+      event("digits.train.epoch.v1", at, {
+        epoch,
+        total_epochs: epochs,
+        train_loss: trainLoss,
+        val_acc: valAcc,
+        time_s: (batches * pace + 1500) / 1000,
+      }),
+    );
   }
   out.push(event("digits.train.completed.v1", at + 200, { val_acc: Number((0.995 - 0.1 * Math.exp(-1.1 * epochs)).toFixed(4)) }));
   return out;

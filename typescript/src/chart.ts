@@ -97,20 +97,33 @@ export function chartSvg(data: ChartData): string {
     parts.push(`<line x1="${PLOT.left}" x2="${PLOT.right}" y1="${y}" y2="${y}" stroke="${COLORS.grid}"/>`);
     parts.push(text(PLOT.left - 6, Number(y) + 4, fmt(tick), "end", COLORS.loss));
   }
-  for (const tick of acc.ticks) parts.push(text(PLOT.right + 6, yAcc(tick) + 4, `${(tick * 100).toFixed(acc.lo === 0 ? 0 : 1)}%`, "start", COLORS.acc));
+  for (const tick of acc.ticks)
+    parts.push(text(PLOT.right + 6, yAcc(tick) + 4, `${(tick * 100).toFixed(acc.lo === 0 ? 0 : 1)}%`, "start", COLORS.acc));
   const step = Math.max(1, Math.ceil(maxAt / 10));
   for (let epoch = 0; epoch <= maxAt; epoch += step) parts.push(text(x(epoch), PLOT.bottom + 16, String(epoch), "middle"));
   parts.push(text((PLOT.left + PLOT.right) / 2, CHART_HEIGHT - 6, "epoch", "middle"));
-  parts.push(`<rect x="${PLOT.left}" y="${PLOT.top}" width="${PLOT.right - PLOT.left}" height="${PLOT.bottom - PLOT.top}" fill="none" stroke="${COLORS.muted}"/>`);
+  parts.push(
+    `<rect x="${PLOT.left}" y="${PLOT.top}" width="${PLOT.right - PLOT.left}" height="${PLOT.bottom - PLOT.top}" fill="none" stroke="${COLORS.muted}"/>`,
+  );
 
-  parts.push(polyline(batchLoss.map((p) => [x(p.at), yLoss(p.loss)]), COLORS.batch, 1.2));
+  parts.push(
+    polyline(
+      batchLoss.map((p) => [x(p.at), yLoss(p.loss)]),
+      COLORS.batch,
+      1.2,
+    ),
+  );
   const trainPoints = epochs.map((e): [number, number] => [x(e.epoch), yLoss(e.trainLoss)]);
   const accPoints = epochs.map((e): [number, number] => [x(e.epoch), yAcc(e.valAcc)]);
   parts.push(polyline(trainPoints, COLORS.loss, 2.5), markers(trainPoints, COLORS.loss));
   parts.push(polyline(accPoints, COLORS.acc, 2.5), markers(accPoints, COLORS.acc));
 
   parts.push(text(12, 22, data.title, "start", COLORS.text, 15));
-  const legend: [string, string][] = [[COLORS.acc, "val accuracy (right)"], [COLORS.loss, "train loss (left, log)"], [COLORS.batch, "batch loss"]];
+  const legend: [string, string][] = [
+    [COLORS.acc, "val accuracy (right)"],
+    [COLORS.loss, "train loss (left, log)"],
+    [COLORS.batch, "batch loss"],
+  ];
   let lx = 12;
   for (const [color, label] of legend) {
     parts.push(`<line x1="${lx}" x2="${lx + 18}" y1="40" y2="40" stroke="${color}" stroke-width="3"/>`, text(lx + 23, 44, label, "start"));
@@ -162,7 +175,9 @@ export function chartFor(state: JobState): Chart | undefined {
   const key = `${state.runId ?? state.requestId}:${final ? "final" : `epoch-${upTo}`}`;
   // Built only when the PNG is asked for: rendering the embed on every event stays cheap.
   const data = (): ChartData => ({
-    title: final ? `${state.status === "completed" ? "Completed" : "Stopped"} · ${last ?? 0}/${totalEpochs} epochs` : `Epoch ${upTo}/${totalEpochs}`,
+    title: final
+      ? `${state.status === "completed" ? "Completed" : "Stopped"} · ${last ?? 0}/${totalEpochs} epochs`
+      : `Epoch ${upTo}/${totalEpochs}`,
     totalEpochs,
     history: { epochs: history.epochs.filter((e) => e.epoch <= upTo), batchLoss: history.batchLoss.filter((p) => p.at <= upTo) },
   });

@@ -153,9 +153,7 @@ Environment:
 ${INTERACTIONS_USAGE}`;
 
 export type ConfigResult =
-  | { readonly kind: "run"; readonly config: BotConfig }
-  | { readonly kind: "help" }
-  | { readonly kind: "error"; readonly message: string };
+  { readonly kind: "run"; readonly config: BotConfig } | { readonly kind: "help" } | { readonly kind: "error"; readonly message: string };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -189,7 +187,10 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
   const intervalText = nonEmpty(env.DIGITS_EDIT_INTERVAL_MS);
   const editIntervalMs = intervalText === null ? DEFAULT_EDIT_INTERVAL_MS : Number(intervalText);
   if (!Number.isSafeInteger(editIntervalMs) || editIntervalMs < 0) {
-    return { kind: "error", message: `DIGITS_EDIT_INTERVAL_MS must be a whole number of milliseconds, got ${JSON.stringify(intervalText)}` };
+    return {
+      kind: "error",
+      message: `DIGITS_EDIT_INTERVAL_MS must be a whole number of milliseconds, got ${JSON.stringify(intervalText)}`,
+    };
   }
   const notifyText = nonEmpty(env.DIGITS_NOTIFY_AT_END)?.toLowerCase() ?? "true";
   if (notifyText !== "true" && notifyText !== "false") {

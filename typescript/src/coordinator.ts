@@ -83,7 +83,8 @@ export class Coordinator {
     const stored: StoredEntry[] = [];
     for (const entry of entries) {
       this.stats.received += 1;
-      const decoded = entry.event === null ? { kind: "invalid" as const, reason: "entry has no event field" } : decodeEventBytes(entry.event);
+      const decoded =
+        entry.event === null ? { kind: "invalid" as const, reason: "entry has no event field" } : decodeEventBytes(entry.event);
       if (decoded.kind === "invalid") {
         this.stats.invalid += 1;
         this.invalid.record(decoded.reason, entry.event === null ? `entry ${entry.id}` : entry.event.toString("utf8"));
@@ -103,9 +104,12 @@ export class Coordinator {
   /** Starts the periodic pass: lease renewal, events stored by other bots, silence, orphaned jobs. */
   start(): void {
     // Leases are renewed at least three times per lease period.
-    this.timer ??= setInterval(() => {
-      void this.tick();
-    }, Math.min(SYNC_INTERVAL_MS, Math.floor(this.leaseMs / 3)));
+    this.timer ??= setInterval(
+      () => {
+        void this.tick();
+      },
+      Math.min(SYNC_INTERVAL_MS, Math.floor(this.leaseMs / 3)),
+    );
     this.timer.unref();
   }
 
@@ -128,12 +132,14 @@ export class Coordinator {
       const index = owned.runs.findIndex((_, run) => messageKeyFor(owned.job.userId, owned.job.requestId, run) === messageKey);
       if (index === -1) continue;
       owned.done[index] = true;
-      owned.chain = owned.chain.then(async () => {
-        await this.options.store.markDone(messageKey);
-        await this.closeIfDone(owned);
-      }).catch((error: unknown) => {
-        this.failed(`recording the end of ${messageKey}`, error);
-      });
+      owned.chain = owned.chain
+        .then(async () => {
+          await this.options.store.markDone(messageKey);
+          await this.closeIfDone(owned);
+        })
+        .catch((error: unknown) => {
+          this.failed(`recording the end of ${messageKey}`, error);
+        });
     }
   }
 
@@ -168,7 +174,17 @@ export class Coordinator {
     this.adopting.add(key);
     try {
       if (!(await this.options.store.acquire(job, this.options.owner, this.leaseMs))) return;
-      const owned: Owned = { job, runs: [], cursor: null, lifecycleFolded: 0, lastEventAt: [], silentShown: [], done: [], dirty: new Set(), chain: Promise.resolve() };
+      const owned: Owned = {
+        job,
+        runs: [],
+        cursor: null,
+        lifecycleFolded: 0,
+        lastEventAt: [],
+        silentShown: [],
+        done: [],
+        dirty: new Set(),
+        chain: Promise.resolve(),
+      };
       this.owned.set(key, owned);
       this.sync(owned);
       await owned.chain;
@@ -180,9 +196,11 @@ export class Coordinator {
   }
 
   private sync(owned: Owned): void {
-    owned.chain = owned.chain.then(() => this.syncNow(owned)).catch((error: unknown) => {
-      this.failed(`updating job ${jobKey(owned.job)}`, error);
-    });
+    owned.chain = owned.chain
+      .then(() => this.syncNow(owned))
+      .catch((error: unknown) => {
+        this.failed(`updating job ${jobKey(owned.job)}`, error);
+      });
   }
 
   /** Folds the events stored since the last sync and publishes each run they changed. */
@@ -234,7 +252,12 @@ export class Coordinator {
     if (owned.done[run] === true) return;
     const silentSince = owned.silentShown[run] === true ? owned.lastEventAt[run] : undefined;
     this.stats.updates += 1;
-    this.options.delivery.publish(key, this.targetOf(state), renderJob(state, silentSince === undefined ? {} : { silentSinceMs: silentSince }), terminal);
+    this.options.delivery.publish(
+      key,
+      this.targetOf(state),
+      renderJob(state, silentSince === undefined ? {} : { silentSinceMs: silentSince }),
+      terminal,
+    );
   }
 
   /** When every run's final state is shown, the job is closed and its lease given up. */

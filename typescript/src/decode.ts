@@ -7,14 +7,12 @@ import { BIGINT_KEYS_BY_TYPE, DigitsEventV1, DigitsTrainV1, LegacyEvent } from "
 import { MAX_EVENT_BYTES, MAX_JSON_DEPTH } from "./config.ts";
 
 export type DecodedEvent =
-  | { readonly kind: "v1"; readonly event: DigitsEventV1 }
-  | { readonly kind: "legacy"; readonly event: LegacyEvent };
+  { readonly kind: "v1"; readonly event: DigitsEventV1 } | { readonly kind: "legacy"; readonly event: LegacyEvent };
 
 export type DecodeResult = DecodedEvent | { readonly kind: "invalid"; readonly reason: string };
 
 export type RequestDecodeResult =
-  | { readonly kind: "ok"; readonly request: DigitsTrainV1 }
-  | { readonly kind: "invalid"; readonly reason: string };
+  { readonly kind: "ok"; readonly request: DigitsTrainV1 } | { readonly kind: "invalid"; readonly reason: string };
 
 type ParseResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string };
 
@@ -84,7 +82,13 @@ function bigintKeysOf(raw: unknown): ReadonlySet<string> {
  * `key` is this value's key in its parent (null at the root); `parent` is the parent's path.
  * `bigints` are the root object's properties (depth 1) whose digits become a bigint.
  */
-function convertNumbers(value: unknown, key: PropertyKey | null, parent: PathNode | null, depth: number, bigints: ReadonlySet<string>): unknown {
+function convertNumbers(
+  value: unknown,
+  key: PropertyKey | null,
+  parent: PathNode | null,
+  depth: number,
+  bigints: ReadonlySet<string>,
+): unknown {
   if (depth > MAX_JSON_DEPTH) throw new DecodeFailure(`${nodeText(pathOf(key, parent))}: nested deeper than ${MAX_JSON_DEPTH}`);
   if (value instanceof NumberText) {
     if (depth === 1 && typeof key === "string" && bigints.has(key)) return toBigInt(value.text, { key, parent });
@@ -100,7 +104,8 @@ function convertNumbers(value: unknown, key: PropertyKey | null, parent: PathNod
     for (const [name, item] of Object.entries(value)) {
       const converted = convertNumbers(item, name, path, depth + 1, bigints);
       // Plain assignment to "__proto__" would set the prototype; define it as data instead (zod then rejects it).
-      if (name === "__proto__") Object.defineProperty(out, name, { value: converted, enumerable: true, writable: true, configurable: true });
+      if (name === "__proto__")
+        Object.defineProperty(out, name, { value: converted, enumerable: true, writable: true, configurable: true });
       else out[name] = converted;
     }
     return out;

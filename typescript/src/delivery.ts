@@ -4,13 +4,7 @@
 // message when the old one is gone or too old to edit; and telling the requester when a job ends.
 
 import { createHash } from "node:crypto";
-import {
-  DEFAULT_EDIT_INTERVAL_MS,
-  MAX_TRACKED_JOBS,
-  RATE_LIMIT_FLOOR_MS,
-  RETRY_BASE_MS,
-  RETRY_CAP_MS,
-} from "./config.ts";
+import { DEFAULT_EDIT_INTERVAL_MS, MAX_TRACKED_JOBS, RATE_LIMIT_FLOOR_MS, RETRY_BASE_MS, RETRY_CAP_MS } from "./config.ts";
 import { CHART_FILE_NAME, DeliveryError, type DiscordPort, type MessageRef, type OutgoingMessage } from "./discord_port.ts";
 import type { Logger } from "./log.ts";
 import type { MessageStore } from "./message_store.ts";
@@ -19,8 +13,7 @@ import { RequestScheduler } from "./scheduler.ts";
 
 /** Where a job's message goes: a DM to its user, or one configured channel; `userId` is the requester. */
 export type Target =
-  | { readonly kind: "dm"; readonly userId: bigint }
-  | { readonly kind: "channel"; readonly channelId: string; readonly userId?: bigint };
+  { readonly kind: "dm"; readonly userId: bigint } | { readonly kind: "channel"; readonly channelId: string; readonly userId?: bigint };
 
 export interface DeliveryOptions {
   readonly port: DiscordPort;
@@ -115,7 +108,8 @@ class JobMessage {
     }
     this.owner.jobBusy(this);
     // A terminal state (and a flush at shutdown) skips the edit interval but not a backoff.
-    const throttledUntil = this.urgent || this.owner.flushing ? this.retryAt : Math.max(this.lastSentAt + this.owner.intervalMs(), this.retryAt);
+    const throttledUntil =
+      this.urgent || this.owner.flushing ? this.retryAt : Math.max(this.lastSentAt + this.owner.intervalMs(), this.retryAt);
     const wait = throttledUntil - Date.now();
     if (wait > 0) {
       this.timer = setTimeout(() => {
@@ -166,7 +160,9 @@ class JobMessage {
       return;
     }
     if (error instanceof DeliveryError && (error.kind === "forbidden" || error.kind === "dms_closed")) {
-      this.owner.logger.warn(`giving up on job ${this.key}: ${error.message} (the bot may not post there; nothing more is sent for this job)`);
+      this.owner.logger.warn(
+        `giving up on job ${this.key}: ${error.message} (the bot may not post there; nothing more is sent for this job)`,
+      );
       this.abandon();
       return;
     }
@@ -180,7 +176,9 @@ class JobMessage {
     this.failures += 1;
     const wait = backoffMs(this.failures);
     this.retryAt = now + wait;
-    this.owner.logger.warn(`sending update for job ${this.key} failed (${this.failures} in a row): ${describe(error)}; retrying in ${wait} ms`);
+    this.owner.logger.warn(
+      `sending update for job ${this.key} failed (${this.failures} in a row): ${describe(error)}; retrying in ${wait} ms`,
+    );
   }
 
   private stop(): void {
@@ -254,7 +252,9 @@ class JobMessage {
       ...base,
       nonce: nonceFor(this.key, `message-${this.created}`),
       ...(continued ? { replyTo, content: "Continued from the earlier message (Discord stops edits after an hour)." } : {}),
-      ...(mention !== null ? { mentionUserId: mention, content: `<@${mention.toString()}> your training job (your DMs are closed to the bot)` } : {}),
+      ...(mention !== null
+        ? { mentionUserId: mention, content: `<@${mention.toString()}> your training job (your DMs are closed to the bot)` }
+        : {}),
     };
     let messageId: string;
     try {
@@ -390,9 +390,11 @@ export class Delivery {
     for (const job of this.busy) job.pump();
     const timers: NodeJS.Timeout[] = [];
     const timeout = new Promise<boolean>((resolve) => {
-      timers.push(setTimeout(() => {
-        resolve(false);
-      }, timeoutMs));
+      timers.push(
+        setTimeout(() => {
+          resolve(false);
+        }, timeoutMs),
+      );
     });
     const done = await Promise.race([this.whenIdle().then(() => true), timeout]);
     for (const timer of timers) clearTimeout(timer);

@@ -45,14 +45,7 @@ export interface DiscordPort {
  * taken as transient.
  */
 export type DeliveryErrorKind =
-  | "rate_limited"
-  | "unknown_message"
-  | "unknown_channel"
-  | "too_old"
-  | "dms_closed"
-  | "forbidden"
-  | "unauthorized"
-  | "failed";
+  "rate_limited" | "unknown_message" | "unknown_channel" | "too_old" | "dms_closed" | "forbidden" | "unauthorized" | "failed";
 
 /** The only error a DiscordPort throws. */
 export class DeliveryError extends Error {

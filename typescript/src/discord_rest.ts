@@ -96,7 +96,10 @@ export class RestDiscordPort implements DiscordPort {
   async createMessage(channelId: string, message: OutgoingMessage): Promise<string> {
     const upload = files(message);
     const response = await call(() =>
-      this.rest.post(Routes.channelMessages(channelId), { body: messageBody(message, true), ...(upload !== undefined ? { files: upload } : {}) }),
+      this.rest.post(Routes.channelMessages(channelId), {
+        body: messageBody(message, true),
+        ...(upload !== undefined ? { files: upload } : {}),
+      }),
     );
     return idOf(response, "the new message");
   }
@@ -104,14 +107,20 @@ export class RestDiscordPort implements DiscordPort {
   /** Edits the deferred answer of an interaction (its webhook's @original message; no bot token). */
   async editOriginal(applicationId: string, token: string, content: string): Promise<void> {
     await call(() =>
-      this.rest.patch(Routes.webhookMessage(applicationId, token, "@original"), { body: { content, allowed_mentions: { parse: [] } }, auth: false }),
+      this.rest.patch(Routes.webhookMessage(applicationId, token, "@original"), {
+        body: { content, allowed_mentions: { parse: [] } },
+        auth: false,
+      }),
     );
   }
 
   async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {
     const upload = files(message);
     await call(() =>
-      this.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), { body: messageBody(message, false), ...(upload !== undefined ? { files: upload } : {}) }),
+      this.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), {
+        body: messageBody(message, false),
+        ...(upload !== undefined ? { files: upload } : {}),
+      }),
     );
   }
 }

@@ -111,7 +111,8 @@ function description(state: JobState, view: RenderView): string {
     // Only what is known: no "Epoch 0/N" for a job that never finished an epoch.
     const lastEpoch = state.epochs.at(-1);
     if (lastEpoch !== undefined) lines.push(`Epoch ${lastEpoch.epoch}/${total}`);
-    else if (state.totalEpochs !== null && !isTerminal(state.status)) lines.push(`${total} epoch${state.totalEpochs === 1 ? "" : "s"} to train`);
+    else if (state.totalEpochs !== null && !isTerminal(state.status))
+      lines.push(`${total} epoch${state.totalEpochs === 1 ? "" : "s"} to train`);
   }
   const time = timeLine(state);
   if (time !== null) lines.push(time);

@@ -38,7 +38,8 @@ export class RequestScheduler {
   constructor(options: SchedulerOptions = {}) {
     const safety = options.safetyMs ?? RATE_SAFETY_MS;
     this.spacingMs = (1000 + safety) / (options.maxRps ?? DEFAULT_DISCORD_MAX_RPS);
-    this.channelSpacingMs = ((options.channelWindowMs ?? DISCORD_CHANNEL_WINDOW_MS) + safety) / (options.channelBurst ?? DISCORD_CHANNEL_BURST);
+    this.channelSpacingMs =
+      ((options.channelWindowMs ?? DISCORD_CHANNEL_WINDOW_MS) + safety) / (options.channelBurst ?? DISCORD_CHANNEL_BURST);
   }
 
   /** Waiting for a turn. */
@@ -90,10 +91,13 @@ export class RequestScheduler {
       if (best === null) wake = Math.max(wake, earliestChannel);
       // Turns are spaced evenly; a remainder under a millisecond (timers' resolution) is let through.
       if (best === null || this.nextAt >= now + 1) {
-        this.timer = setTimeout(() => {
-          this.timer = null;
-          this.pump();
-        }, Math.max(1, Math.ceil(wake - now)));
+        this.timer = setTimeout(
+          () => {
+            this.timer = null;
+            this.pump();
+          },
+          Math.max(1, Math.ceil(wake - now)),
+        );
         return;
       }
       this.waiters = this.waiters.filter((waiter) => waiter !== best);

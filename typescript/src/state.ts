@@ -1,6 +1,20 @@
 // The state of one job, folded from its events by a pure reducer.
 
-import { ARTIFACT_V1, BATCH_V1, BEST_V1, COMPLETED_V1, EPOCH_V1, FAILED_V1, LEGACY_COMPLETED, LEGACY_FAILED, LEGACY_PROGRESS, LEGACY_STARTED, PRUNE_V1, STARTED_V1, UPLOAD_V1 } from "./generated/names.ts";
+import {
+  ARTIFACT_V1,
+  BATCH_V1,
+  BEST_V1,
+  COMPLETED_V1,
+  EPOCH_V1,
+  FAILED_V1,
+  LEGACY_COMPLETED,
+  LEGACY_FAILED,
+  LEGACY_PROGRESS,
+  LEGACY_STARTED,
+  PRUNE_V1,
+  STARTED_V1,
+  UPLOAD_V1,
+} from "./generated/names.ts";
 import type { DecodedEvent } from "./decode.ts";
 import type { DigitsEventV1, LegacyEvent } from "./generated/contracts.ts";
 import { MAX_EPOCH_LINES } from "./config.ts";
@@ -115,7 +129,10 @@ function foldV1(state: JobState, event: DigitsEventV1): JobState {
       return { ...base, totalEpochs: event.total_epochs };
     case BATCH_V1:
       // An older batch event delivered late (a redelivery, another bot's share) moves nothing back.
-      if (state.lastBatch !== null && (state.lastBatch.epoch > event.epoch || (state.lastBatch.epoch === event.epoch && state.lastBatch.batch >= event.batch))) {
+      if (
+        state.lastBatch !== null &&
+        (state.lastBatch.epoch > event.epoch || (state.lastBatch.epoch === event.epoch && state.lastBatch.batch >= event.batch))
+      ) {
         return { ...base, status: "training" };
       }
       return {
@@ -230,9 +247,10 @@ function timed(state: JobState, event: DigitsEventV1): Pick<JobState, "timing" |
 function nextTiming(previous: Timing | undefined, event: DigitsEventV1): Timing | undefined {
   const at = Date.parse(event.ts);
   if (Number.isNaN(at)) return previous;
-  let timing: Timing = previous === undefined
-    ? { startedAtMs: at, lastAtMs: at, lastBatchIndex: null, lastBatchAtMs: null, secondsPerBatch: null, totalBatches: null }
-    : { ...previous, startedAtMs: Math.min(previous.startedAtMs, at), lastAtMs: Math.max(previous.lastAtMs, at) };
+  let timing: Timing =
+    previous === undefined
+      ? { startedAtMs: at, lastAtMs: at, lastBatchIndex: null, lastBatchAtMs: null, secondsPerBatch: null, totalBatches: null }
+      : { ...previous, startedAtMs: Math.min(previous.startedAtMs, at), lastAtMs: Math.max(previous.lastAtMs, at) };
   if (event.type === BATCH_V1) {
     const index = (event.epoch - 1) * event.total_batches + event.batch;
     const last = timing.lastBatchIndex;

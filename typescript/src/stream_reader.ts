@@ -115,7 +115,18 @@ export class StreamReader {
       }
     }
     const block = this.cursor === ">" ? ["BLOCK", READ_BLOCK_MS] : [];
-    const reply = await redis.callBuffer("XREADGROUP", "GROUP", group, consumer, "COUNT", READ_COUNT, ...block, "STREAMS", stream, this.cursor);
+    const reply = await redis.callBuffer(
+      "XREADGROUP",
+      "GROUP",
+      group,
+      consumer,
+      "COUNT",
+      READ_COUNT,
+      ...block,
+      "STREAMS",
+      stream,
+      this.cursor,
+    );
     const entries = readReply(reply);
     if (this.cursor !== ">" && entries.length === 0) this.cursor = ">";
     else if (this.cursor !== ">") this.cursor = entries.at(-1)?.id ?? ">";

@@ -113,7 +113,14 @@ void test("sparklines scale each series from its lowest to its highest value", (
   assert.equal(sparkline([3, 3], id), "▄▄");
   assert.equal(sparkline([1, Number.NaN, 2], id), "▁█");
   assert.equal(sparkline([Number.NaN], id), "");
-  assert.equal(sparkline(Array.from({ length: 100 }, (_, i) => 100 - i), id, 10), "█▇▆▆▅▄▃▃▂▁");
+  assert.equal(
+    sparkline(
+      Array.from({ length: 100 }, (_, i) => 100 - i),
+      id,
+      10,
+    ),
+    "█▇▆▆▅▄▃▃▂▁",
+  );
   assert.deepEqual(bucket([1, 2, 3, 4], 2, id), [1.5, 3.5]);
   assert.deepEqual(bucket([1, 2, 3, 4, 5], 2, id), [2, 4.5]);
   assert.deepEqual(bucket([1, 2], 5, id), [1, 2]);

@@ -14,7 +14,11 @@ const MAIN = join(import.meta.dirname, "..", "src", "main.ts");
 const cleanEnv = { PATH: process.env.PATH ?? "" };
 
 function runMain(args: readonly string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, ["--import", "tsx", MAIN, ...args], { env: { ...cleanEnv, ...env }, encoding: "utf8", timeout: 30_000 });
+  const result = spawnSync(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    env: { ...cleanEnv, ...env },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -26,8 +30,19 @@ void test("loadConfig: defaults, overrides and errors", () => {
   assert.equal(defaults.config.notifyChannelId, null);
   assert.equal(defaults.config.group, `digits-dry-run-${process.pid}`, "a dry run never joins the real bots' group");
   assert.equal(defaults.config.throwawayGroup, true);
-  const custom = loadConfig([], { DISCORD_TOKEN: "t", DIGITS_NOTIFY_CHANNEL_ID: "42", DIGITS_EDIT_INTERVAL_MS: "2000", DIGITS_EVENTS_STREAM: "s", DIGITS_BOT_CONSUMER: "bot-a" });
-  assert.equal(custom.kind === "run" ? `${custom.config.notifyChannelId ?? ""} ${custom.config.editIntervalMs} ${custom.config.eventsStream} ${custom.config.group} ${custom.config.consumer}` : "", `42 2000 s ${DEFAULT_BOT_GROUP} bot-a`);
+  const custom = loadConfig([], {
+    DISCORD_TOKEN: "t",
+    DIGITS_NOTIFY_CHANNEL_ID: "42",
+    DIGITS_EDIT_INTERVAL_MS: "2000",
+    DIGITS_EVENTS_STREAM: "s",
+    DIGITS_BOT_CONSUMER: "bot-a",
+  });
+  assert.equal(
+    custom.kind === "run"
+      ? `${custom.config.notifyChannelId ?? ""} ${custom.config.editIntervalMs} ${custom.config.eventsStream} ${custom.config.group} ${custom.config.consumer}`
+      : "",
+    `42 2000 s ${DEFAULT_BOT_GROUP} bot-a`,
+  );
   assert.equal(custom.kind === "run" && custom.config.throwawayGroup, false);
   const badGroup = loadConfig(["--dry-run"], { DIGITS_BOT_GROUP: "a b" });
   assert.match(badGroup.kind === "error" ? badGroup.message : "", /DIGITS_BOT_GROUP must be .*"a b"/);

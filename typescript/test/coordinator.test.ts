@@ -63,7 +63,14 @@ class ScriptedStore implements JobStore {
   }
 }
 
-function setup(store = new ScriptedStore()): { store: ScriptedStore; port: FakePort; coordinator: Coordinator; delivery: Delivery; warnings: string[]; terminals: string[] } {
+function setup(store = new ScriptedStore()): {
+  store: ScriptedStore;
+  port: FakePort;
+  coordinator: Coordinator;
+  delivery: Delivery;
+  warnings: string[];
+  terminals: string[];
+} {
   const port = new FakePort();
   const warnings: string[] = [];
   const terminals: string[] = [];
@@ -102,7 +109,10 @@ void test("a job ends: its run is marked done, the job closed, the lease given u
   const { store, port, coordinator, delivery, terminals } = setup();
   await coordinator.handle(entries(started({ request_id: "end" }), completed(0.9, { request_id: "end" })));
   await settle(coordinator, delivery);
-  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create"]);
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create"],
+  );
   assert.equal(coordinator.ownedJobs, 0);
   assert.deepEqual(store.released, ["end:me"]);
   assert.deepEqual(terminals, ["end"]);
@@ -117,10 +127,18 @@ void test("a job whose lease another bot holds is stored but not shown here", as
   await settle(coordinator, delivery);
   assert.equal(port.calls.length, 0);
   assert.equal(coordinator.ownedJobs, 0);
-  assert.equal((await store.read({ userId: BigInt(BIG_USER_ID), requestId: "theirs" }, null)).members.length, 1, "stored for whoever shows it");
+  assert.equal(
+    (await store.read({ userId: BigInt(BIG_USER_ID), requestId: "theirs" }, null)).members.length,
+    1,
+    "stored for whoever shows it",
+  );
   store.grant = true; // the other bot died: its lease ran out
   await settle(coordinator, delivery);
-  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create"], "adopted on the next pass");
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create"],
+    "adopted on the next pass",
+  );
 });
 
 void test("a lease lost to another bot stops this bot showing the job", async () => {
@@ -134,7 +152,10 @@ void test("a lease lost to another bot stops this bot showing the job", async ()
   await coordinator.tick();
   await delivery.whenIdle();
   assert.equal(coordinator.ownedJobs, 0);
-  assert.ok(warnings.some((line) => line.includes("lost the lease of job")), warnings.join("\n"));
+  assert.ok(
+    warnings.some((line) => line.includes("lost the lease of job")),
+    warnings.join("\n"),
+  );
   assert.equal(port.calls.filter((call) => call.op === "edit").length, 0, "no edit after the lease went");
 });
 
@@ -148,7 +169,10 @@ void test("a failed read is retried on the next pass; nothing is lost", async ()
   assert.equal(coordinator.stats.errors, 1);
   assert.match(warnings.join("\n"), /updating job .*retry failed: Connection is closed\.; retried on the next pass/);
   await settle(coordinator, delivery);
-  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create"]);
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create"],
+  );
 });
 
 void test("a failed store rejects the batch, so its entries are not acknowledged", async () => {
@@ -160,13 +184,23 @@ void test("a failed store rejects the batch, so its entries are not acknowledged
 
 void test("an older lifecycle event stored late (by another bot) is folded in: the job is folded again", async () => {
   const { store, port, coordinator, delivery } = setup();
-  const [first, second, third] = entries(started({ request_id: "late" }), epochDone(1, 0.91, { request_id: "late" }), epochDone(2, 0.95, { request_id: "late" }));
+  const [first, second, third] = entries(
+    started({ request_id: "late" }),
+    epochDone(1, 0.91, { request_id: "late" }),
+    epochDone(2, 0.95, { request_id: "late" }),
+  );
   assert.ok(first !== undefined && second !== undefined && third !== undefined);
   await coordinator.handle([first, third]);
   await settle(coordinator, delivery);
   // Entry 2 reaches Redis after entry 3 was folded: another bot stored it.
   const text = second.event?.toString() ?? "";
-  await store.append([{ job: { userId: BigInt(BIG_USER_ID), requestId: "late" }, member: `${second.id.split("-")[0]?.padStart(16, "0") ?? ""}-000000000000|${text}`, batch: false }]);
+  await store.append([
+    {
+      job: { userId: BigInt(BIG_USER_ID), requestId: "late" },
+      member: `${second.id.split("-")[0]?.padStart(16, "0") ?? ""}-000000000000|${text}`,
+      batch: false,
+    },
+  ]);
   await settle(coordinator, delivery);
   const last = port.calls.at(-1)?.message?.embed?.fields?.find((field) => field.name === "Epochs")?.value ?? "";
   assert.match(last, /Epoch 1: val_acc 91\.00%/);

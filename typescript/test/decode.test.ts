@@ -29,7 +29,10 @@ void test("user_id written as an integral decimal is an integer, as JSON Schema 
 
 void test("other numbers are the double they round to; beyond a double is refused", () => {
   // 2^53+1 rounds to 2^53, still above the schema's maximum of 2^53-1 (Python: the exact int, too big).
-  assert.match(reasonOf(started({ total_epochs: 3 }).replace('"total_epochs":3', '"total_epochs":9007199254740993')), /^total_epochs: Too big/);
+  assert.match(
+    reasonOf(started({ total_epochs: 3 }).replace('"total_epochs":3', '"total_epochs":9007199254740993')),
+    /^total_epochs: Too big/,
+  );
   assert.match(reasonOf(started().replace('"total_epochs":3', '"total_epochs":1e400')), /^total_epochs: 1e400 is not a finite number/);
   assert.match(reasonOf(started().replace('"total_epochs":3', '"total_epochs":-1E+999')), /^total_epochs: -1E\+999 is not a finite number/);
   const whole = decodeEvent(started().replace('"total_epochs":3', '"total_epochs":3.0'));
@@ -114,9 +117,15 @@ void test("64-bit integers are read per message type, only at the top level", ()
     return parsed.value;
   };
   // A known type's own int64 property: exact bigint.
-  assert.deepEqual(value(`{"type":"digits.train.started.v1","user_id":${big}}`), { type: "digits.train.started.v1", user_id: 12345678901234567890n });
+  assert.deepEqual(value(`{"type":"digits.train.started.v1","user_id":${big}}`), {
+    type: "digits.train.started.v1",
+    user_id: 12345678901234567890n,
+  });
   // The same name nested, or in a message of unknown type, is an ordinary number (zod then refuses it).
-  assert.deepEqual(value(`{"type":"digits.train.started.v1","extra":{"user_id":${big}}}`), { type: "digits.train.started.v1", extra: { user_id: Number(big) } });
+  assert.deepEqual(value(`{"type":"digits.train.started.v1","extra":{"user_id":${big}}}`), {
+    type: "digits.train.started.v1",
+    extra: { user_id: Number(big) },
+  });
   assert.deepEqual(value(`{"type":"nope","user_id":1.5}`), { type: "nope", user_id: 1.5 });
   assert.deepEqual(value(`[{"user_id":1.5}]`), [{ user_id: 1.5 }]);
   assert.deepEqual(value(`{"user_id":1.5}`), { user_id: 1.5 });

@@ -43,7 +43,11 @@ void test("first update is sent at once; later ones coalesce to the newest, one 
   const { port, store, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
-  for (const [at, title] of [[100, "s2"], [200, "s3"], [300, "s4"]] as const) {
+  for (const [at, title] of [
+    [100, "s2"],
+    [200, "s3"],
+    [300, "s4"],
+  ] as const) {
     await advance(at - Date.now());
     delivery.publish("r", CHANNEL, msg(title), false);
     await settle();
@@ -139,7 +143,10 @@ void test("a message id found in the store is edited, not replaced (restart)", a
   store.refs.set("r", { channelId: "777", messageId: "old" });
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
-  assert.deepEqual(port.calls.map((call) => [call.op, call.channelId, call.messageId]), [["edit", "777", "old"]]);
+  assert.deepEqual(
+    port.calls.map((call) => [call.op, call.channelId, call.messageId]),
+    [["edit", "777", "old"]],
+  );
 });
 
 void test("DMs: the channel is opened once per user, with the exact user id", async () => {
@@ -151,7 +158,10 @@ void test("DMs: the channel is opened once per user, with the exact user id", as
   await settle();
   const opened = port.calls.filter((call) => call.op === "openDm");
   assert.ok(opened.length >= 1 && opened.every((call) => call.userId === user));
-  assert.deepEqual(port.calls.filter((call) => call.op === "create").map((call) => call.channelId), [`dm-${user.toString()}`, `dm-${user.toString()}`]);
+  assert.deepEqual(
+    port.calls.filter((call) => call.op === "create").map((call) => call.channelId),
+    [`dm-${user.toString()}`, `dm-${user.toString()}`],
+  );
   delivery.publish("c", { kind: "dm", userId: user }, msg("c1"), false);
   await settle();
   assert.equal(port.calls.filter((call) => call.op === "openDm").length, opened.length, "cached after the first open");
@@ -196,5 +206,8 @@ void test("a DM channel that is gone is opened again; a deleted message alone is
   await advance(INTERVAL);
   delivery.publish("r", dm, msg("s3"), false);
   await settle();
-  assert.deepEqual(port.calls.map((call) => call.op), ["openDm", "create", "edit", "create", "edit", "openDm", "create"]);
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create", "edit", "create", "edit", "openDm", "create"],
+  );
 });

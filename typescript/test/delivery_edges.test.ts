@@ -17,8 +17,15 @@ const fast = (): RequestScheduler => new RequestScheduler({ maxRps: 1_000_000, c
 void test("settings: end notification, requests per second and shutdown timeout, with clear errors", () => {
   const defaults = loadConfig(["--dry-run"], {});
   assert.ok(defaults.kind === "run");
-  assert.deepEqual([defaults.config.notifyAtEnd, defaults.config.discordMaxRps, defaults.config.shutdownTimeoutMs], [true, DEFAULT_DISCORD_MAX_RPS, DEFAULT_SHUTDOWN_TIMEOUT_MS]);
-  const custom = loadConfig(["--dry-run"], { DIGITS_NOTIFY_AT_END: "FALSE", DIGITS_DISCORD_MAX_RPS: "20", DIGITS_SHUTDOWN_TIMEOUT_MS: "0" });
+  assert.deepEqual(
+    [defaults.config.notifyAtEnd, defaults.config.discordMaxRps, defaults.config.shutdownTimeoutMs],
+    [true, DEFAULT_DISCORD_MAX_RPS, DEFAULT_SHUTDOWN_TIMEOUT_MS],
+  );
+  const custom = loadConfig(["--dry-run"], {
+    DIGITS_NOTIFY_AT_END: "FALSE",
+    DIGITS_DISCORD_MAX_RPS: "20",
+    DIGITS_SHUTDOWN_TIMEOUT_MS: "0",
+  });
   assert.ok(custom.kind === "run");
   assert.deepEqual([custom.config.notifyAtEnd, custom.config.discordMaxRps, custom.config.shutdownTimeoutMs], [false, 20, 0]);
   const errors = [
@@ -35,7 +42,14 @@ void test("settings: end notification, requests per second and shutdown timeout,
 
 void test("stopped jobs are remembered up to the job cap; idle jobs beyond it are forgotten", async () => {
   const port = new FakePort();
-  const delivery = new Delivery({ port, store: new MemoryMessageStore(), logger: { info: () => undefined, warn: () => undefined }, maxJobs: 2, scheduler: fast(), notifyAtEnd: false });
+  const delivery = new Delivery({
+    port,
+    store: new MemoryMessageStore(),
+    logger: { info: () => undefined, warn: () => undefined },
+    maxJobs: 2,
+    scheduler: fast(),
+    notifyAtEnd: false,
+  });
   const forbidden = new DeliveryError("forbidden", "403");
   port.script.push(forbidden, forbidden, forbidden);
   for (const key of ["a", "b", "c"]) delivery.publish(key, { kind: "channel", channelId: key }, msg(key), false);
@@ -43,7 +57,10 @@ void test("stopped jobs are remembered up to the job cap; idle jobs beyond it ar
   delivery.publish("a", { kind: "channel", channelId: "a" }, msg("a again"), false); // "a" was forgotten first
   delivery.publish("c", { kind: "channel", channelId: "c" }, msg("c again"), false); // still stopped
   await delivery.whenIdle();
-  assert.deepEqual(port.calls.map((call) => call.title), ["a", "b", "c", "a again"]);
+  assert.deepEqual(
+    port.calls.map((call) => call.title),
+    ["a", "b", "c", "a again"],
+  );
   for (const key of ["d", "e", "f"]) delivery.publish(key, { kind: "channel", channelId: key }, msg(key), false);
   await delivery.whenIdle();
   assert.equal(port.calls.length, 7);
@@ -67,7 +84,10 @@ void test("the dry run prints new messages, replies, edits and chart uploads", a
   const id = await port.createMessage("c", { embed: { title: "T" }, chartPng: new Uint8Array(3) });
   await port.createMessage("c", { content: "<@1> done", replyTo: id });
   await port.editMessage({ channelId: "c", messageId: id }, { embed: { title: "U" } });
-  assert.equal(out, "--- new message dry-1 in c\n## T\n\n[chart.png, 3 bytes]\n--- new message dry-2 in c replying to dry-1\n<@1> done\n--- edit dry-1 in c\n## U\n\n");
+  assert.equal(
+    out,
+    "--- new message dry-1 in c\n## T\n\n[chart.png, 3 bytes]\n--- new message dry-2 in c replying to dry-1\n<@1> done\n--- edit dry-1 in c\n## U\n\n",
+  );
 });
 
 void test("the scheduler forgets channels whose turn is past once it tracks very many", async () => {

@@ -67,7 +67,10 @@ afterEach(() => {
 });
 
 void test("backoff doubles from the base and is capped", () => {
-  assert.deepEqual([1, 2, 3, 4].map((n) => backoffMs(n)), [1000, 2000, 4000, 8000]);
+  assert.deepEqual(
+    [1, 2, 3, 4].map((n) => backoffMs(n)),
+    [1000, 2000, 4000, 8000],
+  );
   assert.equal(backoffMs(100), 60_000);
 });
 
@@ -124,7 +127,10 @@ void test("12.13: a failed read of the stored message id is retried, not taken a
   await advance(1000);
   assert.equal(port.calls.length, 0, "nothing sent while the id cannot be read");
   await advance(2000);
-  assert.deepEqual(port.calls.map((call) => [call.op, call.messageId]), [["edit", "old"]]);
+  assert.deepEqual(
+    port.calls.map((call) => [call.op, call.messageId]),
+    [["edit", "old"]],
+  );
   assert.ok(warnings.some((line) => line.includes("redis down")));
 });
 
@@ -194,7 +200,15 @@ void test("14.5: closed DMs fall back to the channel, mentioning the user once",
   await advance(INTERVAL);
   delivery.publish("r", DM, msg("s2"), false);
   await advance(INTERVAL);
-  assert.deepEqual(port.calls.map((call) => [call.op, call.channelId]), [["openDm", undefined], ["create", `dm-${USER.toString()}`], ["create", "900"], ["edit", "900"]]);
+  assert.deepEqual(
+    port.calls.map((call) => [call.op, call.channelId]),
+    [
+      ["openDm", undefined],
+      ["create", `dm-${USER.toString()}`],
+      ["create", "900"],
+      ["edit", "900"],
+    ],
+  );
   assert.equal(port.calls[2]?.message?.mentionUserId, USER);
   assert.ok(port.calls[2].message.content?.includes(`<@${USER.toString()}>`));
   assert.equal(port.calls[3]?.message?.mentionUserId, undefined);
@@ -207,7 +221,10 @@ void test("14.5: closed DMs without a fallback: logged once, the job stops", asy
   await advance(0);
   delivery.publish("r", DM, msg("s2"), true);
   await advance(10_000);
-  assert.deepEqual(port.calls.map((call) => call.op), ["openDm"]);
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm"],
+  );
   assert.equal(warnings.length, 1);
   assert.equal(delivery.busyJobs, 0);
 });
@@ -217,7 +234,11 @@ void test("charts: uploaded when the key changes, not on every edit; a failed up
   const sent = (): boolean[] => port.calls.map((call) => call.message?.chartPng !== undefined);
   delivery.publish("r", CHANNEL, msg("s1", "k1"), false);
   await settle();
-  for (const [title, key] of [["s2", "k1"], ["s3", "k2"], ["s4", "k2"]] as const) {
+  for (const [title, key] of [
+    ["s2", "k1"],
+    ["s3", "k2"],
+    ["s4", "k2"],
+  ] as const) {
     await advance(INTERVAL);
     delivery.publish("r", CHANNEL, msg(title, key), false);
     await settle();

@@ -42,13 +42,19 @@ interface Harness {
   fatal: DeliveryError[];
 }
 
-function harness(options: { notifyAtEnd?: boolean; fallbackChannelId?: string; maxRps?: number; token?: string; timeoutMs?: number } = {}): Harness {
+function harness(
+  options: { notifyAtEnd?: boolean; fallbackChannelId?: string; maxRps?: number; token?: string; timeoutMs?: number } = {},
+): Harness {
   const store = new MemoryMessageStore();
   const warnings: string[] = [];
   const fatal: DeliveryError[] = [];
   const logger: Logger = { info: () => undefined, warn: (line) => warnings.push(line) };
   const delivery = new Delivery({
-    port: new RestDiscordPort({ token: options.token ?? TOKEN, apiUrl, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) }),
+    port: new RestDiscordPort({
+      token: options.token ?? TOKEN,
+      apiUrl,
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    }),
     store,
     logger,
     editIntervalMs: 50,
@@ -146,7 +152,10 @@ void test("a 429 without Retry-After is not retried in a tight loop", async () =
   await delivery.whenIdle();
   const times = discord.messageRequests().map((request) => request.at);
   assert.equal(times.length, 3);
-  assert.ok((times[1] ?? 0) - (times[0] ?? 0) >= 950 && (times[2] ?? 0) - (times[1] ?? 0) >= 1950, `waits 1 s then 2 s: ${times.join(", ")}`);
+  assert.ok(
+    (times[1] ?? 0) - (times[0] ?? 0) >= 950 && (times[2] ?? 0) - (times[1] ?? 0) >= 1950,
+    `waits 1 s then 2 s: ${times.join(", ")}`,
+  );
 });
 
 void test("401 is fatal once; 403 on a channel stops that job only", async () => {
@@ -171,16 +180,26 @@ void test("the chart goes up as multipart chart.png when its key changes, not on
   reset();
   const { delivery, store } = harness();
   const target: Target = { kind: "channel", channelId: "49" };
-  for (const [title, key] of [["s1", "k1"], ["s2", "k1"], ["s3", "k2"]] as const) {
+  for (const [title, key] of [
+    ["s1", "k1"],
+    ["s2", "k1"],
+    ["s3", "k2"],
+  ] as const) {
     delivery.publish("chart", target, msg(title, key), false);
     await delivery.whenIdle();
     await sleep(60);
   }
   const sent = discord.messageRequests();
-  assert.deepEqual(sent.map((request) => request.files.map((file) => `${file.field} ${file.name}`)), [["files[0] chart.png"], [], ["files[0] chart.png"]]);
+  assert.deepEqual(
+    sent.map((request) => request.files.map((file) => `${file.field} ${file.name}`)),
+    [["files[0] chart.png"], [], ["files[0] chart.png"]],
+  );
   for (const request of sent) assert.match(request.body, /"url":"attachment:\/\/chart.png"/);
   const stored = discord.messages.get(store.refs.get("chart")?.messageId ?? "");
-  assert.deepEqual(stored?.uploads.map((bytes) => new TextDecoder().decode(bytes)), ["png k1", "png k2"]);
+  assert.deepEqual(
+    stored?.uploads.map((bytes) => new TextDecoder().decode(bytes)),
+    ["png k1", "png k2"],
+  );
 });
 
 void test("200 concurrent jobs: no 429 from the stand-in and every final state delivered", async () => {

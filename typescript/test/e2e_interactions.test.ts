@@ -32,7 +32,9 @@ async function freePort(): Promise<number> {
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
       const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => { done(port); });
+      server.close(() => {
+        done(port);
+      });
     });
   });
 }
@@ -46,12 +48,19 @@ function start(name: string, command: string, args: string[], cwd: string, env: 
   return () => out;
 }
 
-async function waitFor<T>(what: string, check: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  check: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  timeoutMs: number,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value !== null && value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${children.map((c) => `--- ${c.name}\n${c.output().slice(-2000)}`).join("\n")}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}\n${children.map((c) => `--- ${c.name}\n${c.output().slice(-2000)}`).join("\n")}`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -59,7 +68,11 @@ async function waitFor<T>(what: string, check: () => T | null | undefined | fals
 async function post(body: object): Promise<unknown> {
   const text = JSON.stringify(body);
   const timestamp = String(Math.floor(Date.now() / 1000));
-  const headers = { "content-type": "application/json", "x-signature-ed25519": signer.sign(timestamp, text), "x-signature-timestamp": timestamp };
+  const headers = {
+    "content-type": "application/json",
+    "x-signature-ed25519": signer.sign(timestamp, text),
+    "x-signature-timestamp": timestamp,
+  };
   const response = await fetch(endpoint, { method: "POST", headers, body: text });
   assert.equal(response.status, 200);
   return response.json();
@@ -125,7 +138,9 @@ after(async () => {
     if (child.pid !== undefined && child.exitCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
       process.kill(-child.pid, "SIGTERM");
-      const timer = setTimeout(() => { if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL"); }, 10_000);
+      const timer = setTimeout(() => {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      }, 10_000);
       await exited;
       clearTimeout(timer);
     }
@@ -146,7 +161,11 @@ void test("a valid /train goes through the endpoint, the stream, the intake and 
   const requestId = await train({ epochs: 1 });
   const queued = messageOf(requestId);
   assert.equal(queued?.title, "Queued · digits");
-  const done = await waitFor("the message to show the completed job", () => messageOf(requestId)?.title.startsWith("Training completed") === true, 180_000);
+  const done = await waitFor(
+    "the message to show the completed job",
+    () => messageOf(requestId)?.title.startsWith("Training completed") === true,
+    180_000,
+  );
   assert.ok(done);
   const creates = discord.requests.filter((r) => r.method === "POST" && r.path.endsWith("/messages") && r.body.includes(requestId));
   assert.equal(creates.length, 1, "one message per job: the Queued one, edited");
@@ -177,7 +196,11 @@ void test("Cancel of a job still queued behind another removes it: its message g
   assert.equal(messageOf(queued)?.title, "Queued · digits");
   const cancel = contentOf({ status: 200, body: await post(buttonInteraction(OWNER, `digits:cancel:${OWNER.toString()}:${queued}`)) });
   assert.match(cancel, /^Cancelling/);
-  await waitFor("the queued job's message to show the cancel", () => messageOf(queued)?.title.startsWith("Training cancelled") === true, 30_000);
+  await waitFor(
+    "the queued job's message to show the cancel",
+    () => messageOf(queued)?.title.startsWith("Training cancelled") === true,
+    30_000,
+  );
   // The limit (2 per user) counted both; the cancelled one no longer counts.
   await waitFor("its slot to be free", async () => (await redis.zscore(`digits:active:user:${OWNER.toString()}`, queued)) === null, 10_000);
   await post(buttonInteraction(OWNER, `digits:cancel:${OWNER.toString()}:${running}`));

@@ -11,7 +11,12 @@ const INVISIBLE = [
   ...Array.from({ length: 5 }, (_, i) => 0x202a + i),
   ...Array.from({ length: 4 }, (_, i) => 0x2066 + i),
   ...Array.from({ length: 3 }, (_, i) => 0x200b + i),
-  0x200e, 0x200f, 0x061c, 0x2060, 0xfeff, 0x00ad,
+  0x200e,
+  0x200f,
+  0x061c,
+  0x2060,
+  0xfeff,
+  0x00ad,
 ].map((code) => String.fromCodePoint(code));
 
 const base: JobState = {

@@ -38,15 +38,17 @@ export interface StoredMessage {
 }
 
 const DmBody = z.object({ recipient_id: z.string() });
-const MessageBody = z.object({
-  embeds: z.array(z.object({ title: z.string().optional() }).loose()).optional(),
-  content: z.string().optional(),
-  allowed_mentions: z.object({ parse: z.array(z.string()), users: z.array(z.string()).optional() }).loose(),
-  message_reference: z.object({ message_id: z.string() }).loose().optional(),
-  nonce: z.string().max(25).optional(),
-  enforce_nonce: z.boolean().optional(),
-  components: z.array(z.unknown()).optional(),
-}).loose();
+const MessageBody = z
+  .object({
+    embeds: z.array(z.object({ title: z.string().optional() }).loose()).optional(),
+    content: z.string().optional(),
+    allowed_mentions: z.object({ parse: z.array(z.string()), users: z.array(z.string()).optional() }).loose(),
+    message_reference: z.object({ message_id: z.string() }).loose().optional(),
+    nonce: z.string().max(25).optional(),
+    enforce_nonce: z.boolean().optional(),
+    components: z.array(z.unknown()).optional(),
+  })
+  .loose();
 
 type Answer = { status: number; body: unknown; headers?: Record<string, string> };
 
@@ -152,7 +154,9 @@ export class FakeDiscord {
   }
 
   private tooMany(retryAfterS: number, global: boolean, header: boolean): Answer {
-    const headers: Record<string, string> = header ? { "retry-after": String(retryAfterS), "x-ratelimit-scope": global ? "global" : "user" } : {};
+    const headers: Record<string, string> = header
+      ? { "retry-after": String(retryAfterS), "x-ratelimit-scope": global ? "global" : "user" }
+      : {};
     if (header && global) headers["x-ratelimit-global"] = "true";
     return { status: 429, body: { message: "You are being rate limited.", retry_after: retryAfterS, global }, headers };
   }
@@ -192,7 +196,8 @@ export class FakeDiscord {
   }
 
   private answer(method: string, path: string, body: string, authorization: string | undefined, files: RecordedRequest["files"]): Answer {
-    if (this.token !== null && authorization !== `Bot ${this.token}`) return { status: 401, body: { code: 0, message: "401: Unauthorized" } };
+    if (this.token !== null && authorization !== `Bot ${this.token}`)
+      return { status: 401, body: { code: 0, message: "401: Unauthorized" } };
     if (this.rateLimit.count > 0) {
       this.rateLimit.count -= 1;
       return this.tooMany(this.rateLimit.retryAfterS, false, this.rateLimit.header ?? true);
@@ -242,7 +247,10 @@ export class FakeDiscord {
       const stored = this.messages.get(messageId);
       if (this.deleted.has(messageId) || stored === undefined) return { status: 404, body: { code: 10008, message: "Unknown Message" } };
       if (this.maxEditAgeMs !== null && now - stored.createdAt > this.maxEditAgeMs) {
-        return { status: 400, body: { code: 30046, message: "Maximum number of edits to messages older than 1 hour reached. Try again later." } };
+        return {
+          status: 400,
+          body: { code: 30046, message: "Maximum number of edits to messages older than 1 hour reached. Try again later." },
+        };
       }
       if (this.failNext.count > 0) {
         this.failNext.count -= 1;

@@ -51,7 +51,14 @@ export class FakePort implements DiscordPort {
   }
 
   async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {
-    this.calls.push({ op: "edit", at: Date.now(), channelId: ref.channelId, messageId: ref.messageId, title: message.embed?.title ?? "", message });
+    this.calls.push({
+      op: "edit",
+      at: Date.now(),
+      channelId: ref.channelId,
+      messageId: ref.messageId,
+      title: message.embed?.title ?? "",
+      message,
+    });
     await this.answer();
   }
 }

@@ -45,7 +45,23 @@ const VALID = [
   legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: null }),
   legacyText("completed", { run_id: "r", val_acc: 1 }),
 ];
-const TOKENS = ["", "null", "true", "-1", "1e400", "0.5", "1.5", "9007199254740993", "18446744073709551616", '"x"', "[]", "{}", '"\\u0000"', '"@everyone"', "NaN"];
+const TOKENS = [
+  "",
+  "null",
+  "true",
+  "-1",
+  "1e400",
+  "0.5",
+  "1.5",
+  "9007199254740993",
+  "18446744073709551616",
+  '"x"',
+  "[]",
+  "{}",
+  '"\\u0000"',
+  '"@everyone"',
+  "NaN",
+];
 
 function mutate(text: string, random: () => number): string {
   const pick = (items: readonly string[]): string => items[Math.floor(random() * items.length)] ?? "";
@@ -60,7 +76,9 @@ function mutate(text: string, random: () => number): string {
     case 3: // replace a value with another token
       return text.replace(/:([^,{}]+)/g, (match) => (random() < 0.2 ? `:${pick(TOKENS)}` : match));
     case 4: // rename or add a key
-      return random() < 0.5 ? text.replace(/"([a-z_]+)":/, `"${pick(["typ", "extra", "user_id", "__proto__", "type"])}":`) : text.replace("{", '{"extra":1,');
+      return random() < 0.5
+        ? text.replace(/"([a-z_]+)":/, `"${pick(["typ", "extra", "user_id", "__proto__", "type"])}":`)
+        : text.replace("{", '{"extra":1,');
     default:
       return text + text.slice(0, at); // trailing junk
   }
@@ -69,7 +87,8 @@ function mutate(text: string, random: () => number): string {
 function garbage(random: () => number): Uint8Array | string {
   const kind = random();
   if (kind < 0.2) return Uint8Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256));
-  if (kind < 0.35) return Array.from({ length: Math.floor(random() * 200) }, () => String.fromCharCode(Math.floor(random() * 0xffff))).join("");
+  if (kind < 0.35)
+    return Array.from({ length: Math.floor(random() * 200) }, () => String.fromCharCode(Math.floor(random() * 0xffff))).join("");
   // Spread over a few jobs, so that not everything lands after one job's terminal event.
   let text = (VALID[Math.floor(random() * VALID.length)] ?? "").replace("req-1", `req-${Math.floor(random() * JOBS)}`);
   const rounds = 1 + Math.floor(random() * 3);
@@ -85,7 +104,12 @@ for (const seed of SEEDS) {
     const delivery = new Delivery({ port, store: new MemoryMessageStore(), logger: silentLogger, editIntervalMs: 0, scheduler });
     const logged: string[] = [];
     const store = new MemoryJobStore();
-    const coordinator = new Coordinator({ store, delivery, logger: { info: () => undefined, warn: (line: string) => logged.push(line) }, owner: "garbage" });
+    const coordinator = new Coordinator({
+      store,
+      delivery,
+      logger: { info: () => undefined, warn: (line: string) => logged.push(line) },
+      owner: "garbage",
+    });
     const random = rng(seed);
     const entries = [];
     for (let index = 0; index < PER_SEED; index += 1) {
@@ -96,7 +120,11 @@ for (const seed of SEEDS) {
     await coordinator.tick();
     const { received, invalid, updates, errors } = coordinator.stats;
     assert.equal(received, PER_SEED);
-    assert.equal(errors, 0, logged.find((line) => line.includes("failed")));
+    assert.equal(
+      errors,
+      0,
+      logged.find((line) => line.includes("failed")),
+    );
     assert.ok(invalid > PER_SEED / 2, `most garbage is refused (${invalid})`);
     assert.ok(updates > 0, "some mutations stay valid and are shown");
     // Logged snippets are shortened, whatever the input size.

@@ -81,7 +81,15 @@ async function startBot(stream: string, options: BotOptions = {}): Promise<Runni
     notifyChannelId: options.notifyChannelId ?? null,
   });
   coordinator = core;
-  const reader = new StreamReader({ redis: readerRedis, stream, group: GROUP, consumer, claimIdleMs: options.claimIdleMs ?? 1000, logger, handle: (entries) => core.handle(entries) });
+  const reader = new StreamReader({
+    redis: readerRedis,
+    stream,
+    group: GROUP,
+    consumer,
+    claimIdleMs: options.claimIdleMs ?? 1000,
+    logger,
+    handle: (entries) => core.handle(entries),
+  });
   await commands.connect();
   await readerRedis.connect();
   await reader.ensureGroup();
@@ -184,7 +192,10 @@ void test("notify channel mode posts in that channel, without opening a DM", asy
   await waitFor("the failure message", () => discord.requests.length > before);
   await running.delivery.whenIdle();
   const mine = discord.requests.slice(before);
-  assert.deepEqual(mine.map((request) => `${request.method} ${request.path}`), ["POST /channels/123456789012345678/messages"]);
+  assert.deepEqual(
+    mine.map((request) => `${request.method} ${request.path}`),
+    ["POST /channels/123456789012345678/messages"],
+  );
   await running.stop();
 });
 
@@ -194,21 +205,35 @@ void test("two users with the same request id get two messages; neither edits th
   await append(running.stream, failed("user", "bad request of user 1", { request_id: "same" }), eventTextFor("2", "same"));
   await waitFor("two messages", () => creates() === before + 2);
   await running.delivery.whenIdle();
-  const paths = discord.requests.filter((request) => request.method === "POST" && request.path.endsWith("/messages")).slice(-2).map((request) => request.path);
+  const paths = discord.requests
+    .filter((request) => request.method === "POST" && request.path.endsWith("/messages"))
+    .slice(-2)
+    .map((request) => request.path);
   assert.deepEqual(new Set(paths), new Set([`/channels/dm${BIG_USER_ID}/messages`, "/channels/dm2/messages"]));
   await running.stop();
 });
 
 function eventTextFor(userId: string, requestId: string): string {
-  return failed("user", `bad request of user ${userId}`, { request_id: requestId }).replace(`"user_id":${BIG_USER_ID}`, `"user_id":${userId}`);
+  return failed("user", `bad request of user ${userId}`, { request_id: requestId }).replace(
+    `"user_id":${BIG_USER_ID}`,
+    `"user_id":${userId}`,
+  );
 }
 
 void test("a second run of the same request (a requeue) gets its own message", async () => {
   const running = await startBot("it:runs");
   const before = creates();
-  await append(running.stream, started({ request_id: "twice", run_id: "run-a" }), failed("system", "worker lost", { request_id: "twice", run_id: "run-a" }));
+  await append(
+    running.stream,
+    started({ request_id: "twice", run_id: "run-a" }),
+    failed("system", "worker lost", { request_id: "twice", run_id: "run-a" }),
+  );
   await waitFor("the first run's message", () => creates() === before + 1);
-  await append(running.stream, started({ request_id: "twice", run_id: "run-b" }), completed(0.99, { request_id: "twice", run_id: "run-b" }));
+  await append(
+    running.stream,
+    started({ request_id: "twice", run_id: "run-b" }),
+    completed(0.99, { request_id: "twice", run_id: "run-b" }),
+  );
   await waitFor("the second run's message", () => creates() === before + 2);
   await running.delivery.whenIdle();
   assert.notEqual(await publisher.get(storedKey("twice", 1)), null);
@@ -254,7 +279,11 @@ void test("a deleted message is replaced by a new one and editing goes on there"
   await append(running.stream, batch(1, 5, id));
   await waitFor("a replacement", async () => (await storedId()) !== firstId);
   await running.delivery.whenIdle();
-  assert.deepEqual(discord.requests.slice(before).map((request) => request.method), ["PATCH", "POST"], "the 404 edit is followed by a new message");
+  assert.deepEqual(
+    discord.requests.slice(before).map((request) => request.method),
+    ["PATCH", "POST"],
+    "the 404 edit is followed by a new message",
+  );
   const secondId = await storedId();
   await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS * 2));
   await append(running.stream, completed(0.9, id));
@@ -281,7 +310,8 @@ void test("a bot stopped mid-job and started after the job ended shows the final
   assert.equal(creates(), before, "no new message");
   const last = discord.requests.at(-1);
   assert.equal(last?.method, "PATCH");
-  for (const line of ["Epoch 1: val_acc 91.00%", "Epoch 2: val_acc 95.00%", "Epoch 3: val_acc 97.00%"]) assert.ok(last.body.includes(line), `${line} in ${last.body}`);
+  for (const line of ["Epoch 1: val_acc 91.00%", "Epoch 2: val_acc 95.00%", "Epoch 3: val_acc 97.00%"])
+    assert.ok(last.body.includes(line), `${line} in ${last.body}`);
   await second.stop();
 });
 
@@ -289,7 +319,11 @@ void test("entries delivered twice change nothing", async () => {
   const running = await startBot("it:twice");
   const id = reqId("dup-job");
   await append(running.stream, started(id), completed(0.9, id));
-  await waitFor("the final state", () => [...discord.titles.values()].some((title) => title.includes("completed")) && discord.requests.at(-1)?.body.includes("dup") === true);
+  await waitFor(
+    "the final state",
+    () =>
+      [...discord.titles.values()].some((title) => title.includes("completed")) && discord.requests.at(-1)?.body.includes("dup") === true,
+  );
   await running.delivery.whenIdle();
   await waitFor("the job to close", async () => (await publisher.zcard(`${PREFIX}open`)) === 0);
   const before = discord.requests.length;
@@ -317,8 +351,22 @@ void test("two bots share the jobs; when one dies the other finishes its jobs; o
   const survivor = victim === a ? b : a;
   victim.kill();
   for (const job of jobs) await append(stream, epochDone(1, 0.9, reqId(job)), completed(0.9, reqId(job)));
-  await waitFor("three final states", () => jobs.every((job) => discord.requests.some((request) => request.method === "PATCH" && request.body.includes(job) && request.body.includes("Training completed"))), 10_000).catch((error: unknown) => {
-    throw new Error(`${String(error)}; warnings: ${warnings.join(" | ")}; bodies: ${discord.requests.slice(-6).map((request) => request.body.slice(0, 200)).join(" | ")}`);
+  await waitFor(
+    "three final states",
+    () =>
+      jobs.every((job) =>
+        discord.requests.some(
+          (request) => request.method === "PATCH" && request.body.includes(job) && request.body.includes("Training completed"),
+        ),
+      ),
+    10_000,
+  ).catch((error: unknown) => {
+    throw new Error(
+      `${String(error)}; warnings: ${warnings.join(" | ")}; bodies: ${discord.requests
+        .slice(-6)
+        .map((request) => request.body.slice(0, 200))
+        .join(" | ")}`,
+    );
   });
   await survivor.delivery.whenIdle();
   assert.equal(creates(), before + 3, "no message doubled");
@@ -345,14 +393,26 @@ void test("entries a dead bot read but never acknowledged are claimed by another
   const stolen = await publisher.xreadgroup("GROUP", GROUP, "dead-bot", "COUNT", 10, "STREAMS", stream, ">");
   assert.ok(stolen !== null && stolen.length === 1, "the dead bot took the entries");
   const running = await startBot(stream, { claimIdleMs: 300 });
-  await waitFor("the claimed job's final state", () => discord.requests.some((request) => request.body.includes("claimed") && request.body.includes("Training completed")), 8000);
+  await waitFor(
+    "the claimed job's final state",
+    () => discord.requests.some((request) => request.body.includes("claimed") && request.body.includes("Training completed")),
+    8000,
+  );
   await running.stop();
 });
 
 void test("invalid entries are counted; only the first few are logged in full", async () => {
   const warnings: string[] = [];
   const running = await startBot("it:garbage", { logger: { info: () => undefined, warn: (line) => warnings.push(line) } });
-  const junk = ["", "not json", "{}", '{"type":"digits.train.started.v1"}', "\u0000\u0001", "x".repeat(100_000), Buffer.from([0xff, 0xfe, 0xfd])];
+  const junk = [
+    "",
+    "not json",
+    "{}",
+    '{"type":"digits.train.started.v1"}',
+    "\u0000\u0001",
+    "x".repeat(100_000),
+    Buffer.from([0xff, 0xfe, 0xfd]),
+  ];
   for (let round = 0; round < 10; round += 1) await append(running.stream, ...junk);
   await publisher.xadd(running.stream, "*", "other", "field");
   await append(running.stream, started(reqId("after-garbage")));
@@ -370,7 +430,14 @@ void test("invalid entries are counted; only the first few are logged in full", 
 void test("a running job silent past the threshold says since when", async () => {
   const running = await startBot("it:silent", { silentAfterS: 1 });
   await append(running.stream, started(reqId("silent-job")));
-  await waitFor("the silence note", () => discord.requests.some((request) => request.body.includes("Request silent") && request.body.includes("No news from the worker since <t:")), 8000);
+  await waitFor(
+    "the silence note",
+    () =>
+      discord.requests.some(
+        (request) => request.body.includes("Request silent") && request.body.includes("No news from the worker since <t:"),
+      ),
+    8000,
+  );
   await running.stop();
 });
 

@@ -5,7 +5,17 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { cancelButton, releaseActive } from "../src/interactions/index.ts";
 import { parseCancelId } from "../src/interactions/cancel.ts";
-import { ADMIN, buttonInteraction, contentOf, OTHER, OWNER, post, startEndpoint, trainInteraction, type Endpoint } from "./interactions_support.ts";
+import {
+  ADMIN,
+  buttonInteraction,
+  contentOf,
+  OTHER,
+  OWNER,
+  post,
+  startEndpoint,
+  trainInteraction,
+  type Endpoint,
+} from "./interactions_support.ts";
 
 let endpoint: Endpoint;
 
@@ -36,7 +46,10 @@ void test("the owner's Cancel records who and asks the intake, once; a second pr
   await endpoint.redis.flushall();
   const { requestId, customId } = await startJob();
   assert.equal(customId, `digits:cancel:${OWNER.toString()}:${requestId}`);
-  assert.equal(contentOf(await post(endpoint, buttonInteraction(OWNER, customId))), "Cancelling: the job's message will say when it has stopped.");
+  assert.equal(
+    contentOf(await post(endpoint, buttonInteraction(OWNER, customId))),
+    "Cancelling: the job's message will say when it has stopped.",
+  );
   assert.deepEqual(await cancels(), [`{"request_id":"${requestId}","user_id":${OWNER.toString()},"by":${OWNER.toString()}}`]);
   assert.equal(await endpoint.redis.get(`digits:cancel:${OWNER.toString()}:${requestId}`), OWNER.toString());
   const again = contentOf(await post(endpoint, buttonInteraction(OWNER, customId)));
@@ -59,7 +72,10 @@ void test("Cancel after the job ended changes nothing and says so", async () => 
   await endpoint.redis.flushall();
   const { requestId, customId } = await startJob();
   await releaseActive(endpoint.redis, OWNER, requestId); // its terminal event was folded
-  assert.equal(contentOf(await post(endpoint, buttonInteraction(OWNER, customId))), "This job has already ended (or was not started with /train): there is nothing to cancel.");
+  assert.equal(
+    contentOf(await post(endpoint, buttonInteraction(OWNER, customId))),
+    "This job has already ended (or was not started with /train): there is nothing to cancel.",
+  );
   assert.deepEqual(await cancels(), []);
 });
 

@@ -58,7 +58,9 @@ void test("other paths, methods, oversized and unreadable bodies are refused", a
   const base = endpoint.url.replace(/\/interactions$/, "");
   assert.equal((await fetch(`${base}/other`, { method: "POST" })).status, 404);
   assert.equal((await fetch(endpoint.url)).status, 405);
-  const huge = await fetch(endpoint.url, { method: "POST", body: "x".repeat(100 * 1024) }).then((r) => r.status).catch(() => 413);
+  const huge = await fetch(endpoint.url, { method: "POST", body: "x".repeat(100 * 1024) })
+    .then((r) => r.status)
+    .catch(() => 413);
   assert.equal(huge, 413);
   const notJson = "{not json";
   const timestamp = String(Math.floor(Date.now() / 1000));
@@ -91,8 +93,12 @@ void test("work that takes longer than the deferral limit is answered deferred, 
     slow.discord.token = "another"; // Discord refuses everything now, the deferred answer too
     await post(slow, trainInteraction(OWNER));
     const refused = Date.now() + 10_000;
-    while (!slow.logs.lines.some((line) => line.includes("could not send the deferred answer")) && Date.now() < refused) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(slow.logs.lines.some((line) => line.includes("could not send the deferred answer: Discord 401")), slow.logs.lines.join("\n"));
+    while (!slow.logs.lines.some((line) => line.includes("could not send the deferred answer")) && Date.now() < refused)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.ok(
+      slow.logs.lines.some((line) => line.includes("could not send the deferred answer: Discord 401")),
+      slow.logs.lines.join("\n"),
+    );
   } finally {
     await slow.stop();
   }
@@ -117,14 +123,25 @@ void test("settings: off without a public key, errors name the variable and the 
   const cases: [Record<string, string>, RegExp][] = [
     [{ DISCORD_PUBLIC_KEY: "xyz" }, /^DISCORD_PUBLIC_KEY must be the 64 hex digits/],
     [{ DISCORD_PUBLIC_KEY: key }, /^DISCORD_APPLICATION_ID must be the application's id \(digits\)/],
-    [{ DISCORD_PUBLIC_KEY: key, DISCORD_APPLICATION_ID: "1", DIGITS_MAX_JOBS_PER_USER: "0" }, /^DIGITS_MAX_JOBS_PER_USER must be a whole number from 1 to 1000, got "0"; unset it for 2$/],
-    [{ DISCORD_PUBLIC_KEY: key, DISCORD_APPLICATION_ID: "1", DIGITS_ADMIN_USER_IDS: "1, me" }, /^DIGITS_ADMIN_USER_IDS must be comma-separated Discord ids \(digits\), got "me"$/],
+    [
+      { DISCORD_PUBLIC_KEY: key, DISCORD_APPLICATION_ID: "1", DIGITS_MAX_JOBS_PER_USER: "0" },
+      /^DIGITS_MAX_JOBS_PER_USER must be a whole number from 1 to 1000, got "0"; unset it for 2$/,
+    ],
+    [
+      { DISCORD_PUBLIC_KEY: key, DISCORD_APPLICATION_ID: "1", DIGITS_ADMIN_USER_IDS: "1, me" },
+      /^DIGITS_ADMIN_USER_IDS must be comma-separated Discord ids \(digits\), got "me"$/,
+    ],
   ];
   for (const [env, expected] of cases) {
     const result = loadInteractionSettings(env);
     assert.match("message" in result ? result.message : "", expected);
   }
-  const on = loadInteractionSettings({ DISCORD_PUBLIC_KEY: key, DISCORD_APPLICATION_ID: "1", DIGITS_ADMIN_USER_IDS: "5, 6,", DIGITS_ALLOWED_GUILD_IDS: "" });
+  const on = loadInteractionSettings({
+    DISCORD_PUBLIC_KEY: key,
+    DISCORD_APPLICATION_ID: "1",
+    DIGITS_ADMIN_USER_IDS: "5, 6,",
+    DIGITS_ALLOWED_GUILD_IDS: "",
+  });
   assert.ok("settings" in on);
   assert.deepEqual([...on.settings.adminUserIds], ["5", "6"]);
   assert.equal(on.settings.allowedGuildIds.size, 0);
@@ -135,7 +152,12 @@ void test("the dry run prints buttons and deferred answers", async () => {
   let out = "";
   const port = new ConsoleDiscordPort((text) => (out += text));
   await port.createMessage("c", { content: "hi", components: [cancelRow] });
-  await port.createMessage("c", { content: "no label", components: [{ type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Link, url: "https://x.example" }] }] });
+  await port.createMessage("c", {
+    content: "no label",
+    components: [
+      { type: ComponentType.ActionRow, components: [{ type: ComponentType.Button, style: ButtonStyle.Link, url: "https://x.example" }] },
+    ],
+  });
   await port.editOriginal("424242", "token", "Queued: request `r`");
   assert.match(out, /hi\n\[Cancel\]\n/);
   assert.match(out, /no label\n\[\?\]\n/);

@@ -68,7 +68,12 @@ export async function startEndpoint(
   const discord = new FakeDiscord();
   const apiUrl = await discord.start();
   const signer = new Signer();
-  const loaded = loadInteractionSettings({ DISCORD_PUBLIC_KEY: signer.publicKeyHex, DISCORD_APPLICATION_ID: APPLICATION_ID, DIGITS_INTERACTIONS_PORT: "0", ...env });
+  const loaded = loadInteractionSettings({
+    DISCORD_PUBLIC_KEY: signer.publicKeyHex,
+    DISCORD_APPLICATION_ID: APPLICATION_ID,
+    DIGITS_INTERACTIONS_PORT: "0",
+    ...env,
+  });
   if (loaded.kind !== "on") throw new Error(`settings: ${JSON.stringify(loaded)}`);
   const settings = { ...loaded.settings, ...overrides };
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
@@ -118,7 +123,11 @@ export interface Answer {
 }
 
 /** Posts `body` signed now (or at `timestampS`), or with the given headers instead. */
-export async function post(endpoint: Endpoint, body: unknown, options: { timestampS?: number; headers?: Record<string, string> } = {}): Promise<Answer> {
+export async function post(
+  endpoint: Endpoint,
+  body: unknown,
+  options: { timestampS?: number; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const text = JSON.stringify(body);
   const timestamp = String(options.timestampS ?? Math.floor(Date.now() / 1000));
   const headers = options.headers ?? { "x-signature-ed25519": endpoint.signer.sign(timestamp, text), "x-signature-timestamp": timestamp };
@@ -132,7 +141,12 @@ function who(userId: bigint, guildId: string | null): object {
   return guildId === null ? { user } : { guild_id: guildId, member: { user, roles: [] } };
 }
 
-export function trainInteraction(userId: bigint, options: Record<string, string | number | boolean> = {}, guildId: string | null = "900", channelId = "901"): object {
+export function trainInteraction(
+  userId: bigint,
+  options: Record<string, string | number | boolean> = {},
+  guildId: string | null = "900",
+  channelId = "901",
+): object {
   return {
     type: 2,
     id: "1",
@@ -159,9 +173,17 @@ export function buttonInteraction(userId: bigint, customId: string): object {
 /** The text of an ephemeral answer (type 4, flags 64). */
 export function contentOf(answer: Answer): string {
   const body = answer.body;
-  if (typeof body !== "object" || body === null || !("type" in body) || body.type !== 4 || !("data" in body)) throw new Error(`not an answer: ${JSON.stringify(body)}`);
+  if (typeof body !== "object" || body === null || !("type" in body) || body.type !== 4 || !("data" in body))
+    throw new Error(`not an answer: ${JSON.stringify(body)}`);
   const data = body.data;
-  if (typeof data !== "object" || data === null || !("flags" in data) || data.flags !== 64 || !("content" in data) || typeof data.content !== "string") {
+  if (
+    typeof data !== "object" ||
+    data === null ||
+    !("flags" in data) ||
+    data.flags !== 64 ||
+    !("content" in data) ||
+    typeof data.content !== "string"
+  ) {
     throw new Error(`not ephemeral: ${JSON.stringify(body)}`);
   }
   return data.content;

@@ -44,7 +44,15 @@ void test("a valid /train queues one digits.train.v1 request and shows its Queue
   const decoded = decodeTrainRequest(json);
   assert.deepEqual(decoded, {
     kind: "ok",
-    request: { type: "digits.train.v1", request_id: requestId, user_id: OWNER, ...TRAIN_DEFAULTS, epochs: 1, lr: 0.5, notes: "first *try*" },
+    request: {
+      type: "digits.train.v1",
+      request_id: requestId,
+      user_id: OWNER,
+      ...TRAIN_DEFAULTS,
+      epochs: 1,
+      lr: 0.5,
+      notes: "first *try*",
+    },
   });
   const ref = endpoint.messages.get(`${OWNER.toString()}:${requestId}`);
   assert.ok(ref !== undefined);
@@ -61,7 +69,10 @@ void test("invalid options are refused naming the field and the rule; nothing is
   const sent = endpoint.discord.messageRequests().length;
   const cases: [Record<string, string | number | boolean>, RegExp][] = [
     [{ epochs: 0 }, /^Not queued: epochs: Too small: expected number to be >=1\. Change that option and try again\.$/],
-    [{ lr: 2, batch_size: 4096 }, /^Not queued: batch_size: Too big: expected number to be <=2048; lr: Too big: expected number to be <=1\. Change those options/],
+    [
+      { lr: 2, batch_size: 4096 },
+      /^Not queued: batch_size: Too big: expected number to be <=2048; lr: Too big: expected number to be <=1\. Change those options/,
+    ],
     [{ model_id: "../etc" }, /^Not queued: model_id: Invalid string: must match pattern/],
     [{ notes: "x".repeat(501) }, /^Not queued: notes: Too big: expected string to have <=500 characters/],
   ];
@@ -149,12 +160,19 @@ void test("allow-lists of guilds and channels", async () => {
 });
 
 void test("/train's defaults are the CLI's", () => {
-  const code = "import json; from handwriting_worker.request_options import DEFAULTS, AUGMENT_DEFAULT as A; print(json.dumps({**DEFAULTS, 'augment': A}))";
+  const code =
+    "import json; from handwriting_worker.request_options import DEFAULTS, AUGMENT_DEFAULT as A; print(json.dumps({**DEFAULTS, 'augment': A}))";
   const result = spawnSync(PYTHON, ["-c", code], { encoding: "utf8", timeout: 60_000 });
   assert.equal(result.status, 0, result.stderr);
   const python: unknown = JSON.parse(result.stdout);
   assert.deepEqual(python, { ...TRAIN_DEFAULTS });
-  assert.deepEqual(requestFromOptions(new Map(), 5n, "r"), { type: "digits.train.v1", request_id: "r", user_id: 5n, ...TRAIN_DEFAULTS, notes: null });
+  assert.deepEqual(requestFromOptions(new Map(), 5n, "r"), {
+    type: "digits.train.v1",
+    request_id: "r",
+    user_id: 5n,
+    ...TRAIN_DEFAULTS,
+    notes: null,
+  });
 });
 
 void test("the request the bot writes is queued by the Python intake as the job named after it", async () => {

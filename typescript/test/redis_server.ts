@@ -21,7 +21,14 @@ async function freePort(): Promise<number> {
 async function waitForPing(port: number, timeoutMs: number, password?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, ...(password === undefined ? {} : { password }) });
+    const client = new Redis({
+      port,
+      host: "127.0.0.1",
+      lazyConnect: true,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      ...(password === undefined ? {} : { password }),
+    });
     client.on("error", () => undefined);
     try {
       await client.connect();
@@ -65,9 +72,13 @@ export class RedisServer {
 
   /** Starts the server requiring `password` (checked by connecting with it). */
   async launchWithPassword(password: string): Promise<void> {
-    this.child = spawn("redis-server", ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password], {
-      stdio: "ignore",
-    });
+    this.child = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password],
+      {
+        stdio: "ignore",
+      },
+    );
     await waitForPing(this.port, 10_000, password);
   }
 

@@ -26,7 +26,12 @@ after(async () => {
 async function run(env: Record<string, string>, argv: string[] = []): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
-  const code = await registerCommands(argv, { DISCORD_API_URL: apiUrl, ...env }, (text) => (out += text), (text) => (err += text));
+  const code = await registerCommands(
+    argv,
+    { DISCORD_API_URL: apiUrl, ...env },
+    (text) => (out += text),
+    (text) => (err += text),
+  );
   return { code, out, err };
 }
 
@@ -35,9 +40,28 @@ void test("/train is derived from the schema: each field the user chooses, its b
   assert.equal(command.name, "train");
   const options = new Map((command.options ?? []).map((option) => [option.name, option]));
   assert.deepEqual([...options.keys()], ["model_id", "epochs", "batch_size", "lr", "seed", "augment", "notes"]);
-  assert.deepEqual(options.get("epochs"), { name: "epochs", description: "Number of epochs to train, 1 to 100 (default 5)", required: false, type: 4, min_value: 1, max_value: 100 });
-  assert.deepEqual(options.get("lr"), { name: "lr", description: "Learning rate, above 0 and at most 1 (default 0.01)", required: false, type: 10, max_value: 1 });
-  assert.deepEqual(options.get("notes"), { name: "notes", description: "Free text from the requester, at most 500 characters, or null", required: false, type: 3, max_length: 500 });
+  assert.deepEqual(options.get("epochs"), {
+    name: "epochs",
+    description: "Number of epochs to train, 1 to 100 (default 5)",
+    required: false,
+    type: 4,
+    min_value: 1,
+    max_value: 100,
+  });
+  assert.deepEqual(options.get("lr"), {
+    name: "lr",
+    description: "Learning rate, above 0 and at most 1 (default 0.01)",
+    required: false,
+    type: 10,
+    max_value: 1,
+  });
+  assert.deepEqual(options.get("notes"), {
+    name: "notes",
+    description: "Free text from the requester, at most 500 characters, or null",
+    required: false,
+    type: 3,
+    max_length: 500,
+  });
   assert.equal(options.get("augment")?.type, 5);
   for (const option of options.values()) assert.ok(option.description.length <= 100, option.description);
 });
@@ -55,7 +79,11 @@ void test("registers by bulk overwrite, globally or in one guild", async () => {
 });
 
 void test("refusals: settings missing (2), token refused (1), never printing the token", async () => {
-  assert.deepEqual(await run({}), { code: 2, out: "", err: "register-commands: set DISCORD_TOKEN and DISCORD_APPLICATION_ID (see --help)\n" });
+  assert.deepEqual(await run({}), {
+    code: 2,
+    out: "",
+    err: "register-commands: set DISCORD_TOKEN and DISCORD_APPLICATION_ID (see --help)\n",
+  });
   const badGuild = await run({ DISCORD_TOKEN: "t", DISCORD_APPLICATION_ID: "1", DISCORD_GUILD_ID: "x" });
   assert.equal(badGuild.err, "register-commands: set DISCORD_GUILD_ID to a guild id (digits) (see --help)\n");
   discord.token = "right-token";

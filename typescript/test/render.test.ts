@@ -15,9 +15,7 @@ const base: JobState = {
   status: "training",
   totalEpochs: 5,
   lastBatch: { epoch: 2, batch: 50, totalBatches: 100, batchLoss: 0.123456, batchAcc: 0.96875, samplesPerSec: 12345.6 },
-  epochs: [
-    { epoch: 1, valAcc: 0.9712, timeS: 12.34 },
-  ],
+  epochs: [{ epoch: 1, valAcc: 0.9712, timeS: 12.34 }],
   best: { epoch: 1, valAcc: 0.9712 },
   artifactPath: null,
   upload: null,
@@ -86,14 +84,30 @@ void test("completion shows val_acc and run_id; failure shows kind, message and 
 });
 
 void test("notes show the artifact, the upload with sizes, and the prune count", () => {
-  const { embed } = renderJob({ ...base, artifactPath: "digits", upload: { status: 0, modelBytes: 2_500_000, manifestBytes: 700 }, prunedCount: 4 });
-  assert.equal(fieldValue(embed, "Notes"), "Saved to digits/ in the artifacts root\nUpload: no response · model 2.4 MiB · manifest 700 B\nPruned 4 old snapshot files");
+  const { embed } = renderJob({
+    ...base,
+    artifactPath: "digits",
+    upload: { status: 0, modelBytes: 2_500_000, manifestBytes: 700 },
+    prunedCount: 4,
+  });
+  assert.equal(
+    fieldValue(embed, "Notes"),
+    "Saved to digits/ in the artifacts root\nUpload: no response · model 2.4 MiB · manifest 700 B\nPruned 4 old snapshot files",
+  );
 });
 
 void test("event text cannot format or mention", () => {
-  assert.equal(escapeText("**bold** @everyone <@123> `x` [a](http://e)"), "\\*\\*bold\\*\\* @\u200beveryone \\<@\u200b123\\> \\`x\\` \\[a\\]\\(http\\://e\\)");
+  assert.equal(
+    escapeText("**bold** @everyone <@123> `x` [a](http://e)"),
+    "\\*\\*bold\\*\\* @\u200beveryone \\<@\u200b123\\> \\`x\\` \\[a\\]\\(http\\://e\\)",
+  );
   assert.equal(escapeText("line\n# heading"), "line \\# heading");
-  const { embed } = renderJob({ ...base, modelId: "@here", status: "failed", failure: { kind: "user", message: "> quote ||spoiler|| @everyone" } });
+  const { embed } = renderJob({
+    ...base,
+    modelId: "@here",
+    status: "failed",
+    failure: { kind: "user", message: "> quote ||spoiler|| @everyone" },
+  });
   const all = JSON.stringify(embed);
   assert.doesNotMatch(all, /@everyone|@here/);
   assert.doesNotMatch(all, /(?<!\\)\|\|/);
@@ -131,7 +145,15 @@ void test("worst case stays within Discord's limits, shortening the oldest epoch
 });
 
 void test("a job that finished no epoch shows no 'Epoch 0/N'; one that started says how many epochs it will train", () => {
-  const completedEarly: JobState = { ...base, status: "completed", lastBatch: null, epochs: [], best: null, totalEpochs: 1, finalValAcc: 0.5 };
+  const completedEarly: JobState = {
+    ...base,
+    status: "completed",
+    lastBatch: null,
+    epochs: [],
+    best: null,
+    totalEpochs: 1,
+    finalValAcc: 0.5,
+  };
   const description = renderJob(completedEarly).embed.description ?? "";
   assert.doesNotMatch(description, /Epoch 0/);
   assert.doesNotMatch(description, /epochs? to train/);

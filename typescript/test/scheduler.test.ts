@@ -13,7 +13,11 @@ afterEach(() => {
   mock.timers.reset();
 });
 
-async function run(scheduler: RequestScheduler, requests: readonly { channel: string; urgent: boolean; name: string }[], ms: number): Promise<string[]> {
+async function run(
+  scheduler: RequestScheduler,
+  requests: readonly { channel: string; urgent: boolean; name: string }[],
+  ms: number,
+): Promise<string[]> {
   const order: string[] = [];
   for (const request of requests) {
     void scheduler.acquire(request.channel, () => request.urgent).then(() => order.push(`${Date.now()} ${request.name}`));
@@ -31,7 +35,8 @@ void test("the whole bot stays under its requests per second, each channel under
   const requests = Array.from({ length: 30 }, (_, i) => ({ channel: `c${i % 3}`, urgent: false, name: `r${i}` }));
   const order = await run(scheduler, requests, 3000);
   const times = order.map((line) => Number(line.split(" ")[0]));
-  for (let i = 10; i < times.length; i += 1) assert.ok((times[i] ?? 0) - (times[i - 10] ?? 0) >= 1000, `at most 10 in any second (${order.join(", ")})`);
+  for (let i = 10; i < times.length; i += 1)
+    assert.ok((times[i] ?? 0) - (times[i - 10] ?? 0) >= 1000, `at most 10 in any second (${order.join(", ")})`);
   assert.ok(order.length >= 10, "still makes progress");
   for (const channel of ["r0", "r1", "r2"]) assert.ok(order.some((line) => line.endsWith(` ${channel}`)));
   const c0 = order.filter((line) => Number(line.split(" r")[1]) % 3 === 0).map((line) => Number(line.split(" ")[0]));
@@ -47,7 +52,10 @@ void test("a terminal state goes first; the others in the order they asked", asy
     { channel: "d", urgent: true, name: "end" },
   ];
   const order = await run(scheduler, requests, 400);
-  assert.deepEqual(order.map((line) => line.split(" ")[1]), ["a", "end", "b", "c"]);
+  assert.deepEqual(
+    order.map((line) => line.split(" ")[1]),
+    ["a", "end", "b", "c"],
+  );
   assert.equal(scheduler.granted, 4);
   assert.equal(scheduler.queued, 0);
 });

@@ -68,9 +68,11 @@ function npmStart(channel: string, token: string): Started {
   let output = "";
   npm.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   npm.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => {
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) =>
+    npm.once("exit", (code) => {
+      resolve(code);
+    }),
+  );
   return { npm, output: () => output, exited };
 }
 

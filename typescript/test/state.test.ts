@@ -32,7 +32,10 @@ void test("a v1 job goes started -> training -> completed with its details", () 
   assert.ok(Math.abs(progressFraction(s1) - 1.5 / 3) < 1e-9);
   const s2 = foldAll([started(), epochDone(1, 0.9), best(1, 0.9), epochDone(2, 0.95), best(2, 0.95), epochDone(3, 0.94), completed(0.95)]);
   assert.equal(s2.status, "completed");
-  assert.deepEqual(s2.epochs.map((line) => line.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    s2.epochs.map((line) => line.epoch),
+    [1, 2, 3],
+  );
   assert.equal(bestEpoch(s2), 2);
   assert.equal(s2.finalValAcc, 0.95);
   assert.equal(progressFraction(s2), 1);
@@ -52,14 +55,20 @@ void test("events after a terminal event are ignored", () => {
 });
 
 void test("legacy events show a legacy-only job, and are ignored once the job sent v1", () => {
-  const legacy = foldAll([legacyText("started", { total_epochs: 2 }), legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: null })]);
+  const legacy = foldAll([
+    legacyText("started", { total_epochs: 2 }),
+    legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: null }),
+  ]);
   assert.equal(legacy.source, "legacy");
   assert.equal(legacy.status, "training");
   assert.equal(legacy.epochs[0]?.valAcc, null);
   assert.equal(progressFraction(legacy), 0.5);
 
   const v1 = foldAll([started()]);
-  assert.deepEqual(foldEvent(v1, ev(legacyText("completed", { run_id: "r", val_acc: 0.5 }))), { kind: "ignored", reason: "legacy-after-v1" });
+  assert.deepEqual(foldEvent(v1, ev(legacyText("completed", { run_id: "r", val_acc: 0.5 }))), {
+    kind: "ignored",
+    reason: "legacy-after-v1",
+  });
 
   // A v1 event after legacy ones takes over and drops what legacy built.
   const switched = foldEvent(legacy, ev(batch(1, 10)));
@@ -76,7 +85,13 @@ void test("legacy completed carries run_id and val_acc", () => {
 
 void test("an epoch sent twice replaces its line; lines stay ordered", () => {
   const state = foldAll([epochDone(2, 0.9), epochDone(1, 0.8), epochDone(2, 0.91)]);
-  assert.deepEqual(state.epochs.map((line) => [line.epoch, line.valAcc]), [[1, 0.8], [2, 0.91]]);
+  assert.deepEqual(
+    state.epochs.map((line) => [line.epoch, line.valAcc]),
+    [
+      [1, 0.8],
+      [2, 0.91],
+    ],
+  );
   assert.equal(bestEpoch(state), 2, "without best events the highest val_acc is best");
 });
 
@@ -100,7 +115,10 @@ void test("foldRuns: a started with a new run_id begins a new run; events find t
   assert.equal(foldRuns(runs, ev(started({ run_id: "run-b" }))), 1, "a requeue's run is a new run");
   assert.equal(foldRuns(runs, ev(batch(1, 1, { run_id: "run-b" }))), 1);
   assert.equal(foldRuns(runs, ev(failed("system", "worker lost", { run_id: null }))), 1, "no run_id: the newest run");
-  assert.deepEqual(runs.map((run) => run.status), ["completed", "failed"]);
+  assert.deepEqual(
+    runs.map((run) => run.status),
+    ["completed", "failed"],
+  );
 });
 
 void test("foldRuns: a job that failed before it had a run_id still shows a later run", () => {

@@ -16,12 +16,15 @@ void test("parseEntries keeps ids and the event field; entries without it have a
     "not an entry",
     [42, []],
   ]);
-  assert.deepEqual(entries.map((entry) => [entry.id, entry.event?.toString() ?? null]), [
-    ["1-0", "{}"],
-    ["2-0", "second"],
-    ["3-0", null],
-    ["4-0", null],
-  ]);
+  assert.deepEqual(
+    entries.map((entry) => [entry.id, entry.event?.toString() ?? null]),
+    [
+      ["1-0", "{}"],
+      ["2-0", "second"],
+      ["3-0", null],
+      ["4-0", null],
+    ],
+  );
   assert.deepEqual(parseEntries("nothing"), []);
 });
 

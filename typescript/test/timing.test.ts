@@ -77,11 +77,16 @@ void test("an event time that cannot be read leaves the timing as it was", () =>
 });
 
 void test("durations read as seconds, minutes or hours", () => {
-  assert.deepEqual([duration(-3), duration(42.4), duration(185), duration(7620), duration(36000)], ["0s", "42s", "3m 05s", "2h 07m", "10h 00m"]);
+  assert.deepEqual(
+    [duration(-3), duration(42.4), duration(185), duration(7620), duration(36000)],
+    ["0s", "42s", "3m 05s", "2h 07m", "10h 00m"],
+  );
 });
 
 void test("the history keeps each epoch once and a bounded, ordered batch loss curve", () => {
-  const batches = Array.from({ length: 3 * MAX_LOSS_POINTS }, (_, i) => batch(1 + Math.floor(i / 1000), (i % 1000) + 1, { total_batches: 1000, batch_loss: 1 / (i + 1), ts: at(i) }));
+  const batches = Array.from({ length: 3 * MAX_LOSS_POINTS }, (_, i) =>
+    batch(1 + Math.floor(i / 1000), (i % 1000) + 1, { total_batches: 1000, batch_loss: 1 / (i + 1), ts: at(i) }),
+  );
   const state = foldAll([
     started({ ts: at(-1) }),
     ...batches,
@@ -91,7 +96,10 @@ void test("the history keeps each epoch once and a bounded, ordered batch loss c
   ]);
   const history = state.history;
   assert.ok(history !== undefined);
-  assert.deepEqual(history.epochs, [{ epoch: 1, valAcc: 0.9, trainLoss: 0.5 }, { epoch: 2, valAcc: 0.95, trainLoss: 0.3 }]);
+  assert.deepEqual(history.epochs, [
+    { epoch: 1, valAcc: 0.9, trainLoss: 0.5 },
+    { epoch: 2, valAcc: 0.95, trainLoss: 0.3 },
+  ]);
   assert.ok(history.batchLoss.length <= MAX_LOSS_POINTS && history.batchLoss.length > MAX_LOSS_POINTS / 4);
   for (let i = 1; i < history.batchLoss.length; i += 1) assert.ok((history.batchLoss[i]?.at ?? 0) > (history.batchLoss[i - 1]?.at ?? 0));
   assert.equal(history.batchLoss.at(-1)?.at, (3 * MAX_LOSS_POINTS) / 1000, "the newest point is always kept");

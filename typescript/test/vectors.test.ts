@@ -30,7 +30,9 @@ function decodedFields(fields: Readonly<Record<string, unknown>>, expect: Readon
 
 let expectations = 0;
 
-const files = readdirSync(VECTORS_DIR).filter((name) => name.endsWith(".json")).sort();
+const files = readdirSync(VECTORS_DIR)
+  .filter((name) => name.endsWith(".json"))
+  .sort();
 
 void test("vector files exist", () => {
   assert.ok(files.length >= 14, `expected a file per schema in ${VECTORS_DIR}, found ${files.length}`);

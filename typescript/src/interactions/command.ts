@@ -2,7 +2,11 @@
 // JSON Schema form): one option per request field the user may choose, with the schema's own
 // bounds and description and the CLI's default. Nothing about a field is written here twice.
 
-import { ApplicationCommandOptionType, ApplicationCommandType, type RESTPostAPIChatInputApplicationCommandsJSONBody } from "discord-api-types/v10";
+import {
+  ApplicationCommandOptionType,
+  ApplicationCommandType,
+  type RESTPostAPIChatInputApplicationCommandsJSONBody,
+} from "discord-api-types/v10";
 import { z } from "zod";
 import { DigitsTrainV1 } from "../generated/contracts.ts";
 import { COMMAND_NAME, TRAIN_DEFAULTS } from "./settings.ts";
@@ -65,5 +69,10 @@ export function trainCommand(): RESTPostAPIChatInputApplicationCommandsJSONBody 
   const options = Object.entries(schema.properties)
     .filter(([name]) => !NOT_OPTIONS.has(name))
     .map(([name, property]) => option(name, property));
-  return { name: COMMAND_NAME, type: ApplicationCommandType.ChatInput, description: "Train a handwriting-digits model; progress appears in a message to you", options };
+  return {
+    name: COMMAND_NAME,
+    type: ApplicationCommandType.ChatInput,
+    description: "Train a handwriting-digits model; progress appears in a message to you",
+    options,
+  };
 }

@@ -57,7 +57,8 @@ export function parseInteraction(body: string): Interaction | { readonly kind: "
     return { kind: "invalid", reason: "body is not JSON" };
   }
   const parsed = RawInteraction.safeParse(raw);
-  if (!parsed.success) return { kind: "invalid", reason: parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ") };
+  if (!parsed.success)
+    return { kind: "invalid", reason: parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ") };
   const data = parsed.data;
   if (data.type === PING) return { kind: "ping" };
   const user = data.member?.user.id ?? data.user?.id;

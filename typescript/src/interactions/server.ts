@@ -72,7 +72,11 @@ export class InteractionsServer {
 
   /** Stops listening and waits for the answers in progress (each bounded by its own timeouts). */
   async stop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => { resolve(); }));
+    const closed = new Promise<void>((resolve) =>
+      this.server.close(() => {
+        resolve();
+      }),
+    );
     this.server.closeIdleConnections();
     await Promise.allSettled([...this.inFlight]);
     this.server.closeAllConnections();
@@ -80,8 +84,14 @@ export class InteractionsServer {
   }
 
   private receive(req: IncomingMessage, res: ServerResponse): void {
-    if ((req.url ?? "").split("?")[0] !== INTERACTIONS_PATH) { send(res, 404, { error: "not found" }); return; }
-    if (req.method !== "POST") { send(res, 405, { error: "POST only" }); return; }
+    if ((req.url ?? "").split("?")[0] !== INTERACTIONS_PATH) {
+      send(res, 404, { error: "not found" });
+      return;
+    }
+    if (req.method !== "POST") {
+      send(res, 405, { error: "POST only" });
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
@@ -109,12 +119,22 @@ export class InteractionsServer {
     );
     if (verdict !== "ok") {
       this.log.warn(`interactions: refused a request from ${req.socket.remoteAddress ?? "?"}: ${verdict}`);
-      send(res, 401, { error: verdict === "bad signature" ? "invalid request signature" : "request too old" }); return;
+      send(res, 401, { error: verdict === "bad signature" ? "invalid request signature" : "request too old" });
+      return;
     }
     const interaction = parseInteraction(body.toString("utf8"));
-    if (interaction.kind === "ping") { send(res, 200, PONG); return; }
-    if (interaction.kind === "invalid") { send(res, 400, { error: interaction.reason }); return; }
-    if (interaction.kind === "unsupported") { send(res, 400, { error: `interaction type ${interaction.type} is not handled` }); return; }
+    if (interaction.kind === "ping") {
+      send(res, 200, PONG);
+      return;
+    }
+    if (interaction.kind === "invalid") {
+      send(res, 400, { error: interaction.reason });
+      return;
+    }
+    if (interaction.kind === "unsupported") {
+      send(res, 400, { error: `interaction type ${interaction.type} is not handled` });
+      return;
+    }
     this.reply(res, interaction);
   }
 
@@ -131,7 +151,10 @@ export class InteractionsServer {
       })
       .then(async (text) => {
         clearTimeout(timer);
-        if (!deferred) { send(res, 200, ephemeral(text)); return; }
+        if (!deferred) {
+          send(res, 200, ephemeral(text));
+          return;
+        }
         await this.replies.editOriginal(interaction.applicationId, interaction.token, text).catch((error: unknown) => {
           this.log.warn(`interactions: could not send the deferred answer: ${error instanceof Error ? error.message : String(error)}`);
         });

@@ -101,7 +101,10 @@ function whole(env: Env, name: string, fallback: number, min: number, max: numbe
 }
 
 function ids(env: Env, name: string): ReadonlySet<string> {
-  const parts = (text(env, name) ?? "").split(",").map((part) => part.trim()).filter((part) => part !== "");
+  const parts = (text(env, name) ?? "")
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "");
   const bad = parts.find((part) => !SNOWFLAKE.test(part));
   if (bad !== undefined) throw new Error(`${name} must be comma-separated Discord ids (digits), got ${JSON.stringify(bad)}`);
   return new Set(parts);
@@ -113,11 +116,15 @@ export function loadInteractionSettings(env: Env): InteractionSettingsResult {
   if (publicKeyHex === null) return { kind: "off" };
   try {
     if (!/^[0-9a-fA-F]{64}$/.test(publicKeyHex)) {
-      throw new Error("DISCORD_PUBLIC_KEY must be the 64 hex digits of the application's public key (Developer Portal, General Information)");
+      throw new Error(
+        "DISCORD_PUBLIC_KEY must be the 64 hex digits of the application's public key (Developer Portal, General Information)",
+      );
     }
     const applicationId = text(env, "DISCORD_APPLICATION_ID");
     if (applicationId === null || !SNOWFLAKE.test(applicationId)) {
-      throw new Error(`DISCORD_APPLICATION_ID must be the application's id (digits) when DISCORD_PUBLIC_KEY is set, got ${JSON.stringify(applicationId)}`);
+      throw new Error(
+        `DISCORD_APPLICATION_ID must be the application's id (digits) when DISCORD_PUBLIC_KEY is set, got ${JSON.stringify(applicationId)}`,
+      );
     }
     return {
       kind: "on",

@@ -65,7 +65,9 @@ async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps
       return "Not queued: I cannot send you direct messages, where the job's progress would appear. Allow direct messages from this server's members and try again.";
     }
     // The job can still run: its first event creates the message instead.
-    deps.log.warn(`interactions: the Queued message of ${request.request_id} could not be shown: ${error instanceof Error ? error.message : String(error)}`);
+    deps.log.warn(
+      `interactions: the Queued message of ${request.request_id} could not be shown: ${error instanceof Error ? error.message : String(error)}`,
+    );
     return null;
   }
 }
@@ -88,7 +90,15 @@ export async function handleTrain(interaction: Command, deps: TrainDeps): Promis
       await releaseActive(deps.redis, request.user_id, requestId);
       return refused;
     }
-    await deps.redis.xadd(deps.settings.requestsStream, "MAXLEN", "~", REQUESTS_STREAM_MAXLEN, "*", REQUEST_FIELD, stringify(request) ?? "");
+    await deps.redis.xadd(
+      deps.settings.requestsStream,
+      "MAXLEN",
+      "~",
+      REQUESTS_STREAM_MAXLEN,
+      "*",
+      REQUEST_FIELD,
+      stringify(request) ?? "",
+    );
   } catch (error) {
     await releaseActive(deps.redis, request.user_id, requestId).catch(() => undefined);
     throw error;
