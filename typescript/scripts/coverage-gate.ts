@@ -14,7 +14,7 @@ import { z } from "zod";
  * Minimum percentages of the bot's lines and branches covered by `npm test`: the measured
  * values rounded down to whole percents (a run varies by about 0.2%). Raise them as coverage rises.
  */
-export const THRESHOLDS = { lines: 94, branches: 91 } as const;
+export const THRESHOLDS = { lines: 95, branches: 94 } as const;
 
 /** Every test gets at most this long (node --test-timeout), so nothing waits forever. */
 export const TEST_TIMEOUT_MS = 120_000;
