@@ -21,7 +21,15 @@ class ScriptedStore implements JobStore {
   failNextAppend = 0;
   released: string[] = [];
 
+  /** Names of calls that fail once, the next time they are made. */
+  readonly failOnce = new Set<"acquire" | "openJobs" | "markDone">();
+
+  private fails(call: "acquire" | "openJobs" | "markDone"): boolean {
+    return this.failOnce.delete(call);
+  }
+
   acquire(): Promise<boolean> {
+    if (this.fails("acquire")) return Promise.reject(new Error("Command timed out"));
     return Promise.resolve(this.grant);
   }
 
@@ -47,6 +55,7 @@ class ScriptedStore implements JobStore {
   }
 
   openJobs(limit: number): Promise<JobId[]> {
+    if (this.fails("openJobs")) return Promise.reject(new Error("Command timed out"));
     return this.inner.openJobs(limit);
   }
 
@@ -59,6 +68,7 @@ class ScriptedStore implements JobStore {
   }
 
   markDone(key: string): Promise<void> {
+    if (this.fails("markDone")) return Promise.reject(new Error("Command timed out"));
     return this.inner.markDone(key);
   }
 }
@@ -223,4 +233,26 @@ void test("start and stop run the periodic pass and flush the invalid-entry coun
   for (let n = 0; n < 7; n += 1) await coordinator.handle([{ id: `${nextId++}-0`, event: null }]);
   coordinator.stop();
   assert.match(warnings.at(-1) ?? "", /invalid events since the last report: 2 × entry has no event field \(7 in all\)/);
+});
+
+void test("Redis failing in the periodic pass, in taking a job or in recording its end is logged and redone later", async () => {
+  const { store, port, coordinator, delivery, warnings } = setup();
+  store.failOnce.add("acquire");
+  await coordinator.handle(entries(started({ request_id: "flaky" })));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.match(warnings.join("\n"), /taking job .*flaky failed: Command timed out/);
+  store.failOnce.add("openJobs");
+  await coordinator.tick();
+  assert.match(warnings.join("\n"), /the periodic pass failed: Command timed out/);
+  await settle(coordinator, delivery);
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create"],
+    "taken on a later pass",
+  );
+  store.failOnce.add("markDone");
+  await coordinator.handle(entries(completed(0.9, { request_id: "flaky" })));
+  await settle(coordinator, delivery);
+  assert.match(warnings.join("\n"), /recording the end of .*flaky failed: Command timed out/);
+  assert.equal(coordinator.stats.errors, 3);
 });
