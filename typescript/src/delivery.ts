@@ -401,6 +401,24 @@ export class Delivery {
     return done;
   }
 
+  /**
+   * The port with every call taking its turn under the bot's limits, for messages sent outside a
+   * job's delivery (the Queued message of /train); DM channels come from the same cache.
+   */
+  scheduledPort(): DiscordPort {
+    return {
+      openDm: (userId) => this.channelFor({ kind: "dm", userId }, () => true),
+      createMessage: async (channelId, message) => {
+        await this.turn(channelId, () => true);
+        return await this.port.createMessage(channelId, message);
+      },
+      editMessage: async (ref, message) => {
+        await this.turn(ref.channelId, () => true);
+        await this.port.editMessage(ref, message);
+      },
+    };
+  }
+
   /** @internal waits for this request's turn under the global and per-channel limits. */
   turn(channel: string, urgent: () => boolean): Promise<void> {
     return this.scheduler.acquire(channel, urgent);

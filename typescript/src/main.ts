@@ -104,8 +104,9 @@ async function run(config: BotConfig): Promise<void> {
       {
         redis: commands,
         settings,
-        discord: port,
-        channelFor: (userId) => (notifyChannelId !== null ? Promise.resolve(notifyChannelId) : port.openDm(userId)),
+        // The Queued message goes through the same rate limits (and DM cache) as every edit.
+        discord: delivery.scheduledPort(),
+        channelFor: (userId) => (notifyChannelId !== null ? Promise.resolve(notifyChannelId) : delivery.scheduledPort().openDm(userId)),
         messages: messageStore,
         messageKeyFor: (userId, requestId) => messageKeyFor(userId, requestId),
         log: logger,

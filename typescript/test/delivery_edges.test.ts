@@ -7,7 +7,7 @@ import { DEFAULT_DISCORD_MAX_RPS, DEFAULT_SHUTDOWN_TIMEOUT_MS, loadConfig } from
 import { ConsoleDiscordPort } from "../src/console_port.ts";
 import { Delivery } from "../src/delivery.ts";
 import { DeliveryError } from "../src/discord_port.ts";
-import type { Logger } from "../src/log.ts";
+import { silentLogger, type Logger } from "../src/log.ts";
 import { MemoryMessageStore } from "../src/message_store.ts";
 import { RequestScheduler } from "../src/scheduler.ts";
 import { FakePort, msg } from "./fake_port.ts";
@@ -96,4 +96,18 @@ void test("the scheduler forgets channels whose turn is past once it tracks very
   await new Promise((resolve) => setTimeout(resolve, 5));
   await scheduler.acquire("last", () => false);
   assert.equal(scheduler.granted, 10_002);
+});
+
+void test("scheduledPort: messages sent outside a job take their turn under the channel limit and share the DM cache", async () => {
+  const port = new FakePort();
+  const scheduler = new RequestScheduler({ maxRps: 1000, channelBurst: 1, channelWindowMs: 200, safetyMs: 0 });
+  const delivery = new Delivery({ port, store: new MemoryMessageStore(), logger: silentLogger, scheduler });
+  const scheduled = delivery.scheduledPort();
+  const channel = await scheduled.openDm(7n);
+  assert.equal(await scheduled.openDm(7n), channel, "cached");
+  await scheduled.createMessage(channel, { content: "one" });
+  await scheduled.editMessage({ channelId: channel, messageId: "m" }, { content: "two" });
+  const [create, edit] = port.calls.filter((call) => call.op !== "openDm");
+  assert.equal(port.calls.filter((call) => call.op === "openDm").length, 1);
+  assert.ok((edit?.at ?? 0) - (create?.at ?? 0) >= 190, `spaced ${(edit?.at ?? 0) - (create?.at ?? 0)} ms`);
 });
