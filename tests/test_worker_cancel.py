@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -198,3 +199,21 @@ def test_cancel_while_a_worker_holds_the_job_or_after_it_lost_its_worker(
     assert outcome == "taken by a worker: it will find the cancel when it starts"
     job.set_status(JobStatus.STARTED)  # started, but no worker named: it ended in between
     assert cancel_request(settings, client, 5, "h", ADMIN) == "ended before the stop"
+
+
+def test_a_job_queued_with_enqueue_is_cancelled_from_discord_too(
+    redis_server: RedisServer,
+    client: Redis,
+    subscriber: Subscriber,
+    running: list[Running],
+    env: dict[str, str],
+) -> None:
+    cli = [sys.executable, "-m", "handwriting_worker", "enqueue", "--user-id", str(USER_ID)]
+    args = [*cli, "--request-id", "r-cli"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    start_intake(redis_server, running)
+    press_cancel(client, "r-cli", USER_ID)
+    failed = subscriber.wait_for(FAILED, 30)
+    assert (failed["request_id"], failed["message"]) == ("r-cli", f"cancelled by user {USER_ID}")
+    assert queued_ids(client) == []

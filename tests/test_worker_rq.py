@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from handwriting_ai.events.codec import decode_event
+from handwriting_worker.requests_keys import job_id_for
 from tests.conftest import RedisServer, free_port
 from tests.e2e_support import REPO, Subscriber, worker_env
 
@@ -61,7 +62,12 @@ def test_enqueued_jobs_are_run_by_a_worker_and_every_event_arrives(
     )
     assert first.returncode == 0, first.stderr
     lines = first.stdout.splitlines()
-    assert lines[0] == "request_id r-1" and lines[1].startswith("job_id ")
+    # The intake's job id, so Discord's Cancel finds a job queued from the command line too.
+    assert lines == ["request_id r-1", f"job_id {job_id_for(2**62 + 1, 'r-1')}"]
+    again = _cli(env, "enqueue", "--request-id", "r-1", "--user-id", str(2**62 + 1))
+    assert again.returncode == 1
+    assert f"request 'r-1' of user {2**62 + 1} is queued already" in again.stderr
+    assert "pass another --request-id" in again.stderr
     bad = _cli(env, "enqueue", "--epochs", "101", "--user-id", "1")
     assert bad.returncode == 2
     assert "$.epochs: 101 is greater than the maximum of 100" in bad.stderr
@@ -71,6 +77,9 @@ def test_enqueued_jobs_are_run_by_a_worker_and_every_event_arrives(
 
     worker = _cli(env, "worker", "--burst", timeout=120)
     assert worker.returncode == 0, worker.stderr
+    # Ended: the same request may be queued again (a retry), and runs as a new run.
+    retry = _cli(env, "enqueue", "--request-id", "r-1", "--user-id", str(2**62 + 1))
+    assert retry.returncode == 0, retry.stderr
 
     subscriber.wait_for("digits.train.completed.v1", 10)
     events = subscriber.events()

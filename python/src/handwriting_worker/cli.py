@@ -22,6 +22,7 @@ from handwriting_ai.training.models import parse_arch
 from handwriting_worker import evaluate, predict
 from handwriting_worker.intake import Intake
 from handwriting_worker.queue_commands import (
+    AlreadyQueued,
     RedisUnreachable,
     connect,
     enqueue_request,
@@ -184,7 +185,7 @@ def _enqueue(args: argparse.Namespace) -> int:
     except RequestValidationError as exc:
         print(f"enqueue: {exc}", file=sys.stderr)
         return 2
-    except (SettingsError, RedisUnreachable) as exc:
+    except (SettingsError, RedisUnreachable, AlreadyQueued) as exc:
         print(f"enqueue: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -12,14 +12,17 @@ from typing import TextIO
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from handwriting_ai.events.codec import validate_request
 from handwriting_ai.settings import Settings, redact_url
 from handwriting_worker import rq_worker
+from handwriting_worker.requests_keys import job_id_for
 from handwriting_worker.rq_job import SERIALIZER, train_job
 
 CONNECT_TIMEOUT_S = 3.0
+_ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
 
 class RedisUnreachable(Exception):
@@ -50,13 +53,35 @@ def run_worker(settings: Settings, *, burst: bool = False) -> None:
     rq_worker.run_worker(settings, connect(settings), burst=burst)
 
 
+class AlreadyQueued(Exception):
+    """The request is queued or running already: queuing it again would train it twice."""
+
+
 def enqueue_request(settings: Settings, request: object, out: TextIO = sys.stdout) -> Job:
-    """Validates ``request`` and puts it on the queue with a timeout that fits training."""
+    """Validates ``request`` and puts it on the queue with a timeout that fits training.
+
+    The job id is the intake's (``job_id_for``), so Discord's Cancel button finds a job queued
+    here too, and the same request cannot wait or run twice.
+    """
     valid = validate_request(request)
-    queue = queue_of(settings, connect(settings))
+    connection = connect(settings)
+    queue = queue_of(settings, connection)
+    job_id = job_id_for(valid["user_id"], valid["request_id"])
+    try:
+        status: JobStatus | None = Job.fetch(
+            job_id, connection=connection, serializer=SERIALIZER
+        ).get_status()
+    except NoSuchJobError:
+        status = None
+    if status in _ACTIVE:
+        raise AlreadyQueued(
+            f"request {valid['request_id']!r} of user {valid['user_id']} is {status.value} already "
+            f"(job {job_id}); wait for it to end, or pass another --request-id"
+        )
     job = queue.enqueue(
         train_job,
         dict(valid),
+        job_id=job_id,
         job_timeout=settings.rq.job_timeout_s,
         description=f"train {valid['model_id']} for user {valid['user_id']}",
     )
