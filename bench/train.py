@@ -59,6 +59,7 @@ def run_net(
     generator = torch.Generator().manual_seed(seed)
     todo = list(marks)
     accs: dict[str, JsonValue] = {}
+    samples: dict[str, JsonValue] = {}
     train_s, seen, epoch, load = 0.0, 0, 0, os.getloadavg()[0]
     while todo and (r.max_epochs is None or epoch < r.max_epochs):
         epoch += 1
@@ -80,7 +81,8 @@ def run_net(
             seen += int(index.shape[0])
             train_s += clock() - began
             while todo and train_s >= todo[0]:
-                accs[f"{todo.pop(0):g}"] = evaluate(r.model, val_x, data.val_labels)
+                samples[key := f"{todo.pop(0):g}"] = seen
+                accs[key] = evaluate(r.model, val_x, data.val_labels)
                 r.model.train()
             if not todo:
                 break
@@ -90,6 +92,7 @@ def run_net(
     if todo:  # the schedule ended first: the later checkpoints show the finished model
         final = evaluate(r.model, val_x, data.val_labels)
         accs.update({f"{mark:g}": final for mark in todo})
+        samples.update({f"{mark:g}": seen for mark in todo})
     rate = round(seen / train_s, 1)
     print(f"bench.train: seed {seed} {net:9s} {rate:7.0f} samples/s {accs}", flush=True)
     return {
@@ -97,6 +100,7 @@ def run_net(
         "epochs": round(seen / count, 2),
         "finished_s": finished_s,
         "val_acc_at_s": accs,
+        "samples_at_s": samples,
         "load_avg_1m": round(load, 2),
     }
 

@@ -71,6 +71,7 @@ def test_a_net_that_ends_its_schedule_shows_its_finished_model() -> None:
     )
     run = run_net("ours", 0, small, [0.001, 1000.0], time.perf_counter)
     assert run["epochs"] == 5.0  # all of its schedule: 5 epochs of 128 digits
+    assert run["samples_at_s"] == {"0.001": 64, "1000": 640}
     finished = run["finished_s"]
     assert isinstance(finished, float) and 0 < finished < 1000
     accs = run["val_acc_at_s"]
