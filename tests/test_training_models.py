@@ -46,3 +46,18 @@ def test_parse_arch() -> None:
     assert parse_arch("resnet18") == "resnet18"
     with pytest.raises(ValueError, match="unknown arch 'vgg'; choose one of cnn, resnet18"):
         parse_arch("vgg")
+
+
+def test_cnn_weights_are_channels_last_and_train_so() -> None:
+    model = build_model("cnn")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3
+    for conv in convs[1:]:  # the first has one input channel: both layouts are the same
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+        assert not conv.weight.is_contiguous()
+    loss = model(torch.rand(4, 1, 28, 28)).logsumexp(1).sum()
+    torch.autograd.backward(loss)
+    assert all(p.grad is not None for p in model.parameters())
+    resnet = build_model("resnet18")
+    assert isinstance(resnet, ResNet)
+    assert resnet.conv1.weight.is_contiguous()  # as today

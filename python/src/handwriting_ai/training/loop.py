@@ -21,7 +21,6 @@ from typing import Protocol
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.optim.lr_scheduler import OneCycleLR
 
 from handwriting_ai.contracts import DigitsManifestV1
 from handwriting_ai.contracts.fields import (
@@ -41,6 +40,7 @@ from handwriting_ai.training.artifacts import (
 from handwriting_ai.training.augment import augment_batch
 from handwriting_ai.training.device import DeviceName, DeviceUnavailable, resolve_device
 from handwriting_ai.training.models import MNIST_MEAN, MNIST_STD, Arch, build_model
+from handwriting_ai.training.schedule import SCHEDULE_NAME, adam_with_schedule
 from handwriting_ai.training.threads import resolve_threads
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class TrainingError(Exception):
 class TrainConfig:
     """What to train; mirrors the ``digits.train.v1`` request, plus the architecture.
 
-    ``lr`` is the peak of a one-cycle schedule (Adam): warm up, then anneal to near zero.
+    ``lr`` is the peak of Adam's schedule: a short warm-up, then a linear decay to near zero
+    (``training.schedule``).
     The defaults are the request defaults (``handwriting_worker.request_options``): >= 98.5%
     on the offline digits in under 30 s on two CPU cores (bench/results/train.json).
     """
@@ -224,8 +225,9 @@ def _fit(
     val_y = data.val_labels.to(device)
     count = int(train_y.shape[0])
     total_batches = math.ceil(count / config.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    schedule = OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * total_batches)
+    optimizer, schedule = adam_with_schedule(
+        model.parameters(), config.lr, config.epochs * total_batches
+    )
     generator = torch.Generator().manual_seed(config.seed)
     fit = _Fit({}, -1.0, 0, 0.0, 0.0, 0.0)
     for epoch in range(1, config.epochs + 1):
@@ -354,7 +356,7 @@ def train_model(
         "seed": config.seed,
         "augment": config.augment,
         "optimizer": "adam",
-        "lr_schedule": "one-cycle",
+        "lr_schedule": SCHEDULE_NAME,
         "label_smoothing": LABEL_SMOOTHING,
         "dataset": {
             "name": digits.name,
