@@ -14,7 +14,7 @@ import { messageKeyFor } from "./jobs.ts";
 import { MemoryMessageStore, RedisMessageStore } from "./message_store.ts";
 import { RequestScheduler } from "./scheduler.ts";
 import { StreamReader } from "./stream_reader.ts";
-import { commandClient, readerClient, waitForRedis } from "./subscriber.ts";
+import { commandClient, readerClient, waitForRedis } from "./redis_clients.ts";
 
 const STATS_INTERVAL_MS = 60_000;
 

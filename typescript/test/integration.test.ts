@@ -13,7 +13,7 @@ import { messageKeyFor } from "../src/jobs.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { RedisMessageStore } from "../src/message_store.ts";
 import { StreamReader } from "../src/stream_reader.ts";
-import { commandClient, readerClient } from "../src/subscriber.ts";
+import { commandClient, readerClient } from "../src/redis_clients.ts";
 import { FakeDiscord } from "./fake_discord.ts";
 import { batch, BIG_USER_ID, completed, epochDone, failed, started } from "./fixtures.ts";
 import { RedisServer } from "./redis_server.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Redis } from "ioredis";
 import { silentLogger } from "../src/log.ts";
-import { commandClient } from "../src/subscriber.ts";
+import { commandClient } from "../src/redis_clients.ts";
 import { FakeDiscord } from "./fake_discord.ts";
 import { batch, started } from "./fixtures.ts";
 import { RedisServer } from "./redis_server.ts";
