@@ -4,7 +4,8 @@ Why this shape: a model is judged at every moment of its run (the bench compares
 PyTorch's MNIST example at 5, 10, 20, 30 and 60 s), so it must be good early as well as at the
 end. A one-cycle schedule spends its first 30% of steps warming up from lr/25 and at one epoch
 of the offline digits still trains slowly (measured: 0.81 on the held-out digits after 25
-steps, against 0.88 with this warm-up); the BatchNorm CNN takes the peak lr after a few steps.
+steps, against 0.86-0.92 with this warm-up, seeds 0-2); the BatchNorm CNN takes the peak lr
+after a few steps.
 Warm-up and decay are counted in optimiser steps, so the schedule is the same whatever the
 machine's speed, and ends at (nearly) zero on the run's last step.
 """
