@@ -384,7 +384,7 @@ def test_config_bounds(make: Callable[[], TrainConfig], field_name: str) -> None
 
 
 def test_config_lists_every_problem() -> None:
-    with pytest.raises(ValueError, match=r"epochs 0 must be 1\.\.100; lr 2\.0"):
+    with pytest.raises(ValueError, match=r"epochs: 0 is less than the minimum of 1; lr: 2\.0 is"):
         _config(epochs=0, lr=2.0)
 
 

@@ -10,7 +10,6 @@ import hashlib
 import importlib.metadata
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from handwriting_ai.contracts.fields import (
 )
 from handwriting_ai.data.digits import DigitsData, load_digits
 from handwriting_ai.defaults import BATCH_EVERY
+from handwriting_ai.events.codec import request_field_problems
 from handwriting_ai.training.artifacts import (
     artifact_paths,
     model_bytes,
@@ -45,7 +45,6 @@ from handwriting_ai.training.threads import resolve_threads
 
 logger = logging.getLogger(__name__)
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _EVAL_BATCH = 1000
 LABEL_SMOOTHING = 0.1
 """Soft targets (0.9 on the label): on 8,000 digits this generalises better (measured)."""
@@ -74,19 +73,9 @@ class TrainConfig:
     arch: Arch = "cnn"
 
     def __post_init__(self) -> None:
-        # Same bounds as the request schema, so a config built by hand fails as early.
-        problems: list[str] = []
-        if not _MODEL_ID.fullmatch(self.model_id):
-            problems.append(f"model_id {self.model_id!r} must match {_MODEL_ID.pattern}")
-        if not 1 <= self.epochs <= 100:
-            problems.append(f"epochs {self.epochs} must be 1..100")
-        if not 1 <= self.batch_size <= 2048:
-            problems.append(f"batch_size {self.batch_size} must be 1..2048")
-        if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
-            problems.append(f"lr {self.lr} must be above 0 and at most 1")
-        if not 0 <= self.seed <= 2**32 - 1:
-            problems.append(f"seed {self.seed} must be 0..2^32-1")
-        if problems:
+        # The request schema's own bounds, so a config built by hand fails as early.
+        names = ("model_id", "epochs", "batch_size", "lr", "seed", "augment")
+        if problems := request_field_problems({name: getattr(self, name) for name in names}):
             raise ValueError("invalid training config: " + "; ".join(problems))
 
 
