@@ -13,6 +13,8 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
+from tests.e2e_support import Subscriber
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -89,3 +91,13 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
+    """Records every message on the events channel of ``redis_server`` (tests.e2e_support)."""
+    sub = Subscriber(redis_server.url)
+    try:
+        yield sub
+    finally:
+        sub.close()

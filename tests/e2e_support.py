@@ -239,16 +239,6 @@ def start_bot(url: str, discord_url: str, tmp_path: Path, **extra: str) -> Proce
     return bot
 
 
-def subscribers(url: str) -> int:
-    """How many clients are subscribed to the events channel."""
-    client = Redis.from_url(url)
-    try:
-        [(_, count)] = client.pubsub_numsub(CHANNEL)
-        return count
-    finally:
-        client.close()
-
-
 def read_manifest(tmp_path: Path) -> dict[str, object]:
     """manifest.json of the latest run of MODEL_ID, as written to disk."""
     text = (tmp_path / "artifacts" / MODEL_ID / "manifest.json").read_text()

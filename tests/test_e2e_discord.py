@@ -60,15 +60,6 @@ def discord() -> Iterator[DiscordApi]:
 
 
 @pytest.fixture
-def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
-    sub = Subscriber(redis_server.url)
-    try:
-        yield sub
-    finally:
-        sub.close()
-
-
-@pytest.fixture
 def processes() -> Iterator[list[Process]]:
     """Every process a test starts goes here and is stopped afterwards, even on failure."""
     started: list[Process] = []

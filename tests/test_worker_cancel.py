@@ -46,15 +46,6 @@ def client(redis_server: RedisServer) -> Iterator[Redis]:
 
 
 @pytest.fixture
-def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
-    sub = Subscriber(redis_server.url)
-    try:
-        yield sub
-    finally:
-        sub.close()
-
-
-@pytest.fixture
 def running() -> Iterator[list[Running]]:
     started: list[Running] = []
     try:

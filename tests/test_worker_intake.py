@@ -64,15 +64,6 @@ def client(redis_server: RedisServer) -> Iterator[Redis]:
         connection.close()
 
 
-@pytest.fixture
-def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
-    sub = Subscriber(redis_server.url)
-    try:
-        yield sub
-    finally:
-        sub.close()
-
-
 class Running:
     """An Intake working in a thread of this process until the test ends."""
 

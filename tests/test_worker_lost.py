@@ -39,15 +39,6 @@ FAILED = "digits.train.failed.v1"
 LOST_AFTER_S = 4
 
 
-@pytest.fixture
-def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
-    sub = Subscriber(redis_server.url)
-    try:
-        yield sub
-    finally:
-        sub.close()
-
-
 class Workers:
     """Worker processes that are all stopped (horses included) when the test ends."""
 

@@ -8,10 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from handwriting_ai.events.codec import decode_event
 from handwriting_worker.requests_keys import job_id_for
@@ -33,15 +30,6 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.Com
         timeout=timeout,
         check=False,
     )
-
-
-@pytest.fixture
-def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
-    sub = Subscriber(redis_server.url)
-    try:
-        yield sub
-    finally:
-        sub.close()
 
 
 def test_enqueued_jobs_are_run_by_a_worker_and_every_event_arrives(
