@@ -88,6 +88,8 @@ async function run(config: BotConfig): Promise<void> {
     handle: (entries) => core.handle(entries),
   });
   await reader.ensureGroup();
+  const pruned = await reader.pruneConsumers().catch(() => []);
+  if (pruned.length > 0) logger.info(`removed ${pruned.length} consumer(s) idle for a day with nothing pending from group ${config.group}`);
   logger.info(
     `listening on ${config.eventsStream} (group ${config.group}, consumer ${config.consumer}) at ${shownUrl}${config.dryRun ? " (dry run)" : ""}`,
   );

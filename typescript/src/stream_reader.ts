@@ -8,6 +8,8 @@ import { READ_BLOCK_MS, READ_COUNT } from "./config.ts";
 import { backoffMs } from "./delivery.ts";
 import type { Logger } from "./log.ts";
 
+/** Consumers with nothing pending and idle this long are gone for good (a restarted bot's old name). */
+const STALE_CONSUMER_MS = 24 * 60 * 60 * 1000;
 /** Reading the log is retried at least this often while Redis is away. */
 const MAX_READ_RETRY_MS = 5000;
 
@@ -78,6 +80,27 @@ export class StreamReader {
     } catch (error) {
       if (!(error instanceof Error && error.message.startsWith("BUSYGROUP"))) throw error;
     }
+  }
+
+  /**
+   * Deletes the group's consumers that hold no pending entry and have been idle longer than
+   * `idleMs`: every restart joins under a new name, and old names would pile up forever.
+   * Returns the names deleted.
+   */
+  async pruneConsumers(idleMs: number = STALE_CONSUMER_MS): Promise<string[]> {
+    const { redis, stream, group, consumer } = this.options;
+    const reply: unknown = await redis.xinfo("CONSUMERS", stream, group);
+    const deleted: string[] = [];
+    for (const item of Array.isArray(reply) ? reply : []) {
+      const fields = new Map<string, unknown>();
+      if (Array.isArray(item)) for (let i = 0; i + 1 < item.length; i += 2) fields.set(String(item[i]), item[i + 1]);
+      const name = fields.get("name");
+      if (typeof name !== "string" || name === consumer) continue;
+      if (Number(fields.get("pending")) !== 0 || Number(fields.get("idle")) < idleMs) continue;
+      await redis.xgroup("DELCONSUMER", stream, group, name);
+      deleted.push(name);
+    }
+    return deleted;
   }
 
   /** Reads until stop(); resolves once the entry in hand is stored and acknowledged. */

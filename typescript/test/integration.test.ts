@@ -505,3 +505,28 @@ void test("a stored message id is used only when it is well formed and names the
   assert.equal(await store.get(key), null);
   assert.equal(await store.get(messageKeyFor(42n, "never-stored")), null);
 });
+
+void test("consumers left by earlier runs, idle and with nothing pending, are removed; others stay", async () => {
+  const stream = "it:prune";
+  const reader = new StreamReader({
+    redis: publisher,
+    stream,
+    group: GROUP,
+    consumer: "me",
+    claimIdleMs: 60_000,
+    logger: silentLogger,
+    handle: () => Promise.resolve(),
+  });
+  await reader.ensureGroup();
+  await publisher.xgroup("CREATECONSUMER", stream, GROUP, "me");
+  await publisher.xgroup("CREATECONSUMER", stream, GROUP, "old-bot");
+  await publisher.xgroup("CREATECONSUMER", stream, GROUP, "busy-bot");
+  await append(stream, started(reqId("pending")));
+  await publisher.xreadgroup("GROUP", GROUP, "busy-bot", "COUNT", 1, "STREAMS", stream, ">");
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.deepEqual(await reader.pruneConsumers(10_000), [], "none idle long enough");
+  assert.deepEqual(await reader.pruneConsumers(10), ["old-bot"]);
+  const reply: unknown = await publisher.xinfo("CONSUMERS", stream, GROUP);
+  const names = (Array.isArray(reply) ? reply : []).map((item: unknown) => (Array.isArray(item) ? String(item[1]) : ""));
+  assert.deepEqual(names.sort(), ["busy-bot", "me"]);
+});
