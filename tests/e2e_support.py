@@ -131,6 +131,7 @@ def worker_env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
         RQ__QUEUE=QUEUE,
         DIGITS__DATA_ROOT=str(REPO / "data" / "mnist"),
         DIGITS__ARTIFACTS_ROOT=str(tmp_path / "artifacts"),
+        DIGITS__SPOOL_DIR=str(tmp_path / "spool"),  # never another test's spooled events
         TRAIN__THREADS="1",
         TRAIN__ARCH="cnn",
         TRAIN__MAX_TRAIN_SAMPLES="512",

@@ -25,7 +25,7 @@ from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.publishers import EventLog, RedisPublisher
 from handwriting_ai.settings import Settings
 from tests.conftest import RedisServer, free_port
-from tests.discord_api import DiscordApi, Request, fields_of, serve_discord_api
+from tests.discord_api import DiscordApi, Request, embed_of, fields_of, serve_discord_api
 from tests.e2e_support import (
     CHANNEL,
     MODEL_ID,
@@ -597,3 +597,43 @@ def test_two_bots_three_jobs_one_bot_killed_each_message_final_none_doubled(
     for times in by_message.values():
         gaps = [b - a for a, b in itertools.pairwise(times[:-1])]
         assert all(gap >= EDIT_INTERVAL_S - 0.05 for gap in gaps), gaps
+
+
+def test_redis_down_when_a_job_ends_its_spooled_events_complete_the_message_later(
+    discord: DiscordApi,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(free_port(), aof_dir=tmp_path / "aof")
+    server.start()
+    try:
+        sub = Subscriber(server.url)
+        try:
+            env = start_all(server, discord, tmp_path, processes, TRAIN__MAX_TRAIN_SAMPLES="2048")
+            enqueue(env, "e2e-spool", epochs=3)
+            sub.wait_for("digits.train.epoch.v1", 90)
+            wait_until("the job's message", lambda: discord.messages() or None, 30)
+        finally:
+            sub.close()
+        server.stop()  # the job ends while Redis is away: its last events go to the spool
+        spool = tmp_path / "spool"
+        wait_until("the spooled events", lambda: any(spool.glob("*")) or None, 120)
+        server.start()
+        # RQ may have quit on the outage (a Redis error in its main loop); either way a worker
+        # started now, as its supervisor would, delivers the spool before taking any job.
+        processes[1].stop()
+        processes.append(start_worker(env, tmp_path))
+
+        def first_final() -> dict[str, object] | None:
+            edits = [r for r in discord.messages() if r.path.endswith("/messages/1000")]
+            embed = embed_of(edits[-1]) if edits else None
+            title = "" if embed is None else str(embed.get("title", ""))
+            return embed if title.startswith("Training completed") else None
+
+        embed = wait_until("the first job's message to complete", first_final, 120)
+        assert len(epoch_lines(embed)) == 3, embed
+        assert not any(spool.glob("*")), "the spool was delivered"
+        creates = [r for r in discord.messages() if r.is_create]
+        assert len(creates) == 1, [(r.method, r.path) for r in discord.messages()]
+    finally:
+        server.stop()

@@ -25,6 +25,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 
+from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import Settings
 from handwriting_worker.job import JobTimedOut
 from handwriting_worker.reports import report_dead_horse, report_safely, stop_cause
@@ -145,7 +146,18 @@ def setup_logging(level: str = "INFO") -> None:
         logger.setLevel(level)
 
 
+def deliver_spool(settings: Settings) -> None:
+    """Sends the events spooled on this machine by jobs that ended while Redis was away.
+
+    A publisher's thread delivers the spool before anything else. Done when a worker starts:
+    RQ quits on a Redis error in its main loop, so the outage that spooled a job's last events
+    can also stop its worker; the supervisor's restart then delivers them, with no new job.
+    """
+    open_publisher(settings).close(settings.events.close_timeout_s)
+
+
 def run_worker(settings: Settings, connection: Redis, *, burst: bool = False) -> None:
     """Works the queue until stopped (or, with ``burst``, until it is empty)."""
     setup_logging()
+    deliver_spool(settings)
     DigitsWorker(settings, connection).work(burst=burst, logging_level="INFO")
