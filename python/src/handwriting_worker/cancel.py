@@ -22,11 +22,10 @@ from rq.job import Job, JobStatus
 
 from handwriting_ai.contracts.common import ErrorKind
 from handwriting_ai.events import builders as ev
-from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import Settings
-from handwriting_worker.reports import report_failed
+from handwriting_worker.reports import claim_report, publish_failed, report_failed
 from handwriting_worker.requests_keys import cancel_text, job_id_for
-from handwriting_worker.rq_job import REPORTED_KEY, REPORTED_TTL_S, SERIALIZER
+from handwriting_worker.rq_job import SERIALIZER
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +42,9 @@ def publish_once(
     message: str,
 ) -> bool:
     """The failed event of a job that never ran, unless it was published already."""
-    if not connection.set(REPORTED_KEY.format(job_id=job_id), 1, nx=True, ex=REPORTED_TTL_S):
+    if not claim_report(connection, job_id):
         return False
-    publisher = open_publisher(settings)
-    try:
-        publisher.publish(ev.failed(ctx, error_kind=error_kind, message=message))
-        if settings.events.legacy:
-            publisher.publish(ev.legacy_failed(ctx, error_kind=error_kind, message=message))
-    finally:
-        publisher.close(settings.events.close_timeout_s)
+    publish_failed(settings, ctx, error_kind=error_kind, message=message)
     return True
 
 

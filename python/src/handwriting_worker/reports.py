@@ -14,6 +14,7 @@ import os
 import signal
 from datetime import UTC, datetime
 
+from redis import Redis
 from rq.job import Job
 
 from handwriting_ai.contracts.common import ErrorKind
@@ -84,8 +85,7 @@ def report_failed(
     meta = job.get_meta(refresh=True) if use_meta else {}
     if meta.get(TERMINAL_META):
         return False  # the horse sent its own terminal event: exactly one per job
-    claimed = job.connection.set(REPORTED_KEY.format(job_id=job.id), 1, nx=True, ex=REPORTED_TTL_S)
-    if not claimed:
+    if not claim_report(job.connection, job.id):
         return False
     ctx = context_of(job.args[0] if job.args else None, fallback_request_id(job.id))
     run_id = meta.get(RUN_ID_META)
@@ -93,6 +93,20 @@ def report_failed(
         ctx = ctx.with_run(run_id)
     message = ev.one_line(event_text(message, settings.digits.artifacts_root))
     log.warning("job %s (request %s) failed (%s): %s", job.id, ctx.request_id, error_kind, message)
+    publish_failed(settings, ctx, error_kind=error_kind, message=message)
+    return True
+
+
+def claim_report(connection: Redis, job_id: str) -> bool:
+    """The one right to publish a job's terminal event in its place (SET NX on REPORTED_KEY)."""
+    claimed = connection.set(REPORTED_KEY.format(job_id=job_id), 1, nx=True, ex=REPORTED_TTL_S)
+    return bool(claimed)
+
+
+def publish_failed(
+    settings: Settings, ctx: ev.JobContext, *, error_kind: ErrorKind, message: str
+) -> None:
+    """Publishes a job's failed event (and its legacy twin when on) and flushes it."""
     publisher = open_publisher(settings)
     try:
         publisher.publish(ev.failed(ctx, error_kind=error_kind, message=message))
@@ -100,7 +114,6 @@ def report_failed(
             publisher.publish(ev.legacy_failed(ctx, error_kind=error_kind, message=message))
     finally:
         publisher.close(settings.events.close_timeout_s)
-    return True
 
 
 def report_safely(settings: Settings, job: Job, error_kind: ErrorKind, message: str) -> None:
