@@ -434,6 +434,17 @@ def test_a_flood_of_invalid_messages_does_not_change_the_job_message(
     assert "invalid event #5 " in output and "invalid event #6 " not in output, bot.tail()
 
 
+@pytest.fixture
+def aof_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis with an append-only file fsynced every second, as deploy/ runs it."""
+    server = RedisServer(free_port(), aof_dir=tmp_path / "aof")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def epoch_lines(embed: dict[str, object]) -> list[str]:
     return [
         line for line in fields_of(embed).get("Epochs", "").splitlines() if line.startswith("Epoch")
@@ -490,32 +501,28 @@ def test_a_bot_killed_in_the_middle_of_an_edit_leaves_one_message_with_the_final
 
 
 def test_redis_with_aof_restarted_mid_job_loses_nothing_and_the_message_completes(
+    aof_redis: RedisServer,
     discord: DiscordApi,
     processes: list[Process],
     tmp_path: Path,
 ) -> None:
-    server = RedisServer(free_port(), aof_dir=tmp_path / "aof")
-    server.start()
+    sub = Subscriber(aof_redis.url)
     try:
-        sub = Subscriber(server.url)
-        try:
-            env = start_all(server, discord, tmp_path, processes)
-            enqueue(env, "e2e-aof", epochs=5)
-            sub.wait_for("digits.train.epoch.v1", 90)
-            time.sleep(1.2)  # everysec: what was written is on disk
-            before = _log_texts(server.url)
-            server.stop()
-            time.sleep(0.3)
-            server.start()
-            after = _log_texts(server.url)
-            assert after[: len(before)] == before, "every entry written before the restart is kept"
-            embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
-            assert len(epoch_lines(embed)) == 5, embed
-            one_message(discord)
-        finally:
-            sub.close()
+        env = start_all(aof_redis, discord, tmp_path, processes)
+        enqueue(env, "e2e-aof", epochs=5)
+        sub.wait_for("digits.train.epoch.v1", 90)
+        time.sleep(1.2)  # everysec: what was written is on disk
+        before = _log_texts(aof_redis.url)
+        aof_redis.stop()
+        time.sleep(0.3)
+        aof_redis.start()
+        after = _log_texts(aof_redis.url)
+        assert after[: len(before)] == before, "every entry written before the restart is kept"
+        embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+        assert len(epoch_lines(embed)) == 5, embed
+        one_message(discord)
     finally:
-        server.stop()
+        sub.close()
 
 
 def _log_texts(url: str) -> list[bytes]:
@@ -598,40 +605,36 @@ def test_two_bots_three_jobs_one_bot_killed_each_message_final_none_doubled(
 
 
 def test_redis_down_when_a_job_ends_its_spooled_events_complete_the_message_later(
+    aof_redis: RedisServer,
     discord: DiscordApi,
     processes: list[Process],
     tmp_path: Path,
 ) -> None:
-    server = RedisServer(free_port(), aof_dir=tmp_path / "aof")
-    server.start()
+    sub = Subscriber(aof_redis.url)
     try:
-        sub = Subscriber(server.url)
-        try:
-            env = start_all(server, discord, tmp_path, processes, TRAIN__MAX_TRAIN_SAMPLES="2048")
-            enqueue(env, "e2e-spool", epochs=3)
-            sub.wait_for("digits.train.epoch.v1", 90)
-            wait_until("the job's message", lambda: discord.messages() or None, 30)
-        finally:
-            sub.close()
-        server.stop()  # the job ends while Redis is away: its last events go to the spool
-        spool = tmp_path / "spool"
-        wait_until("the spooled events", lambda: any(spool.glob("*")) or None, 120)
-        server.start()
-        # RQ may have quit on the outage (a Redis error in its main loop); either way a worker
-        # started now, as its supervisor would, delivers the spool before taking any job.
-        processes[1].stop()
-        processes.append(start_worker(env, tmp_path))
-
-        def first_final() -> dict[str, object] | None:
-            edits = [r for r in discord.messages() if r.path.endswith("/messages/1000")]
-            embed = embed_of(edits[-1]) if edits else None
-            title = "" if embed is None else str(embed.get("title", ""))
-            return embed if title.startswith("Training completed") else None
-
-        embed = wait_until("the first job's message to complete", first_final, 120)
-        assert len(epoch_lines(embed)) == 3, embed
-        assert not any(spool.glob("*")), "the spool was delivered"
-        creates = [r for r in discord.messages() if r.is_create]
-        assert len(creates) == 1, [(r.method, r.path) for r in discord.messages()]
+        env = start_all(aof_redis, discord, tmp_path, processes, TRAIN__MAX_TRAIN_SAMPLES="2048")
+        enqueue(env, "e2e-spool", epochs=3)
+        sub.wait_for("digits.train.epoch.v1", 90)
+        wait_until("the job's message", lambda: discord.messages() or None, 30)
     finally:
-        server.stop()
+        sub.close()
+    aof_redis.stop()  # the job ends while Redis is away: its last events go to the spool
+    spool = tmp_path / "spool"
+    wait_until("the spooled events", lambda: any(spool.glob("*")) or None, 120)
+    aof_redis.start()
+    # RQ may have quit on the outage (a Redis error in its main loop); either way a worker
+    # started now, as its supervisor would, delivers the spool before taking any job.
+    processes[1].stop()
+    processes.append(start_worker(env, tmp_path))
+
+    def first_final() -> dict[str, object] | None:
+        edits = [r for r in discord.messages() if r.path.endswith("/messages/1000")]
+        embed = embed_of(edits[-1]) if edits else None
+        title = "" if embed is None else str(embed.get("title", ""))
+        return embed if title.startswith("Training completed") else None
+
+    embed = wait_until("the first job's message to complete", first_final, 120)
+    assert len(epoch_lines(embed)) == 3, embed
+    assert not any(spool.glob("*")), "the spool was delivered"
+    creates = [r for r in discord.messages() if r.is_create]
+    assert len(creates) == 1, [(r.method, r.path) for r in discord.messages()]
