@@ -6,8 +6,10 @@ plus ``payload_json``), records every request with its parsed JSON body and the 
 and enforces the limits it models: a global requests-per-second limit (429 with ``retry_after`` and
 the ``Retry-After`` / ``X-RateLimit-*`` headers), 30046 on edits of messages older than a
 configurable age, 50007 for users whose DMs are closed, 401 for a wrong token, 403 for channels
-the bot may not use, and ``nonce`` + ``enforce_nonce`` deduplication. It can also answer 429 to the
-next requests, or 404 Unknown Message for messages marked deleted.
+the bot may not use, and ``nonce`` + ``enforce_nonce`` deduplication (like Discord, a create with a
+nonce already used answers with the earlier message as it stands, unchanged). It keeps each message
+as Discord holds it (embeds and content after every edit) and answers creates and edits with it.
+It can also answer 429 to the next requests, or 404 Unknown Message for messages marked deleted.
 """
 
 from __future__ import annotations
@@ -108,6 +110,10 @@ class DiscordApi:
     _recent: list[float] = field(default_factory=list)
     _created_at: dict[str, float] = field(default_factory=dict)
     _nonces: dict[str, str] = field(default_factory=dict)
+    _held: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Each message as Discord holds it: id, channel_id, content, embeds."""
+    _last_shown: str | None = None
+    """The message with an embed created or edited last."""
 
     def snapshot(self) -> list[Request]:
         with self._lock:
@@ -131,9 +137,28 @@ class DiscordApi:
         return sum(1 for r in self.snapshot() if r.status == 429)
 
     def latest_embed(self) -> dict[str, object] | None:
-        """The embed of the newest successful create or edit."""
-        sent = self.messages()
-        return None if not sent else embed_of(sent[-1])
+        """The embed that the message created or edited last shows now (what a user sees, not
+        what the last request asked for: a create with a reused nonce changes nothing)."""
+        with self._lock:
+            held = None if self._last_shown is None else self._held[self._last_shown]
+            return None if held is None else embed_of_body(held)
+
+    def held(self) -> list[dict[str, object]]:
+        """Every message as Discord holds it now (id, channel_id, content, embeds), oldest first."""
+        with self._lock:
+            return [dict(message) for message in self._held.values()]
+
+    def _hold(self, message_id: str, channel_id: str, body: dict[str, object]) -> dict[str, object]:
+        """Applies a create or an edit to the held message; returns it as Discord answers."""
+        held = self._held.setdefault(
+            message_id, {"id": message_id, "channel_id": channel_id, "content": "", "embeds": []}
+        )
+        for name in ("content", "embeds"):
+            if name in body:
+                held[name] = body[name]
+        if body.get("embeds"):
+            self._last_shown = message_id
+        return dict(held)
 
     def _limited(self, now: float) -> tuple[int, object, dict[str, str]] | None:
         """The global sliding-second limit; an answer when it is exceeded."""
@@ -180,16 +205,16 @@ class DiscordApi:
                     "code": MESSAGE_TOO_OLD,
                     "message": "Maximum number of edits to messages older than 1 hour reached.",
                 }
-            return 200, {"id": message_id, "channel_id": channel_id}
+            return 200, self._hold(message_id, channel_id, body)
         nonce = body.get("nonce") if body.get("enforce_nonce") is True else None
         if isinstance(nonce, str) and nonce in self._nonces:
-            return 200, {"id": self._nonces[nonce], "channel_id": channel_id, "nonce": nonce}
+            return 200, {**self._held[self._nonces[nonce]], "nonce": nonce}
         message_id = str(self._next_id)
         self._next_id += 1
         self._created_at[message_id] = now
         if isinstance(nonce, str):
             self._nonces[nonce] = message_id
-        return 200, {"id": message_id, "channel_id": channel_id}
+        return 200, self._hold(message_id, channel_id, body)
 
     def _answer(
         self, method: str, path: str, body: object, authorization: str | None
@@ -273,6 +298,11 @@ def embed_of(request: Request) -> dict[str, object]:
     """The first embed of a create or edit request's body."""
     body = request.body
     assert isinstance(body, dict)
+    return embed_of_body(body)
+
+
+def embed_of_body(body: dict[str, object]) -> dict[str, object]:
+    """The first embed of a message body (a request's or a held message)."""
     embeds = body["embeds"]
     assert isinstance(embeds, list) and embeds
     embed = embeds[0]

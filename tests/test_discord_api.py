@@ -92,6 +92,19 @@ def test_enforced_nonce_returns_the_first_message() -> None:
     assert first[1]["id"] == second[1]["id"] != other[1]["id"]
 
 
+def test_a_reused_nonce_answers_the_earlier_message_as_held_and_changes_nothing() -> None:
+    first = {"embeds": [{"title": "started"}], "nonce": "n1", "enforce_nonce": True}
+    again = {"embeds": [{"title": "completed"}], "nonce": "n1", "enforce_nonce": True}
+    with serve_discord_api(DiscordApi()) as api:
+        created = call(api, "POST", "/channels/1/messages", first)[1]
+        call(api, "PATCH", f"/channels/1/messages/{created['id']}", {"content": "note"})
+        status, answer, _ = call(api, "POST", "/channels/1/messages", again)
+        shown = api.latest_embed()
+    assert status == 200 and answer["id"] == created["id"]
+    assert answer["embeds"] == [{"title": "started"}] and answer["content"] == "note"
+    assert shown == {"title": "started"}  # what Discord shows, not what the last request asked
+
+
 def test_multipart_upload_and_end_notifications_apart_from_the_live_message() -> None:
     png = b"\x89PNG\r\n\x1a\n\x00binary"
     note = {

@@ -500,6 +500,41 @@ def test_a_bot_killed_in_the_middle_of_an_edit_leaves_one_message_with_the_final
     one_message(discord)
 
 
+def test_a_bot_killed_in_the_middle_of_a_create_leaves_one_message_with_the_final_state(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+) -> None:
+    quick = {"DIGITS_BOT_LEASE_MS": "1500", "DIGITS_BOT_CLAIM_MS": "1000"}
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
+    env = worker_env(redis_server.url, tmp_path, TRAIN__MAX_TRAIN_SAMPLES="2048")
+    processes.append(start_worker(env, tmp_path))
+    discord.answer_delay_s = 5.0  # Discord creates the message, the bot never hears the answer
+    enqueue(env, "e2e-sigkill-create", epochs=3)
+
+    def in_flight() -> list[Request] | None:
+        return [r for r in discord.snapshot() if r.is_create] or None
+
+    wait_until("a create in flight", in_flight, 90)
+    processes[0].stop(signal.SIGKILL)
+    discord.answer_delay_s = 0.0
+    # The next bot's create carries the final state and the same nonce: Discord answers with
+    # the message the dead bot created, which still shows the first state.
+    wait_until("the job's terminal event", subscriber.terminal, 120)
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
+    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes, 30)
+    check_completed(embed, tmp_path, subscriber)
+    assert len(epoch_lines(embed)) == 3, embed
+    held = discord.held()
+    assert [message["id"] for message in held] == ["1000"], held
+    creates = [r for r in discord.messages() if r.is_create]
+    assert len(creates) == 2, [(r.method, r.path) for r in discord.messages()]
+    nonces = {r.body.get("nonce") for r in creates if isinstance(r.body, dict)}
+    assert len(nonces) == 1, nonces
+
+
 def test_redis_with_aof_restarted_mid_job_loses_nothing_and_the_message_completes(
     aof_redis: RedisServer,
     discord: DiscordApi,

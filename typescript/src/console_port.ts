@@ -1,6 +1,6 @@
 // DiscordPort for --dry-run: prints each update instead of sending it.
 
-import type { DiscordPort, MessageRef, OutgoingMessage } from "./discord_port.ts";
+import type { CreatedMessage, DiscordPort, MessageRef, OutgoingMessage } from "./discord_port.ts";
 import { renderText } from "./render.ts";
 
 function text(message: OutgoingMessage): string {
@@ -24,11 +24,11 @@ export class ConsoleDiscordPort implements DiscordPort {
     return Promise.resolve(`dm-${userId.toString()}`);
   }
 
-  createMessage(channelId: string, message: OutgoingMessage): Promise<string> {
+  createMessage(channelId: string, message: OutgoingMessage): Promise<CreatedMessage> {
     const messageId = `dry-${this.nextId++}`;
     const reply = message.replyTo === undefined ? "" : ` replying to ${message.replyTo}`;
     this.write(`--- new message ${messageId} in ${channelId}${reply}\n${text(message)}\n`);
-    return Promise.resolve(messageId);
+    return Promise.resolve({ id: messageId });
   }
 
   /** The deferred answer of an interaction, printed. */

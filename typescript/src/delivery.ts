@@ -5,7 +5,15 @@
 
 import { createHash } from "node:crypto";
 import { DEFAULT_EDIT_INTERVAL_MS, MAX_TRACKED_JOBS, RATE_LIMIT_FLOOR_MS, RETRY_BASE_MS, RETRY_CAP_MS } from "./config.ts";
-import { CHART_FILE_NAME, DeliveryError, type DiscordPort, type MessageRef, type OutgoingMessage } from "./discord_port.ts";
+import {
+  CHART_FILE_NAME,
+  DeliveryError,
+  showsSent,
+  type CreatedMessage,
+  type DiscordPort,
+  type MessageRef,
+  type OutgoingMessage,
+} from "./discord_port.ts";
 import type { Logger } from "./log.ts";
 import type { MessageStore } from "./message_store.ts";
 import type { RenderedMessage } from "./render.ts";
@@ -137,7 +145,7 @@ class JobMessage {
         await this.notify();
       } else {
         update = await this.deliver();
-        if (update.terminal) {
+        if (update?.terminal === true) {
           if (this.owner.notifyAtEnd && this.target.userId !== undefined) this.notifyOwed = update.message.embed.title ?? "Training ended";
           else this.finish();
         }
@@ -197,8 +205,11 @@ class JobMessage {
     this.finished = true;
   }
 
-  /** Takes the newest pending state when it is this job's turn and shows it. */
-  private async deliver(): Promise<Update> {
+  /**
+   * Takes the newest pending state when it is this job's turn and shows it; null when a create
+   * came back with an earlier message that shows something else (the state is pending again).
+   */
+  private async deliver(): Promise<Update | null> {
     if (this.ref !== null) {
       const ref = this.ref;
       await this.owner.turn(ref.channelId, () => this.urgent);
@@ -234,7 +245,7 @@ class JobMessage {
   }
 
   /** Posts a new message; `replyTo` (in `replyChannel`) links it to the earlier one of the job. */
-  private async create(replyChannel: string | null, replyTo: string | null): Promise<Update> {
+  private async create(replyChannel: string | null, replyTo: string | null): Promise<Update | null> {
     let channelId: string;
     try {
       channelId = await this.owner.channelFor(this.target, () => this.urgent);
@@ -256,9 +267,9 @@ class JobMessage {
         ? { mentionUserId: mention, content: `<@${mention.toString()}> your training job (your DMs are closed to the bot)` }
         : {}),
     };
-    let messageId: string;
+    let created: CreatedMessage;
     try {
-      messageId = await this.owner.port.createMessage(channelId, message);
+      created = await this.owner.port.createMessage(channelId, message);
     } catch (error) {
       this.pending ??= update;
       this.uploadedChartKey = null;
@@ -268,9 +279,15 @@ class JobMessage {
     }
     this.created += 1;
     this.mentionNext = null;
-    this.ref = { channelId, messageId };
+    this.ref = { channelId, messageId: created.id };
     await this.owner.saveRef(this.key, this.ref);
-    return update;
+    if (showsSent(message, created)) return update;
+    // The nonce was used before (an earlier create whose answer was lost, maybe by a bot that
+    // died): Discord answered with that message, which shows an older state. Edit it next.
+    this.owner.logger.info(`message of job ${this.key} came back as created earlier; editing it to the newest state`);
+    this.uploadedChartKey = null;
+    this.pending ??= update;
+    return null;
   }
 
   /** On closed DMs, switches the job to the fallback channel when there is one. */

@@ -29,11 +29,49 @@ export interface OutgoingMessage {
   readonly components?: readonly APIActionRowComponent<APIComponentInMessageActionRow>[];
 }
 
+/** The parts of an embed that say what a message shows (Discord's answer carries more). */
+export interface ShownEmbed {
+  readonly title?: string | undefined;
+  readonly description?: string | undefined;
+  readonly fields?: readonly { readonly name: string; readonly value: string }[] | undefined;
+  readonly footer?: { readonly text: string } | undefined;
+}
+
+/** A message as Discord holds it. */
+export interface ShownMessage {
+  readonly content: string;
+  readonly embeds: readonly ShownEmbed[];
+}
+
+/**
+ * What a create answered. With a nonce Discord already saw (a create retried after its answer
+ * was lost, by this bot or by one that died), Discord creates nothing and answers with the earlier
+ * message as it stands, which may show an older state: `shown` says what the message shows.
+ * Absent: the port cannot tell, and the message shows what was sent.
+ */
+export interface CreatedMessage {
+  readonly id: string;
+  readonly shown?: ShownMessage;
+}
+
+function fingerprint(embed: ShownEmbed | undefined): string {
+  if (embed === undefined) return "";
+  const fields = (embed.fields ?? []).map((field) => [field.name, field.value]);
+  return JSON.stringify([embed.title ?? "", embed.description ?? "", fields, embed.footer?.text ?? ""]);
+}
+
+/** Whether the created message shows what was sent (false: an earlier message came back; edit it). */
+export function showsSent(sent: OutgoingMessage, created: CreatedMessage): boolean {
+  const shown = created.shown;
+  if (shown === undefined) return true;
+  return (sent.content ?? "") === shown.content && fingerprint(sent.embed) === fingerprint(shown.embeds[0]);
+}
+
 export interface DiscordPort {
   /** Returns the id of the DM channel with this user. */
   openDm(userId: bigint): Promise<string>;
-  /** Posts a message and returns its id. */
-  createMessage(channelId: string, message: OutgoingMessage): Promise<string>;
+  /** Posts a message; an earlier one when its nonce was used before (see CreatedMessage). */
+  createMessage(channelId: string, message: OutgoingMessage): Promise<CreatedMessage>;
   editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void>;
 }
 

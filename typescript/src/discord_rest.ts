@@ -5,10 +5,30 @@ import { DiscordAPIError, HTTPError, RateLimitError, REST, type RawFile } from "
 import { Routes, type RESTPostAPIChannelMessageJSONBody } from "discord-api-types/v10";
 import { z } from "zod";
 import { DISCORD_DMS_CLOSED, DISCORD_MESSAGE_TOO_OLD, DISCORD_UNKNOWN_CHANNEL, DISCORD_UNKNOWN_MESSAGE } from "./config.ts";
-import { CHART_FILE_NAME, DeliveryError, type DiscordPort, type MessageRef, type OutgoingMessage } from "./discord_port.ts";
+import {
+  CHART_FILE_NAME,
+  DeliveryError,
+  type CreatedMessage,
+  type DiscordPort,
+  type MessageRef,
+  type OutgoingMessage,
+} from "./discord_port.ts";
 
 /** The only part of Discord's channel and message objects the bot reads. */
 const WithId = z.object({ id: z.string().min(1) });
+const Shown = z.object({
+  content: z.string().nullish(),
+  embeds: z
+    .array(
+      z.object({
+        title: z.string().optional(),
+        description: z.string().optional(),
+        fields: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
+        footer: z.object({ text: z.string() }).optional(),
+      }),
+    )
+    .optional(),
+});
 
 export function messageBody(message: OutgoingMessage, create: boolean): RESTPostAPIChannelMessageJSONBody {
   return {
@@ -93,7 +113,7 @@ export class RestDiscordPort implements DiscordPort {
     return idOf(response, "the DM channel");
   }
 
-  async createMessage(channelId: string, message: OutgoingMessage): Promise<string> {
+  async createMessage(channelId: string, message: OutgoingMessage): Promise<CreatedMessage> {
     const upload = files(message);
     const response = await call(() =>
       this.rest.post(Routes.channelMessages(channelId), {
@@ -101,7 +121,11 @@ export class RestDiscordPort implements DiscordPort {
         ...(upload !== undefined ? { files: upload } : {}),
       }),
     );
-    return idOf(response, "the new message");
+    const id = idOf(response, "the new message");
+    const shown = Shown.safeParse(response);
+    // Discord always answers with the whole message; without content or embeds it cannot be compared.
+    if (!shown.success || shown.data.embeds === undefined) return { id };
+    return { id, shown: { content: shown.data.content ?? "", embeds: shown.data.embeds } };
   }
 
   /** Edits the deferred answer of an interaction (its webhook's @original message; no bot token). */

@@ -81,7 +81,7 @@ void test("a failed write of the message id is logged; the message is still show
 void test("the dry run prints new messages, replies, edits and chart uploads", async () => {
   let out = "";
   const port = new ConsoleDiscordPort((text) => (out += text));
-  const id = await port.createMessage("c", { embed: { title: "T" }, chartPng: new Uint8Array(3) });
+  const { id } = await port.createMessage("c", { embed: { title: "T" }, chartPng: new Uint8Array(3) });
   await port.createMessage("c", { content: "<@1> done", replyTo: id });
   await port.editMessage({ channelId: "c", messageId: id }, { embed: { title: "U" } });
   assert.equal(

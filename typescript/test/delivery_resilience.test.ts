@@ -114,6 +114,33 @@ void test("12.13: a retried create carries the same nonce; the next message of t
   assert.ok((creates[2] ?? "").length <= 25);
 });
 
+void test("a create answered with an earlier message of its nonce (a lost answer) is followed by an edit to the newest state", async () => {
+  const { port, store, delivery } = setup({ notifyAtEnd: true });
+  // A bot that died sent "s1" with this nonce; Discord answers the new create with that message.
+  port.shownNext.push({ content: "", embeds: [{ title: "s1" }] });
+  delivery.publish("r", DM, msg("Training completed"), true);
+  await advance(1000);
+  assert.deepEqual(ops(port), ["0 openDm", "0 create Training completed", "0 edit Training completed", "0 create"]);
+  assert.equal(port.calls[2]?.messageId, store.refs.get("r")?.messageId, "the returned message is edited");
+  assert.match(port.calls[3]?.message?.content ?? "", /Training completed: see the message above/);
+});
+
+void test("a create answered with the message it sent is not edited again", async () => {
+  const { port, delivery } = setup();
+  port.shownNext.push({
+    content: "",
+    embeds: [{ title: "s1", description: "d", fields: [{ name: "a", value: "b" }], footer: { text: "f" } }],
+  });
+  delivery.publish(
+    "r",
+    CHANNEL,
+    { embed: { title: "s1", description: "d", fields: [{ name: "a", value: "b", inline: true }], footer: { text: "f" } } },
+    true,
+  );
+  await advance(INTERVAL * 2);
+  assert.deepEqual(ops(port), ["0 create s1"]);
+});
+
 void test("12.13: a failed read of the stored message id is retried, not taken as no message", async () => {
   const inner = new MemoryMessageStore();
   inner.refs.set("r", { channelId: "777", messageId: "old" });

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Delivery, type Target } from "../src/delivery.ts";
-import type { DeliveryError } from "../src/discord_port.ts";
+import { showsSent, type DeliveryError } from "../src/discord_port.ts";
 import { RestDiscordPort } from "../src/discord_rest.ts";
 import type { Logger } from "../src/log.ts";
 import { MemoryMessageStore } from "../src/message_store.ts";
@@ -142,6 +142,19 @@ void test("a create whose answer is lost is not posted twice (nonce + enforce_no
   assert.ok(creates.length >= 2, `the client tried again: ${JSON.stringify(discord.requests.map((r) => [r.method, r.path, r.status]))}`);
   assert.equal([...discord.messages.values()].filter((message) => message.channelId === "43").length, 1);
   assert.equal(store.refs.get("lost")?.messageId, [...discord.messages.values()].find((message) => message.channelId === "43")?.id);
+});
+
+void test("a create with a nonce Discord already saw answers the earlier message as it stands", async () => {
+  reset();
+  const port = new RestDiscordPort({ token: TOKEN, apiUrl });
+  const first = await port.createMessage("47", { embed: { title: "started" }, nonce: "n-47" });
+  const again = await port.createMessage("47", { embed: { title: "completed" }, nonce: "n-47" });
+  assert.equal(again.id, first.id);
+  assert.equal(again.shown?.embeds[0]?.title, "started");
+  assert.equal(showsSent({ embed: { title: "started" } }, again), true);
+  assert.equal(showsSent({ embed: { title: "completed" } }, again), false);
+  const plain = await port.createMessage("47", { content: "no embed" });
+  assert.deepEqual(plain.shown, { content: "no embed", embeds: [] });
 });
 
 void test("a 429 without Retry-After is not retried in a tight loop", async () => {

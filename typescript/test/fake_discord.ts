@@ -28,6 +28,8 @@ export interface StoredMessage {
   readonly createdAt: number;
   title: string;
   content: string | undefined;
+  /** The embeds as last sent (Discord keeps them on edits without embeds). */
+  embeds: readonly unknown[];
   readonly replyTo: string | undefined;
   readonly allowedMentions: unknown;
   /** Uploads received for this message, newest last. */
@@ -256,29 +258,36 @@ export class FakeDiscord {
         this.failNext.count -= 1;
         return { status: this.failNext.status, body: { code: 0, message: "Internal Server Error" } };
       }
-      stored.title = title;
+      if (data.embeds !== undefined) {
+        stored.title = title;
+        stored.embeds = data.embeds;
+      }
       stored.content = data.content ?? stored.content;
       stored.edits += 1;
       if (data.components !== undefined) stored.components = data.components;
       if (upload !== undefined) stored.uploads.push(upload.bytes);
-      this.titles.set(messageId, title);
-      return { status: 200, body: { id: messageId, channel_id: channelId }, headers };
+      this.titles.set(messageId, stored.title);
+      return { status: 200, body: held(stored), headers };
     }
-    const known = data.enforce_nonce === true && data.nonce !== undefined ? this.nonces.get(data.nonce) : undefined;
-    if (known !== undefined) return { status: 200, body: { id: known, channel_id: channelId, nonce: data.nonce }, headers };
+    const known =
+      data.enforce_nonce === true && data.nonce !== undefined ? this.messages.get(this.nonces.get(data.nonce) ?? "") : undefined;
+    // Like Discord: the earlier message, as it stands; nothing is created or changed.
+    if (known !== undefined) return { status: 200, body: { ...held(known), nonce: data.nonce }, headers };
     const messageId = `msg${this.nextId++}`;
-    this.messages.set(messageId, {
+    const created: StoredMessage = {
       id: messageId,
       channelId,
       createdAt: now,
       title,
       content: data.content,
+      embeds: data.embeds ?? [],
       replyTo: data.message_reference?.message_id,
       allowedMentions: data.allowed_mentions,
       uploads: upload === undefined ? [] : [upload.bytes],
       edits: 0,
       components: data.components,
-    });
+    };
+    this.messages.set(messageId, created);
     if (data.enforce_nonce === true && data.nonce !== undefined) this.nonces.set(data.nonce, messageId);
     this.titles.set(messageId, title);
     if (this.failNext.count > 0) {
@@ -286,6 +295,11 @@ export class FakeDiscord {
       this.failNext.count -= 1;
       return { status: this.failNext.status, body: { code: 0, message: "Internal Server Error" } };
     }
-    return { status: 200, body: { id: messageId, channel_id: channelId }, headers };
+    return { status: 200, body: held(created), headers };
   }
+}
+
+/** A message as Discord answers with it. */
+function held(message: StoredMessage): Record<string, unknown> {
+  return { id: message.id, channel_id: message.channelId, content: message.content ?? "", embeds: message.embeds };
 }

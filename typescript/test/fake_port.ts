@@ -1,6 +1,13 @@
 // A scriptable DiscordPort for delivery tests: records calls, answers at once or when released.
 
-import { DeliveryError, type DiscordPort, type MessageRef, type OutgoingMessage } from "../src/discord_port.ts";
+import {
+  DeliveryError,
+  type CreatedMessage,
+  type DiscordPort,
+  type MessageRef,
+  type OutgoingMessage,
+  type ShownMessage,
+} from "../src/discord_port.ts";
 import type { RenderedMessage } from "../src/render.ts";
 
 export interface Call {
@@ -19,6 +26,8 @@ export class FakePort implements DiscordPort {
   readonly calls: Call[] = [];
   /** Outcomes for the next calls, in order; "ok" once the list is empty. */
   readonly script: Outcome[] = [];
+  /** What the next creates answer the message shows (a reused nonce's earlier message); none: what was sent. */
+  readonly shownNext: ShownMessage[] = [];
   private released: (() => void)[] = [];
   private nextId = 100;
 
@@ -44,10 +53,11 @@ export class FakePort implements DiscordPort {
     return `dm-${userId.toString()}`;
   }
 
-  async createMessage(channelId: string, message: OutgoingMessage): Promise<string> {
+  async createMessage(channelId: string, message: OutgoingMessage): Promise<CreatedMessage> {
     this.calls.push({ op: "create", at: Date.now(), channelId, title: message.embed?.title ?? "", message });
     await this.answer();
-    return `m${this.nextId++}`;
+    const shown = this.shownNext.shift();
+    return { id: `m${this.nextId++}`, ...(shown === undefined ? {} : { shown }) };
   }
 
   async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {

@@ -57,8 +57,8 @@ function allowed(interaction: Command, settings: InteractionSettings): boolean {
 async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps): Promise<string | null> {
   try {
     const channelId = await deps.channelFor(request.user_id);
-    const messageId = await deps.discord.createMessage(channelId, queuedMessage(request, ahead));
-    await deps.messages.set(deps.messageKeyFor(request.user_id, request.request_id), { channelId, messageId });
+    const created = await deps.discord.createMessage(channelId, queuedMessage(request, ahead));
+    await deps.messages.set(deps.messageKeyFor(request.user_id, request.request_id), { channelId, messageId: created.id });
     return null;
   } catch (error) {
     if (error instanceof DeliveryError && error.kind === "dms_closed") {
