@@ -1,6 +1,6 @@
 """What events cost training -> bench/results/overhead.json.
 
-    python -m bench.overhead [--rounds 3] [--samples 4096] [--out bench/results/overhead.json]
+    python -m bench.overhead [--rounds 7] [--samples 8192] [--out bench/results/overhead.json]
 
 The same job (same seed, data, threads and batches) is trained under each condition, through
 the product's own path (the worker's ``JobEvents`` observer and ``open_publisher``):
@@ -18,7 +18,10 @@ its close returning (start-up, validation and the close's flush included: what a
 used to cost at the end). Each condition reports its medians over the rounds and the
 median of its per-round ratio to ``disabled`` in the same round (paired, so slow drift
 cancels); for wall time the ratio is disabled's time over the condition's, so for both
-measures 1.0 is "as fast as disabled" and lower is slower. Torch runs on ``--threads``
+measures 1.0 is "as fast as disabled" and lower is slower. Because a whole job varies by
+more between runs than events add to it, the time spent opening and closing the publisher is
+also reported on its own (``open_close_ms``): what events add to a job outside its training
+loop, where a dead Redis used to cost seconds. Torch runs on ``--threads``
 threads (default 1): on a 2-core machine two torch threads plus anything else make
 run-to-run noise larger than the effect measured.
 """
@@ -113,13 +116,17 @@ def silent_server() -> Iterator[str]:
 
 def run_once(
     data: DigitsData, settings: Settings, artifacts: Path, batch_size: int, epochs: int
-) -> tuple[float, float]:
-    """Trains the bench job once under ``settings``; its training samples/s and wall time."""
+) -> tuple[float, float, float]:
+    """Trains the bench job once under ``settings``; its training samples/s, wall time, and
+    the time spent opening and closing the publisher (the part of the wall time that events
+    add outside training, measured apart because a whole job varies more than it)."""
     started = time.perf_counter()
     run_id = new_run_id()
     ctx = ev.JobContext("bench-overhead", 0, "bench", run_id)
     publisher = open_publisher(settings)
+    opened = time.perf_counter() - started
     events = JobEvents(ctx, publisher, legacy=False)
+    closing = 0.0
     try:
         result = train_model(
             TrainConfig(model_id="bench", epochs=epochs, batch_size=batch_size, lr=0.01, seed=0),
@@ -132,14 +139,18 @@ def run_once(
             data=data,
         )
     finally:
+        closing = time.perf_counter()
         publisher.close(settings.events.close_timeout_s)
-    return result.samples_per_sec, time.perf_counter() - started
+    ended = time.perf_counter()
+    return result.samples_per_sec, ended - started, opened + ended - closing
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=4096, help="training digits per epoch")
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="rounds of all conditions (about 1 min each)"
+    )
+    parser.add_argument("--samples", type=int, default=8192, help="training digits per epoch")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0 = all CPUs)")
@@ -155,6 +166,7 @@ def main() -> None:
     threads = resolve_threads(args.threads)
     results: dict[str, list[float]] = {}
     walls: dict[str, list[float]] = {}
+    edges: dict[str, list[float]] = {}
     with (
         redis_server() as up,
         silent_server() as silent,
@@ -184,11 +196,13 @@ def main() -> None:
                         "train": base.train.model_copy(update={"threads": threads}),
                     }
                 )
-                rate, wall = run_once(data, settings, Path(tmp), args.batch_size, args.epochs)
+                rate, wall, edge = run_once(data, settings, Path(tmp), args.batch_size, args.epochs)
                 results.setdefault(name, []).append(rate)
                 walls.setdefault(name, []).append(wall)
+                edges.setdefault(name, []).append(edge)
                 print(
-                    f"round {round_no + 1} {name}: {rate:.0f} samples/s, {wall:.2f} s",
+                    f"round {round_no + 1} {name}: {rate:.0f} samples/s, {wall:.2f} s"
+                    f" (open+close {edge * 1000:.1f} ms)",
                     flush=True,
                 )
     medians = {name: statistics.median(rates) for name, rates in results.items()}
@@ -219,6 +233,8 @@ def main() -> None:
                 "job_wall_s": round(wall_medians[name], 3),
                 "job_wall_ratio_to_disabled": round(wall_paired[name], 4),
                 "job_wall_runs": [round(w, 3) for w in walls[name]],
+                "open_close_ms": round(statistics.median(edges[name]) * 1000, 2),
+                "open_close_ms_max": round(max(edges[name]) * 1000, 2),
             }
             for name in names
         },
