@@ -475,6 +475,48 @@ def test_a_bot_stopped_before_the_last_epoch_shows_the_final_state_soon_after_it
     one_message(discord)
 
 
+QUICK_TAKEOVER = {"DIGITS_BOT_LEASE_MS": "1500", "DIGITS_BOT_CLAIM_MS": "1000"}
+"""A dead bot's jobs are taken over within seconds."""
+
+
+def start_small_job(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    tmp_path: Path,
+    processes: list[Process],
+    request_id: str,
+    answer_delay_s: float = 0.0,
+) -> None:
+    """A bot quick to take over (processes[0]), a worker, and a 3-epoch job on 2,048 digits;
+    Discord answers message requests ``answer_delay_s`` late from the start."""
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **QUICK_TAKEOVER))
+    env = worker_env(redis_server.url, tmp_path, TRAIN__MAX_TRAIN_SAMPLES="2048")
+    processes.append(start_worker(env, tmp_path))
+    discord.answer_delay_s = answer_delay_s
+    enqueue(env, request_id, epochs=3)
+
+
+def kill_bot_and_finish(
+    redis_server: RedisServer,
+    discord: DiscordApi,
+    subscriber: Subscriber,
+    processes: list[Process],
+    tmp_path: Path,
+    after_terminal: bool,
+) -> dict[str, object]:
+    """SIGKILLs the first bot (a request of it in flight), starts another (once the job has
+    ended when ``after_terminal``) and checks the completed message it shows; its embed."""
+    processes[0].stop(signal.SIGKILL)
+    discord.answer_delay_s = 0.0
+    if after_terminal:
+        wait_until("the job's terminal event", subscriber.terminal, 120)
+    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **QUICK_TAKEOVER))
+    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
+    check_completed(embed, tmp_path, subscriber)
+    assert len(epoch_lines(embed)) == 3, embed
+    return embed
+
+
 def test_a_bot_killed_in_the_middle_of_an_edit_leaves_one_message_with_the_final_state(
     redis_server: RedisServer,
     discord: DiscordApi,
@@ -482,21 +524,12 @@ def test_a_bot_killed_in_the_middle_of_an_edit_leaves_one_message_with_the_final
     processes: list[Process],
     tmp_path: Path,
 ) -> None:
-    quick = {"DIGITS_BOT_LEASE_MS": "1500", "DIGITS_BOT_CLAIM_MS": "1000"}
-    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
-    env = worker_env(redis_server.url, tmp_path, TRAIN__MAX_TRAIN_SAMPLES="2048")
-    processes.append(start_worker(env, tmp_path))
-    enqueue(env, "e2e-sigkill", epochs=3)
+    start_small_job(redis_server, discord, tmp_path, processes, "e2e-sigkill")
     wait_until("the job's message", lambda: discord.messages() or None, 90)
     discord.answer_delay_s = 5.0  # Discord applies the edit, the bot never hears the answer
     seen = len(discord.messages())
     wait_until("an edit in flight", lambda: len(discord.messages()) > seen or None, 60)
-    processes[0].stop(signal.SIGKILL)
-    discord.answer_delay_s = 0.0
-    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
-    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes)
-    check_completed(embed, tmp_path, subscriber)
-    assert len(epoch_lines(embed)) == 3, embed
+    kill_bot_and_finish(redis_server, discord, subscriber, processes, tmp_path, False)
     one_message(discord)
 
 
@@ -507,26 +540,16 @@ def test_a_bot_killed_in_the_middle_of_a_create_leaves_one_message_with_the_fina
     processes: list[Process],
     tmp_path: Path,
 ) -> None:
-    quick = {"DIGITS_BOT_LEASE_MS": "1500", "DIGITS_BOT_CLAIM_MS": "1000"}
-    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
-    env = worker_env(redis_server.url, tmp_path, TRAIN__MAX_TRAIN_SAMPLES="2048")
-    processes.append(start_worker(env, tmp_path))
-    discord.answer_delay_s = 5.0  # Discord creates the message, the bot never hears the answer
-    enqueue(env, "e2e-sigkill-create", epochs=3)
+    # Discord creates the message, the bot never hears the answer.
+    start_small_job(redis_server, discord, tmp_path, processes, "e2e-sigkill-create", 5.0)
 
     def in_flight() -> list[Request] | None:
         return [r for r in discord.snapshot() if r.is_create] or None
 
     wait_until("a create in flight", in_flight, 90)
-    processes[0].stop(signal.SIGKILL)
-    discord.answer_delay_s = 0.0
     # The next bot's create carries the final state and the same nonce: Discord answers with
     # the message the dead bot created, which still shows the first state.
-    wait_until("the job's terminal event", subscriber.terminal, 120)
-    processes.append(start_bot(redis_server.url, discord.url, tmp_path, **quick))
-    embed = final_message(discord, f"Training completed · {md_escape(MODEL_ID)}", processes, 30)
-    check_completed(embed, tmp_path, subscriber)
-    assert len(epoch_lines(embed)) == 3, embed
+    kill_bot_and_finish(redis_server, discord, subscriber, processes, tmp_path, True)
     held = discord.held()
     assert [message["id"] for message in held] == ["1000"], held
     creates = [r for r in discord.messages() if r.is_create]
