@@ -7,7 +7,9 @@ a silently ignored event). So each gets one constant, of the same name in Python
 - a message type: ``digits.train.batch.v1`` -> ``BATCH_V1``, ``digits.train.v1`` ->
   ``REQUEST_V1``, ``digits.manifest.v1`` -> ``MANIFEST_V1``, legacy ``started`` ->
   ``LEGACY_STARTED``;
-- a Redis name: each ``$defs`` entry of ``schemas/names.json`` (its ``const``) under its key.
+- a Redis name: each ``$defs`` entry of ``schemas/names.json`` (its ``const``) under its key;
+- a field's ``default`` (what a client fills in when its user gives no value):
+  ``digits.train.v1``'s ``epochs`` -> ``REQUEST_V1_DEFAULT_EPOCHS``.
 """
 
 from __future__ import annotations
@@ -48,9 +50,34 @@ def constant_name(message: Message) -> str:
     return f"{match['name'].upper()}_V{match['version']}"
 
 
-def constants(messages: Sequence[Message], names: JsonObject) -> list[tuple[str, str, str]]:
-    """(constant, value, what it is) for every message type, then every shared name."""
-    found = [(constant_name(m), m.type_const, f"Type of {m.title} ({m.file}).") for m in messages]
+Scalar = str | int | float | bool
+
+
+def defaults(message: Message) -> list[tuple[str, Scalar, str]]:
+    """(constant, value, what it is) for each property of ``message`` with a ``default``."""
+    found: list[tuple[str, Scalar, str]] = []
+    properties = as_object(message.schema.get("properties", {}), f"{message.file}: properties")
+    for key, raw in properties.items():
+        schema = as_object(raw, f"{message.file}: properties.{key}")
+        if "default" not in schema:
+            continue
+        value = schema["default"]
+        if not isinstance(value, str | int | float):
+            raise NamesError(
+                f"schemas/{message.file}: {key}: default {json.dumps(value)} cannot be a constant;"
+                " give a string, number or boolean, or drop it"
+            )
+        name = f"{constant_name(message)}_DEFAULT_{key.upper()}"
+        found.append((name, value, f"Default of {message.title}.{key} ({message.file})."))
+    return found
+
+
+def constants(messages: Sequence[Message], names: JsonObject) -> list[tuple[str, Scalar, str]]:
+    """(constant, value, what it is) for every message type, every shared name, then every
+    field default."""
+    found: list[tuple[str, Scalar, str]] = [
+        (constant_name(m), m.type_const, f"Type of {m.title} ({m.file}).") for m in messages
+    ]
     defs = as_object(names.get("$defs"), f"{NAMES_FILE}: $defs")
     for key, raw in defs.items():
         entry = as_object(raw, f"{NAMES_FILE}: $defs.{key}")
@@ -61,6 +88,8 @@ def constants(messages: Sequence[Message], names: JsonObject) -> list[tuple[str,
         if any(bad in what for bad in ('"""', "*/", "\\")):
             raise NamesError(f'{NAMES_FILE}: $defs.{key}.description: no """, */ or \\')
         found.append((key, value, what))
+    for message in messages:
+        found += defaults(message)
     seen: set[str] = set()
     for name, _, _ in found:
         if name in seen:
@@ -79,7 +108,8 @@ def python_names(messages: Sequence[Message], names: JsonObject) -> str:
         "",
     ]
     for name, value, what in constants(messages, names):
-        lines += [f"{name}: Final = {json.dumps(value)}", f'"""{what}"""', ""]
+        literal = repr(value) if isinstance(value, bool) else json.dumps(value)
+        lines += [f"{name}: Final = {literal}", f'"""{what}"""', ""]
     return "\n".join(lines)
 
 

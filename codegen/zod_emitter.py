@@ -18,7 +18,9 @@ from codegen.schema_index import COMMON_FILE, Message, is_event, on_the_wire
 # Integers above this cannot be held exactly by a JS number: they become bigint.
 MAX_SAFE_INTEGER = 2**53 - 1
 
-_ANNOTATIONS = {"$schema", "$id", "title", "description", "examples", "$comment"}
+# ``default`` is an annotation in JSON Schema (validation never fills it in); the request's
+# defaults become constants in both languages (codegen/names.py), not zod ``.default()``s.
+_ANNOTATIONS = {"$schema", "$id", "title", "description", "examples", "$comment", "default"}
 # Beside $ref, const or enum, zod gets the referenced/literal schema and nothing else: any other
 # keyword there would be enforced in Python only, so it is refused (``type`` beside const/enum
 # is checked to hold for every value, which makes it redundant, not dropped).

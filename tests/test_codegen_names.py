@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codegen.json_types import JsonObject
+from codegen.json_types import JsonObject, JsonValue
 from codegen.names import NamesError, constant_name, constants, python_names, typescript_names
 from codegen.schema_index import Message, load_messages
 from handwriting_ai.contracts import SCHEMA_FILES, names
@@ -65,3 +65,48 @@ def test_names_that_cannot_be_constants_are_refused(
 ) -> None:
     with pytest.raises(NamesError, match=error):
         constants([*messages, _message("started", "legacy")], {"$defs": defs})
+
+
+def test_field_defaults_become_constants_in_both_languages() -> None:
+    schema: JsonObject = {
+        "properties": {
+            "epochs": {"type": "integer", "default": 5},
+            "lr": {"type": "number", "default": 0.01},
+            "augment": {"type": "boolean", "default": False},
+            "model_id": {"type": "string", "default": "digits"},
+            "notes": {"type": "string"},
+        }
+    }
+    request = Message(
+        file="digits.train.v1.json",
+        title="T",
+        type_const="digits.train.v1",
+        group="request",
+        schema=schema,
+    )
+    py = python_names([request], {"$defs": {}})
+    ts = typescript_names([request], {"$defs": {}})
+    assert "REQUEST_V1_DEFAULT_EPOCHS: Final = 5\n" in py
+    assert "REQUEST_V1_DEFAULT_LR: Final = 0.01\n" in py
+    assert "REQUEST_V1_DEFAULT_AUGMENT: Final = False\n" in py  # Python's spelling, not JSON's
+    assert 'REQUEST_V1_DEFAULT_MODEL_ID: Final = "digits"\n' in py
+    assert "export const REQUEST_V1_DEFAULT_AUGMENT = false;" in ts
+    assert "NOTES" not in py
+
+
+def test_the_request_defaults_come_from_its_schema() -> None:
+    assert (names.REQUEST_V1_DEFAULT_EPOCHS, names.REQUEST_V1_DEFAULT_AUGMENT) == (5, True)
+
+
+@pytest.mark.parametrize("default", [None, [1], {"a": 1}])
+def test_a_default_that_cannot_be_a_constant_is_refused(default: JsonValue) -> None:
+    schema: JsonObject = {"properties": {"epochs": {"default": default}}}
+    request = Message(
+        file="digits.train.v1.json",
+        title="T",
+        type_const="digits.train.v1",
+        group="request",
+        schema=schema,
+    )
+    with pytest.raises(NamesError, match=r"epochs: default .* cannot be a constant"):
+        constants([request], {"$defs": {}})

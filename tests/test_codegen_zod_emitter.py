@@ -258,3 +258,13 @@ def test_bigint_keys_are_kept_per_message_not_per_name() -> None:
     assert '  ["big", new Set<string>(["big", "user_id"])],' in ts
     assert '  ["small", new Set<string>(["user_id"])],' in ts
     assert "BIGINT_KEYS:" not in ts  # no map by name across messages
+
+
+def test_a_default_is_an_annotation_the_validator_does_not_fill_in() -> None:
+    emitter = ZodEmitter()
+    plain = emitter.expr({"type": "integer", "minimum": 1, "maximum": 9}, "w", "k")
+    assert (
+        emitter.expr({"type": "integer", "minimum": 1, "maximum": 9, "default": 5}, "w", "k")
+        == plain
+    )
+    assert ".default(" not in plain

@@ -69,3 +69,21 @@ export const ACTIVE_USER_KEY_PREFIX = "digits:active:user:";
 
 /** The bot's key counting every queued or running job. */
 export const ACTIVE_ALL_KEY = "digits:active:all";
+
+/** Default of DigitsTrainV1.model_id (digits.train.v1.json). */
+export const REQUEST_V1_DEFAULT_MODEL_ID = "digits";
+
+/** Default of DigitsTrainV1.epochs (digits.train.v1.json). */
+export const REQUEST_V1_DEFAULT_EPOCHS = 5;
+
+/** Default of DigitsTrainV1.batch_size (digits.train.v1.json). */
+export const REQUEST_V1_DEFAULT_BATCH_SIZE = 64;
+
+/** Default of DigitsTrainV1.lr (digits.train.v1.json). */
+export const REQUEST_V1_DEFAULT_LR = 0.01;
+
+/** Default of DigitsTrainV1.seed (digits.train.v1.json). */
+export const REQUEST_V1_DEFAULT_SEED = 0;
+
+/** Default of DigitsTrainV1.augment (digits.train.v1.json). */
+export const REQUEST_V1_DEFAULT_AUGMENT = true;

@@ -75,3 +75,21 @@ ACTIVE_USER_KEY_PREFIX: Final = "digits:active:user:"
 
 ACTIVE_ALL_KEY: Final = "digits:active:all"
 """The bot's key counting every queued or running job."""
+
+REQUEST_V1_DEFAULT_MODEL_ID: Final = "digits"
+"""Default of DigitsTrainV1.model_id (digits.train.v1.json)."""
+
+REQUEST_V1_DEFAULT_EPOCHS: Final = 5
+"""Default of DigitsTrainV1.epochs (digits.train.v1.json)."""
+
+REQUEST_V1_DEFAULT_BATCH_SIZE: Final = 64
+"""Default of DigitsTrainV1.batch_size (digits.train.v1.json)."""
+
+REQUEST_V1_DEFAULT_LR: Final = 0.01
+"""Default of DigitsTrainV1.lr (digits.train.v1.json)."""
+
+REQUEST_V1_DEFAULT_SEED: Final = 0
+"""Default of DigitsTrainV1.seed (digits.train.v1.json)."""
+
+REQUEST_V1_DEFAULT_AUGMENT: Final = True
+"""Default of DigitsTrainV1.augment (digits.train.v1.json)."""

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from handwriting_ai.contracts import DigitsManifestV1
+from handwriting_ai.contracts import DigitsManifestV1, names
 from handwriting_ai.contracts.fields import (
     DigitsTrainBatchV1Fields,
     DigitsTrainBestV1Fields,
@@ -60,16 +60,16 @@ class TrainConfig:
 
     ``lr`` is the peak of Adam's schedule: a short warm-up, then a linear decay to near zero
     (``training.schedule``).
-    The defaults are the request defaults (``handwriting_worker.request_options``): >= 98.5%
+    The defaults are the request schema's (generated into ``contracts/names.py``): >= 98.5%
     on the offline digits in under 30 s on two CPU cores (bench/results/train.json).
     """
 
     model_id: str
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 0.01
-    seed: int = 0
-    augment: bool = True
+    epochs: int = names.REQUEST_V1_DEFAULT_EPOCHS
+    batch_size: int = names.REQUEST_V1_DEFAULT_BATCH_SIZE
+    lr: float = names.REQUEST_V1_DEFAULT_LR
+    seed: int = names.REQUEST_V1_DEFAULT_SEED
+    augment: bool = names.REQUEST_V1_DEFAULT_AUGMENT
     arch: Arch = "cnn"
 
     def __post_init__(self) -> None:
