@@ -20,7 +20,7 @@ from handwriting_ai.training.artifacts import (
     utc_now_iso,
     write_artifacts,
 )
-from handwriting_ai.training.models import build_model
+from handwriting_ai.training.models import build_model, small_cnn
 from tests.manifests import valid_manifest
 
 
@@ -86,6 +86,19 @@ def test_checkpoint_is_loadable_without_pickle_code(tmp_path: Path) -> None:
     assert checkpoint["input_shape"] == [1, 28, 28]
     assert (checkpoint["mean"], checkpoint["std"]) == (0.1307, 0.3081)
     assert type(load_model(path)).__name__ == "ResNet"
+
+
+def test_a_cnn_saved_before_channels_last_loads_and_predicts_the_same(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    old = small_cnn().eval()  # weights in the default (contiguous) layout, as saved before
+    path = tmp_path / "old.pt"
+    path.write_bytes(model_bytes("cnn", old.state_dict()))
+    loaded = load_model(path)
+    digits = torch.rand(8, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(loaded(digits), old(digits), atol=1e-5)
+    convs = [m.weight for m in loaded.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
 
 
 def test_load_model_errors(tmp_path: Path) -> None:
