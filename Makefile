@@ -51,7 +51,7 @@ lint: setup ## ruff, mypy --strict, tsc, eslint, prettier
 	cd $(TS) && npx tsc --noEmit && npx eslint . && npx prettier --check .
 
 test-py: setup
-	$(PY) -m pytest --cov --cov-report=term-missing
+	$(PY) -m pytest --cov --cov-report=term-missing --durations=15
 
 test-ts: setup
 	cd $(TS) && npm test
