@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
+from handwriting_worker.intake import Intake
 from tests.e2e_support import Subscriber
 
 
@@ -101,3 +103,38 @@ def subscriber(redis_server: RedisServer) -> Iterator[Subscriber]:
         yield sub
     finally:
         sub.close()
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[Redis]:
+    """A client of ``redis_server``, closed after the test."""
+    connection = Redis.from_url(redis_server.url)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+class Running:
+    """An Intake working in a thread of this process until the test ends."""
+
+    def __init__(self, intake: Intake) -> None:
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=intake.run, args=(self.stop,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def running() -> Iterator[list[Running]]:
+    """Intakes a test starts in threads (``Running``); stopped after it."""
+    started: list[Running] = []
+    try:
+        yield started
+    finally:
+        for item in started:
+            item.close()

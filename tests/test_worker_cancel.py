@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,10 @@ from rq.registry import CanceledJobRegistry
 from handwriting_worker.cancel import cancel_request
 from handwriting_worker.requests_keys import cancel_key, job_id_for
 from handwriting_worker.rq_job import SERIALIZER
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, Running
 from tests.e2e_support import QUEUE, USER_ID, Process, Subscriber, wait_until, worker_env
 from tests.test_worker_intake import (
     STREAM,
-    Running,
     queued_ids,
     request,
     settings_for,
@@ -34,25 +32,6 @@ from tests.test_worker_intake import (
 FAILED = "digits.train.failed.v1"
 TERMINAL = (FAILED, "digits.train.completed.v1")
 ADMIN = 77
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[Redis]:
-    connection = Redis.from_url(redis_server.url)
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-@pytest.fixture
-def running() -> Iterator[list[Running]]:
-    started: list[Running] = []
-    try:
-        yield started
-    finally:
-        for item in started:
-            item.close()
 
 
 @pytest.fixture
@@ -74,6 +53,24 @@ def worker(env: dict[str, str], tmp_path: Path, *extra: str) -> Process:
 
 def terminals(subscriber: Subscriber) -> list[dict[str, object]]:
     return [e for e in subscriber.events() if e["type"] in TERMINAL]
+
+
+def queue_through_intake(
+    redis_server: RedisServer, client: Redis, running: list[Running], request_id: str
+) -> None:
+    """A /train request as the bot appends it, queued by an intake."""
+    start_intake(redis_server, running)
+    client.xadd(STREAM, {"request": request(request_id)})
+    wait_until("queued", lambda: bool(queued_ids(client)), 10)
+
+
+def run_burst(env: dict[str, str], tmp_path: Path, timeout_s: float = 60) -> None:
+    """A worker that runs what is queued, then exits."""
+    process = worker(env, tmp_path, "--burst")
+    try:
+        process.popen.wait(timeout_s)
+    finally:
+        process.stop()
 
 
 def test_cancel_of_a_running_job_stops_its_horse_within_2_s_with_one_failed_event(
@@ -112,9 +109,7 @@ def test_cancel_of_a_queued_job_removes_it_and_a_second_cancel_changes_nothing(
     env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    start_intake(redis_server, running)
-    client.xadd(STREAM, {"request": request("r-queued")})
-    wait_until("queued", lambda: bool(queued_ids(client)), 10)
+    queue_through_intake(redis_server, client, running, "r-queued")
     press_cancel(client, "r-queued", ADMIN)
     press_cancel(client, "r-queued", USER_ID)  # the bot refuses this; the intake copes anyway
     failed = subscriber.wait_for(FAILED, 10)
@@ -124,11 +119,7 @@ def test_cancel_of_a_queued_job_removes_it_and_a_second_cancel_changes_nothing(
     assert queued_ids(client) == []
     job_id = job_id_for(USER_ID, "r-queued")
     assert job_id in CanceledJobRegistry(QUEUE, connection=client).get_job_ids()
-    process = worker(env, tmp_path, "--burst")  # nothing left to run
-    try:
-        process.popen.wait(60)
-    finally:
-        process.stop()
+    run_burst(env, tmp_path)  # nothing left to run
     assert len(terminals(subscriber)) == 1
     assert "digits.train.started.v1" not in subscriber.types()
 
@@ -141,16 +132,10 @@ def test_a_job_cancelled_before_its_horse_starts_trains_nothing(
     env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    start_intake(redis_server, running)
-    client.xadd(STREAM, {"request": request("r-taken")})
-    wait_until("queued", lambda: bool(queued_ids(client)), 10)
+    queue_through_intake(redis_server, client, running, "r-taken")
     # The Cancel came while a worker held the job between the queue and its start.
     client.set(cancel_key(USER_ID, "r-taken"), str(ADMIN))
-    process = worker(env, tmp_path, "--burst")
-    try:
-        process.popen.wait(60)
-    finally:
-        process.stop()
+    run_burst(env, tmp_path)
     [failed] = terminals(subscriber)
     assert (failed["error_kind"], failed["message"]) == ("user", f"cancelled by user {ADMIN}")
     assert "digits.train.started.v1" not in subscriber.types()
@@ -164,14 +149,8 @@ def test_cancel_after_the_job_ended_does_nothing(
     env: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    start_intake(redis_server, running)
-    client.xadd(STREAM, {"request": request("r-done")})
-    wait_until("queued", lambda: bool(queued_ids(client)), 10)
-    process = worker(env, tmp_path, "--burst")
-    try:
-        process.popen.wait(120)
-    finally:
-        process.stop()
+    queue_through_intake(redis_server, client, running, "r-done")
+    run_burst(env, tmp_path, 120)
     subscriber.wait_for("digits.train.completed.v1", 10)
     press_cancel(client, "r-done", USER_ID)
     wait_until("the cancel is handled", lambda: settled(client, 2), 10)

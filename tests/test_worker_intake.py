@@ -7,9 +7,7 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from handwriting_ai.settings import EventsSettings, IntakeSettings, RqSettings, 
 from handwriting_worker.intake import DONE_KEY, Intake
 from handwriting_worker.requests_keys import cancel_key, job_id_for
 from handwriting_worker.rq_job import SERIALIZER
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, Running, free_port
 from tests.e2e_support import CHANNEL, QUEUE, USER_ID, Process, Subscriber, wait_until, worker_env
 
 STREAM = "digits:requests"
@@ -53,39 +51,6 @@ def settings_for(url: str, claim_idle_s: float = 0.3, *, legacy: bool = False) -
         intake=IntakeSettings(claim_idle_s=claim_idle_s),
         digits_events_channel=CHANNEL,
     )
-
-
-@pytest.fixture
-def client(redis_server: RedisServer) -> Iterator[Redis]:
-    connection = Redis.from_url(redis_server.url)
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-class Running:
-    """An Intake working in a thread of this process until the test ends."""
-
-    def __init__(self, intake: Intake) -> None:
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=intake.run, args=(self.stop,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        assert not self.thread.is_alive()
-
-
-@pytest.fixture
-def running(redis_server: RedisServer) -> Iterator[list[Running]]:
-    started: list[Running] = []
-    try:
-        yield started
-    finally:
-        for item in started:
-            item.close()
 
 
 def start_intake(redis_server: RedisServer, running: list[Running], name: str = "t") -> Intake:
