@@ -121,7 +121,8 @@ export class InteractionsServer {
       this.options.maxAgeS,
     );
     if (verdict !== "ok") {
-      this.log.warn(`interactions: refused a request from ${req.socket.remoteAddress ?? "?"}: ${verdict}`);
+      // Set while the socket is open, as it is here: a request's end is read before its socket's close.
+      this.log.warn(`interactions: refused a request from ${String(req.socket.remoteAddress)}: ${verdict}`);
       send(res, 401, { error: verdict === "bad signature" ? "invalid request signature" : "request too old" });
       return;
     }
