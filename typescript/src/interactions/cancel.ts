@@ -1,6 +1,6 @@
 // The Cancel button on a job's live message, and what pressing it does. Only the requester or an
-// admin (DIGITS_ADMIN_USER_IDS) may cancel; the first press records who (set only if unset, on the
-// cancel key, which the worker side reads), then asks the intake to act through the requests stream.
+// admin (DIGITS_ADMIN_USER_IDS) may cancel; the first press records who on the cancel key (which
+// the worker side reads), then asks the intake to act through the requests stream.
 // A second press, or one after the job ended, changes nothing and says so.
 
 import type { APIActionRowComponent, APIButtonComponent } from "discord-api-types/v10";
@@ -31,8 +31,8 @@ export function parseCancelId(customId: string): { readonly userId: bigint; read
   return { userId: BigInt(match[1]), requestId: match[2] };
 }
 
-// KEYS: the cancel key. ARGV: who presses, TTL s. Who pressed first (SET NX, value: their user
-// id), or nil when this press is the first: one atomic step, so the earlier one is always known.
+// KEYS: the cancel key. ARGV: who presses, TTL s. The user id of whoever pressed first, or nil when
+// this press is the first (then it is recorded): one atomic step, so the earlier one is always known.
 const CLAIM = `
 local earlier = redis.call('GET', KEYS[1])
 if earlier then return earlier end
