@@ -124,7 +124,7 @@ export interface Answer {
 
 /** Posts `body` signed now (or at `timestampS`), or with the given headers instead. */
 export async function post(
-  endpoint: Endpoint,
+  endpoint: Pick<Endpoint, "url" | "signer">,
   body: unknown,
   options: { timestampS?: number; headers?: Record<string, string> } = {},
 ): Promise<Answer> {

@@ -5,6 +5,7 @@
 // stops counting on its own after the TTL, so nobody is blocked for good.
 
 import type { Redis } from "ioredis";
+import { z } from "zod";
 import { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX } from "./settings.ts";
 
 export type Reservation =
@@ -26,6 +27,9 @@ redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[7])
 return {1, all}`;
 
+/** RESERVE's answer: {verdict, count}, Lua integers as numbers. */
+const ReserveReply = z.tuple([z.number().int(), z.number().int()]);
+
 function userKey(userId: bigint): string {
   return ACTIVE_USER_KEY_PREFIX + userId.toString();
 }
@@ -43,7 +47,7 @@ export interface Limits {
 /** Counts a new job against the limits, atomically; `ahead`: jobs active before it. */
 export async function reserveActive(redis: Redis, limits: Limits, userId: bigint, requestId: string, nowMs: number): Promise<Reservation> {
   const expiresMs = nowMs + limits.activeJobTtlS * 1000;
-  const reply: unknown = await redis.eval(
+  const reply = await redis.eval(
     RESERVE,
     2,
     userKey(userId),
@@ -56,10 +60,10 @@ export async function reserveActive(redis: Redis, limits: Limits, userId: bigint
     limits.maxJobsTotal,
     limits.activeJobTtlS,
   );
-  const [verdict, count] = Array.isArray(reply) ? reply.map(Number) : [];
-  if (verdict === 1) return { kind: "reserved", ahead: count ?? 0 };
-  if (verdict === 0) return { kind: "user_limit", active: count ?? 0 };
-  return { kind: "total_limit", active: count ?? 0 };
+  const [verdict, count] = ReserveReply.parse(reply);
+  if (verdict === 1) return { kind: "reserved", ahead: count };
+  if (verdict === 0) return { kind: "user_limit", active: count };
+  return { kind: "total_limit", active: count };
 }
 
 /** The job has ended (its terminal event is folded) or was never queued: it no longer counts. */

@@ -1,6 +1,6 @@
 // The Cancel button on a job's live message, and what pressing it does. Only the requester or an
-// admin (DIGITS_ADMIN_USER_IDS) may cancel; the first press records who (SET NX on the cancel
-// key, which the worker side reads), then asks the intake to act through the requests stream.
+// admin (DIGITS_ADMIN_USER_IDS) may cancel; the first press records who on the cancel key (which
+// the worker side reads), then asks the intake to act through the requests stream.
 // A second press, or one after the job ended, changes nothing and says so.
 
 import type { APIActionRowComponent, APIButtonComponent } from "discord-api-types/v10";
@@ -31,6 +31,14 @@ export function parseCancelId(customId: string): { readonly userId: bigint; read
   return { userId: BigInt(match[1]), requestId: match[2] };
 }
 
+// KEYS: the cancel key. ARGV: who presses, TTL s. The user id of whoever pressed first, or nil when
+// this press is the first (then it is recorded): one atomic step, so the earlier one is always known.
+const CLAIM = `
+local earlier = redis.call('GET', KEYS[1])
+if earlier then return earlier end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false`;
+
 export interface CancelDeps {
   readonly redis: Redis;
   readonly settings: InteractionSettings;
@@ -48,12 +56,10 @@ export async function handleCancel(interaction: UserInteraction & { kind: "butto
     return "This job has already ended (or was not started with /train): there is nothing to cancel.";
   }
   const key = cancelKey(job.userId, job.requestId);
-  const first = await deps.redis.set(key, by.toString(), "EX", deps.settings.activeJobTtlS, "NX");
-  if (first === null) {
-    const earlier = await deps.redis.get(key);
-    return `This job is already being cancelled${earlier === null ? "" : ` (by <@${earlier}>)`}; nothing more to do.`;
-  }
-  const cancel = stringify({ request_id: job.requestId, user_id: job.userId, by }) ?? "";
+  const earlier: unknown = await deps.redis.eval(CLAIM, 1, key, by.toString(), deps.settings.activeJobTtlS);
+  if (typeof earlier === "string") return `This job is already being cancelled (by <@${earlier}>); nothing more to do.`;
+  // stringify gives undefined only for undefined or a function: an object always gives its text.
+  const cancel = String(stringify({ request_id: job.requestId, user_id: job.userId, by }));
   try {
     await deps.redis.xadd(deps.settings.requestsStream, "MAXLEN", "~", REQUESTS_STREAM_MAXLEN, "*", CANCEL_FIELD, cancel);
   } catch (error) {

@@ -63,12 +63,17 @@ function option(name: string, property: z.infer<typeof Property>): CommandOption
   throw new Error(`digits.train.v1 field ${name} has type ${String(type)}, which /train cannot offer`);
 }
 
-/** The /train command, as `npm run register-commands` registers it. */
-export function trainCommand(): RESTPostAPIChatInputApplicationCommandsJSONBody {
-  const schema = RequestSchema.parse(z.toJSONSchema(DigitsTrainV1.omit({ user_id: true })));
-  const options = Object.entries(schema.properties)
+/** The options for the fields of a request's JSON Schema; a field of a type no option can take throws. */
+export function commandOptions(jsonSchema: unknown): CommandOption[] {
+  const schema = RequestSchema.parse(jsonSchema);
+  return Object.entries(schema.properties)
     .filter(([name]) => !NOT_OPTIONS.has(name))
     .map(([name, property]) => option(name, property));
+}
+
+/** The /train command, as `npm run register-commands` registers it. */
+export function trainCommand(): RESTPostAPIChatInputApplicationCommandsJSONBody {
+  const options = commandOptions(z.toJSONSchema(DigitsTrainV1.omit({ user_id: true })));
   return {
     name: COMMAND_NAME,
     type: ApplicationCommandType.ChatInput,

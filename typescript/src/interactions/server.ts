@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KeyObject } from "node:crypto";
+import { z } from "zod";
 import type { Logger } from "../log.ts";
 import { DEFERRED, ephemeral, parseInteraction, PONG, type Interaction } from "./interaction.ts";
 import { INTERACTIONS_PATH, MAX_BODY_BYTES, REQUEST_TIMEOUT_MS } from "./settings.ts";
@@ -28,6 +29,8 @@ export interface ServerOptions {
   readonly maxAgeS: number;
   readonly deferAfterMs: number;
 }
+
+const TcpAddress = z.object({ address: z.string(), family: z.string(), port: z.number().int() });
 
 const FAILED_TEXT = "Something went wrong on our side; nothing was changed. Try again in a minute.";
 
@@ -65,9 +68,8 @@ export class InteractionsServer {
         resolve();
       });
     });
-    const address = this.server.address();
-    if (address === null || typeof address === "string") throw new Error("the interactions endpoint has no TCP address");
-    return address;
+    // A TCP server that is listening always has one (null: not listening; a string: a pipe).
+    return TcpAddress.parse(this.server.address());
   }
 
   /** Stops listening and waits for the answers in progress (each bounded by its own timeouts). */
@@ -84,7 +86,8 @@ export class InteractionsServer {
   }
 
   private receive(req: IncomingMessage, res: ServerResponse): void {
-    if ((req.url ?? "").split("?")[0] !== INTERACTIONS_PATH) {
+    // req.url is always set on a server's requests (its type allows undefined for client responses).
+    if (String(req.url).split("?")[0] !== INTERACTIONS_PATH) {
       send(res, 404, { error: "not found" });
       return;
     }
@@ -118,7 +121,8 @@ export class InteractionsServer {
       this.options.maxAgeS,
     );
     if (verdict !== "ok") {
-      this.log.warn(`interactions: refused a request from ${req.socket.remoteAddress ?? "?"}: ${verdict}`);
+      // Set while the socket is open, as it is here: a request's end is read before its socket's close.
+      this.log.warn(`interactions: refused a request from ${String(req.socket.remoteAddress)}: ${verdict}`);
       send(res, 401, { error: verdict === "bad signature" ? "invalid request signature" : "request too old" });
       return;
     }

@@ -91,60 +91,52 @@ function text(env: Env, name: string): string | null {
   return value === undefined || value === "" ? null : value;
 }
 
-function whole(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const value = text(env, name);
-  const parsed = value === null ? fallback : Number(value);
-  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}; unset it for ${fallback}`);
-  }
-  return parsed;
-}
-
-function ids(env: Env, name: string): ReadonlySet<string> {
-  const parts = (text(env, name) ?? "")
-    .split(",")
-    .map((part) => part.trim())
-    .filter((part) => part !== "");
-  const bad = parts.find((part) => !SNOWFLAKE.test(part));
-  if (bad !== undefined) throw new Error(`${name} must be comma-separated Discord ids (digits), got ${JSON.stringify(bad)}`);
-  return new Set(parts);
-}
-
 /** Reads the settings; `off` when DISCORD_PUBLIC_KEY is unset. Errors name the variable and the fix. */
 export function loadInteractionSettings(env: Env): InteractionSettingsResult {
   const publicKeyHex = text(env, "DISCORD_PUBLIC_KEY");
   if (publicKeyHex === null) return { kind: "off" };
-  try {
-    if (!/^[0-9a-fA-F]{64}$/.test(publicKeyHex)) {
-      throw new Error(
-        "DISCORD_PUBLIC_KEY must be the 64 hex digits of the application's public key (Developer Portal, General Information)",
-      );
-    }
-    const applicationId = text(env, "DISCORD_APPLICATION_ID");
-    if (applicationId === null || !SNOWFLAKE.test(applicationId)) {
-      throw new Error(
-        `DISCORD_APPLICATION_ID must be the application's id (digits) when DISCORD_PUBLIC_KEY is set, got ${JSON.stringify(applicationId)}`,
-      );
-    }
-    return {
-      kind: "on",
-      settings: {
-        publicKeyHex,
-        applicationId,
-        host: text(env, "DIGITS_INTERACTIONS_HOST") ?? DEFAULT_INTERACTIONS_HOST,
-        port: whole(env, "DIGITS_INTERACTIONS_PORT", DEFAULT_INTERACTIONS_PORT, 0, 65535),
-        maxAgeS: whole(env, "DIGITS_INTERACTION_MAX_AGE_S", DEFAULT_MAX_AGE_S, 1, 3600),
-        deferAfterMs: DEFAULT_DEFER_AFTER_MS,
-        requestsStream: text(env, "DIGITS_REQUESTS_STREAM") ?? DEFAULT_REQUESTS_STREAM,
-        maxJobsPerUser: whole(env, "DIGITS_MAX_JOBS_PER_USER", DEFAULT_MAX_JOBS_PER_USER, 1, 1000),
-        maxJobsTotal: whole(env, "DIGITS_MAX_JOBS_TOTAL", DEFAULT_MAX_JOBS_TOTAL, 1, 100_000),
-        activeJobTtlS: whole(env, "DIGITS_ACTIVE_JOB_TTL_S", DEFAULT_ACTIVE_JOB_TTL_S, 60, 30 * 24 * 3600),
-        adminUserIds: ids(env, "DIGITS_ADMIN_USER_IDS"),
-        allowedGuildIds: ids(env, "DIGITS_ALLOWED_GUILD_IDS"),
-        allowedChannelIds: ids(env, "DIGITS_ALLOWED_CHANNEL_IDS"),
-      },
-    };
-  } catch (error) {
-    return { kind: "error", message: error instanceof Error ? error.message : String(error) };
+  // Every setting is read; the first problem, in the order they are read, is the one reported.
+  const problems: string[] = [];
+  const whole = (name: string, fallback: number, min: number, max: number): number => {
+    const value = text(env, name);
+    const parsed = value === null ? fallback : Number(value);
+    if (Number.isSafeInteger(parsed) && parsed >= min && parsed <= max) return parsed;
+    problems.push(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(value)}; unset it for ${fallback}`);
+    return fallback;
+  };
+  const ids = (name: string): ReadonlySet<string> => {
+    const parts = (text(env, name) ?? "")
+      .split(",")
+      .map((part) => part.trim())
+      .filter((part) => part !== "");
+    const bad = parts.find((part) => !SNOWFLAKE.test(part));
+    if (bad !== undefined) problems.push(`${name} must be comma-separated Discord ids (digits), got ${JSON.stringify(bad)}`);
+    return new Set(parts);
+  };
+  if (!/^[0-9a-fA-F]{64}$/.test(publicKeyHex)) {
+    problems.push("DISCORD_PUBLIC_KEY must be the 64 hex digits of the application's public key (Developer Portal, General Information)");
   }
+  const applicationId = text(env, "DISCORD_APPLICATION_ID");
+  if (applicationId === null || !SNOWFLAKE.test(applicationId)) {
+    problems.push(
+      `DISCORD_APPLICATION_ID must be the application's id (digits) when DISCORD_PUBLIC_KEY is set, got ${JSON.stringify(applicationId)}`,
+    );
+  }
+  const settings: InteractionSettings = {
+    publicKeyHex,
+    applicationId: applicationId ?? "",
+    host: text(env, "DIGITS_INTERACTIONS_HOST") ?? DEFAULT_INTERACTIONS_HOST,
+    port: whole("DIGITS_INTERACTIONS_PORT", DEFAULT_INTERACTIONS_PORT, 0, 65535),
+    maxAgeS: whole("DIGITS_INTERACTION_MAX_AGE_S", DEFAULT_MAX_AGE_S, 1, 3600),
+    deferAfterMs: DEFAULT_DEFER_AFTER_MS,
+    requestsStream: text(env, "DIGITS_REQUESTS_STREAM") ?? DEFAULT_REQUESTS_STREAM,
+    maxJobsPerUser: whole("DIGITS_MAX_JOBS_PER_USER", DEFAULT_MAX_JOBS_PER_USER, 1, 1000),
+    maxJobsTotal: whole("DIGITS_MAX_JOBS_TOTAL", DEFAULT_MAX_JOBS_TOTAL, 1, 100_000),
+    activeJobTtlS: whole("DIGITS_ACTIVE_JOB_TTL_S", DEFAULT_ACTIVE_JOB_TTL_S, 60, 30 * 24 * 3600),
+    adminUserIds: ids("DIGITS_ADMIN_USER_IDS"),
+    allowedGuildIds: ids("DIGITS_ALLOWED_GUILD_IDS"),
+    allowedChannelIds: ids("DIGITS_ALLOWED_CHANNEL_IDS"),
+  };
+  const [first] = problems;
+  return first === undefined ? { kind: "on", settings } : { kind: "error", message: first };
 }

@@ -97,7 +97,7 @@ export async function handleTrain(interaction: Command, deps: TrainDeps): Promis
       REQUESTS_STREAM_MAXLEN,
       "*",
       REQUEST_FIELD,
-      stringify(request) ?? "",
+      String(stringify(request)), // undefined only for undefined or a function
     );
   } catch (error) {
     await releaseActive(deps.redis, request.user_id, requestId).catch(() => undefined);
