@@ -2,7 +2,18 @@
 // environment turns into InteractionSettings. The endpoint is off unless DISCORD_PUBLIC_KEY is set.
 // The Redis names the worker side shares are generated from schemas/names.json.
 
-import { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX, CANCEL_KEY, REQUESTS_STREAM } from "../generated/names.ts";
+import {
+  ACTIVE_ALL_KEY,
+  ACTIVE_USER_KEY_PREFIX,
+  CANCEL_KEY,
+  REQUEST_V1_DEFAULT_AUGMENT,
+  REQUEST_V1_DEFAULT_BATCH_SIZE,
+  REQUEST_V1_DEFAULT_EPOCHS,
+  REQUEST_V1_DEFAULT_LR,
+  REQUEST_V1_DEFAULT_MODEL_ID,
+  REQUEST_V1_DEFAULT_SEED,
+  REQUESTS_STREAM,
+} from "../generated/names.ts";
 
 /** Where the endpoint listens; put a TLS reverse proxy in front (Discord calls https only). */
 export const DEFAULT_INTERACTIONS_HOST = "127.0.0.1";
@@ -41,10 +52,17 @@ export const CANCEL_ID_PREFIX = "digits:cancel:";
 /** Discord's limit on a component's custom_id. */
 export const CUSTOM_ID_MAX = 100;
 /**
- * /train's defaults: the CLI's (python/src/handwriting_worker/request_options.py DEFAULTS and
- * AUGMENT_DEFAULT); test/interactions_train.test.ts checks that both agree.
+ * /train's defaults: the request schema's `default`s (generated), which the CLI and the trainer
+ * read too; test/interactions_train.test.ts checks that the Python side agrees.
  */
-export const TRAIN_DEFAULTS = { epochs: 5, batch_size: 64, lr: 0.01, seed: 0, model_id: "digits", augment: true } as const;
+export const TRAIN_DEFAULTS = {
+  epochs: REQUEST_V1_DEFAULT_EPOCHS,
+  batch_size: REQUEST_V1_DEFAULT_BATCH_SIZE,
+  lr: REQUEST_V1_DEFAULT_LR,
+  seed: REQUEST_V1_DEFAULT_SEED,
+  model_id: REQUEST_V1_DEFAULT_MODEL_ID,
+  augment: REQUEST_V1_DEFAULT_AUGMENT,
+} as const;
 
 export interface InteractionSettings {
   readonly publicKeyHex: string;
