@@ -54,16 +54,17 @@ void test("open jobs skip keys of the open set that name no job", async () => {
 void test("the memory job store reads an unknown or closed job as empty", async () => {
   const store = new MemoryJobStore();
   const job = { userId: 3n, requestId: "m" };
-  assert.deepEqual(await store.read(job, null), { members: [], lifecycleCount: 0 });
+  assert.deepEqual(await store.read(job, null), { members: [], lifecycleCount: 0, lifecycleRead: 0 });
   await store.append([
     { job, member: memberOf("1-0", "a"), batch: false },
     { job, member: memberOf("2-0", "b"), batch: true },
   ]);
   const read = await store.read(job, null);
-  assert.deepEqual([read.members.length, read.lifecycleCount], [2, 1]);
-  assert.deepEqual((await store.read(job, read.members[0] ?? null)).members, [read.members[1]]);
+  assert.deepEqual([read.members.length, read.lifecycleCount, read.lifecycleRead], [2, 1, 1]);
+  const rest = await store.read(job, read.members[0] ?? null);
+  assert.deepEqual([rest.members, rest.lifecycleCount, rest.lifecycleRead], [[read.members[1]], 1, 0]);
   await store.close(job);
-  assert.deepEqual(await store.read(job, null), { members: [], lifecycleCount: 0 });
+  assert.deepEqual(await store.read(job, null), { members: [], lifecycleCount: 0, lifecycleRead: 0 });
   assert.deepEqual(await store.openJobs(10), []);
 });
 
