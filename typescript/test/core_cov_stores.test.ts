@@ -118,19 +118,23 @@ void test("XAUTOCLAIM replies: a cursor and entries, or nothing usable", () => {
   assert.deepEqual(claimReply(["7-0", "x"]), { cursor: "0-0", entries: [] });
 });
 
-void test("waiting for Redis reports a failure that is not an Error by its text", async () => {
-  /** A client whose connect fails with something that is not an Error. */
+void test("waiting for Redis reports each failure by its text, an Error's or not", async () => {
+  /** A client whose connect fails with something that is not an Error, then with an Error. */
   class OddRedis extends Redis {
+    attempts = 0;
     override connect(): Promise<void> {
-      return thrownLater(new Map([["code", "ECONNREFUSED"]]));
+      this.attempts += 1;
+      return this.attempts === 1 ? thrownLater(new Map([["code", "ECONNREFUSED"]])) : thrownLater(new Error("connect ECONNREFUSED"));
     }
   }
   const odd = new OddRedis(server.url, { lazyConnect: true });
   const { logger, lines } = recorder();
-  let attempts = 0;
-  const up = await waitForRedis(odd, "redis://user:secret@10.0.0.1:6379", logger, () => attempts++ > 0);
+  const up = await waitForRedis(odd, "redis://user:secret@10.0.0.1:6379", logger, () => odd.attempts >= 2);
   assert.equal(up, false);
-  assert.deepEqual(lines, [`warn waiting for Redis at redis://user:***@10.0.0.1:6379 ([object Map]); retrying in 500 ms`]);
+  assert.deepEqual(lines, [
+    "warn waiting for Redis at redis://user:***@10.0.0.1:6379 ([object Map]); retrying in 500 ms",
+    "warn waiting for Redis at redis://user:***@10.0.0.1:6379 (connect ECONNREFUSED); retrying in 1000 ms",
+  ]);
   odd.disconnect();
 });
 
