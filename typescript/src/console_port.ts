@@ -9,7 +9,7 @@ function text(message: OutgoingMessage): string {
   if (message.embed !== undefined) parts.push(renderText({ embed: message.embed }));
   if (message.chartPng !== undefined) parts.push(`[chart.png, ${message.chartPng.byteLength} bytes]`);
   const buttons = (message.components ?? []).flatMap((row) =>
-    row.components.map((button) => ("label" in button ? `[${button.label ?? ""}]` : "[?]")),
+    row.components.map((button) => ("label" in button ? `[${button.label}]` : "[?]")),
   );
   if (buttons.length > 0) parts.push(buttons.join(" "));
   return parts.join("\n");

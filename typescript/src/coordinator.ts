@@ -43,7 +43,8 @@ interface Owned {
   runs: JobState[];
   /** The newest stored member folded; later ones are read on the next sync. */
   cursor: string | null;
-  lifecycleFolded: number;
+  /** Lifecycle members read so far; fewer than the store holds means an older one arrived late. */
+  lifecycleRead: number;
   /** Per run: when its last event was folded (local ms), whether the silence is shown, whether its final state was shown. */
   lastEventAt: number[];
   silentShown: boolean[];
@@ -83,14 +84,19 @@ export class Coordinator {
     const stored: StoredEntry[] = [];
     for (const entry of entries) {
       this.stats.received += 1;
-      const decoded =
-        entry.event === null ? { kind: "invalid" as const, reason: "entry has no event field" } : decodeEventBytes(entry.event);
-      if (decoded.kind === "invalid") {
+      if (entry.event === null) {
         this.stats.invalid += 1;
-        this.invalid.record(decoded.reason, entry.event === null ? `entry ${entry.id}` : entry.event.toString("utf8"));
+        this.invalid.record("entry has no event field", `entry ${entry.id}`);
         continue;
       }
-      stored.push({ job: jobOf(decoded), member: memberOf(entry.id, entry.event?.toString("utf8") ?? ""), batch: isBatch(decoded) });
+      const decoded = decodeEventBytes(entry.event);
+      const text = entry.event.toString("utf8");
+      if (decoded.kind === "invalid") {
+        this.stats.invalid += 1;
+        this.invalid.record(decoded.reason, text);
+        continue;
+      }
+      stored.push({ job: jobOf(decoded), member: memberOf(entry.id, text), batch: isBatch(decoded) });
     }
     await this.options.store.append(stored, Date.now());
     const touched = new Map(stored.map((entry) => [jobKey(entry.job), entry.job]));
@@ -178,7 +184,7 @@ export class Coordinator {
         job,
         runs: [],
         cursor: null,
-        lifecycleFolded: 0,
+        lifecycleRead: 0,
         lastEventAt: [],
         silentShown: [],
         done: [],
@@ -207,45 +213,46 @@ export class Coordinator {
   private async syncNow(owned: Owned): Promise<void> {
     if (this.owned.get(jobKey(owned.job)) !== owned) return;
     let read = await this.options.store.read(owned.job, owned.cursor);
-    const decoded = read.members.map((member) => decodeEvent(textOf(member)));
-    const newLifecycle = decoded.filter((event) => event.kind !== "invalid" && !isBatch(event)).length;
-    let events = decoded;
-    if (owned.cursor !== null && read.lifecycleCount > owned.lifecycleFolded + newLifecycle) {
+    if (owned.cursor !== null && read.lifecycleCount > owned.lifecycleRead + read.lifecycleRead) {
       // Another bot stored an older event after we folded past it: fold the whole job again.
-      Object.assign(owned, { runs: [], cursor: null, lifecycleFolded: 0, lastEventAt: [], silentShown: [], dirty: new Set() });
+      Object.assign(owned, { runs: [], cursor: null, lifecycleRead: 0, lastEventAt: [], silentShown: [], dirty: new Set() });
       read = await this.options.store.read(owned.job, null);
-      events = read.members.map((member) => decodeEvent(textOf(member)));
     }
+    owned.lifecycleRead += read.lifecycleRead;
     const changed = owned.dirty;
     const now = Date.now();
-    for (const event of events) {
-      if (event.kind === "invalid") continue; // only valid events are stored
-      if (!isBatch(event)) owned.lifecycleFolded += 1;
+    for (const member of read.members) {
+      const event = decodeEvent(textOf(member));
+      // Stored by a bot that knows event types this one does not: skipped (still counted as read).
+      if (event.kind === "invalid") continue;
       const run = foldRuns(owned.runs, event);
       if (run === null) continue;
       changed.add(run);
       owned.lastEventAt[run] = now;
       owned.silentShown[run] = false;
-      if (isTerminal(owned.runs[run]?.status ?? "started")) this.options.onTerminal?.(owned.job);
+      // foldRuns returns the index of the run it just stored: the state is there.
+      const state = owned.runs[run];
+      if (state !== undefined && isTerminal(state.status)) this.options.onTerminal?.(owned.job);
     }
     owned.cursor = read.members.at(-1) ?? owned.cursor;
     for (const [run, state] of owned.runs.entries()) {
-      const lastAt = owned.lastEventAt[run] ?? now;
-      if (!isTerminal(state.status) && owned.silentShown[run] !== true && now - lastAt >= this.silentAfterMs) {
+      // Every run has the time of its last event (both are set by the fold above).
+      const lastAt = owned.lastEventAt[run];
+      if (lastAt !== undefined && !isTerminal(state.status) && owned.silentShown[run] !== true && now - lastAt >= this.silentAfterMs) {
         owned.silentShown[run] = true;
         changed.add(run);
       }
     }
     for (const run of [...changed]) {
-      await this.publish(owned, run);
+      // Only runs that exist are marked changed (a fold again clears the marks with the runs).
+      const state = owned.runs[run];
+      if (state !== undefined) await this.publish(owned, run, state);
       changed.delete(run);
     }
     await this.closeIfDone(owned);
   }
 
-  private async publish(owned: Owned, run: number): Promise<void> {
-    const state = owned.runs[run];
-    if (state === undefined) return;
+  private async publish(owned: Owned, run: number, state: JobState): Promise<void> {
     const key = messageKeyFor(owned.job.userId, owned.job.requestId, run);
     const terminal = isTerminal(state.status);
     if (terminal && owned.done[run] === undefined) owned.done[run] = await this.options.store.isDone(key);

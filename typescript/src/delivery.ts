@@ -135,7 +135,6 @@ class JobMessage {
 
   /** Sends the newest state, or the owed notification; never throws. */
   private async step(): Promise<void> {
-    let update: Update | null = null;
     try {
       if (!this.refLoaded) {
         this.ref = await this.owner.loadRef(this.key); // throws on a failed read: retried below
@@ -144,7 +143,7 @@ class JobMessage {
       if (this.pending === null) {
         await this.notify();
       } else {
-        update = await this.deliver();
+        const update = await this.deliver();
         if (update?.terminal === true) {
           if (this.owner.notifyAtEnd && this.target.userId !== undefined) this.notifyOwed = update.message.embed.title ?? "Training ended";
           else this.finish();
@@ -154,14 +153,13 @@ class JobMessage {
       this.rateLimits = 0;
       this.lastSentAt = Date.now();
     } catch (error) {
-      this.failed(error, update);
+      // deliver() puts back the state it took before it throws: the newest is retried.
+      this.failed(error);
     }
   }
 
-  private failed(error: unknown, update: Update | null): void {
+  private failed(error: unknown): void {
     const now = Date.now();
-    // Retry with the newest state: this one unless a newer one arrived meanwhile.
-    if (update !== null) this.pending ??= update;
     if (error instanceof DeliveryError && error.kind === "unauthorized") {
       this.abandon();
       this.owner.fatal(error);
@@ -317,17 +315,16 @@ class JobMessage {
     const ref = this.ref;
     const title = this.notifyOwed;
     const userId = this.target.userId;
-    if (ref === null || title === null || userId === undefined) {
-      this.stop();
-      return;
+    // No message to reply to when it was gone and its replacement failed before it was sent.
+    if (ref !== null && title !== null && userId !== undefined) {
+      await this.owner.turn(ref.channelId, () => true);
+      await this.owner.port.createMessage(ref.channelId, {
+        content: `<@${userId.toString()}> ${title}: see the message above.`,
+        mentionUserId: userId,
+        replyTo: ref.messageId,
+        nonce: nonceFor(this.key, "end"),
+      });
     }
-    await this.owner.turn(ref.channelId, () => true);
-    await this.owner.port.createMessage(ref.channelId, {
-      content: `<@${userId.toString()}> ${title}: see the message above.`,
-      mentionUserId: userId,
-      replyTo: ref.messageId,
-      nonce: nonceFor(this.key, "end"),
-    });
     this.stop();
   }
 }

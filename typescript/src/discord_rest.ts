@@ -63,10 +63,8 @@ export function toDeliveryError(error: unknown): DeliveryError {
     if (error.code === DISCORD_UNKNOWN_MESSAGE || error.status === 404) return new DeliveryError("unknown_message", text);
     return new DeliveryError("failed", text);
   }
-  if (error instanceof HTTPError) {
-    if (error.status === 401) return new DeliveryError("unauthorized", `Discord HTTP 401: ${error.message}`);
-    return new DeliveryError("failed", `Discord HTTP ${error.status}: ${error.message}`);
-  }
+  // The client throws HTTPError only for a 5xx that outlived its retries (a 401 is a DiscordAPIError).
+  if (error instanceof HTTPError) return new DeliveryError("failed", `Discord HTTP ${error.status}: ${error.message}`);
   return new DeliveryError("failed", error instanceof Error ? error.message : String(error));
 }
 

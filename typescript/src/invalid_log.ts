@@ -15,10 +15,6 @@ export class InvalidLog {
     private readonly intervalMs: number = INVALID_SUMMARY_MS,
   ) {}
 
-  get count(): number {
-    return this.seen;
-  }
-
   record(reason: string, text: string): void {
     this.seen += 1;
     if (this.seen <= this.inFull) {

@@ -20,6 +20,8 @@ export interface StoredEvents {
   readonly members: readonly string[];
   /** How many lifecycle (non-batch) events the job has in all. */
   readonly lifecycleCount: number;
+  /** How many of `members` are lifecycle events (whether or not this bot can decode them). */
+  readonly lifecycleRead: number;
 }
 
 export interface JobStore {
@@ -94,7 +96,7 @@ export class RedisJobStore implements JobStore {
       this.redis.zrangebylex(this.key("batches", job), from, "+"),
       this.redis.zcard(this.key("events", job)),
     ]);
-    return { members: [...events, ...batches].sort(), lifecycleCount: count };
+    return { members: [...events, ...batches].sort(), lifecycleCount: count, lifecycleRead: events.length };
   }
 
   async acquire(job: JobId, owner: string, leaseMs: number): Promise<boolean> {
@@ -144,10 +146,14 @@ export class MemoryJobStore implements JobStore {
   }
 
   read(job: JobId, after: string | null): Promise<StoredEvents> {
-    const members = this.events.get(jobKey(job)) ?? new Map<string, boolean>();
-    const all = [...members.keys()].sort();
-    const lifecycleCount = [...members.values()].filter((batch) => !batch).length;
-    return Promise.resolve({ members: all.filter((member) => after === null || member > after), lifecycleCount });
+    const members = [...(this.events.get(jobKey(job)) ?? new Map<string, boolean>())].sort(([a], [b]) => (a < b ? -1 : 1));
+    const lifecycleCount = members.filter(([, batch]) => !batch).length;
+    const read = members.filter(([member]) => after === null || member > after);
+    return Promise.resolve({
+      members: read.map(([member]) => member),
+      lifecycleCount,
+      lifecycleRead: read.filter(([, batch]) => !batch).length,
+    });
   }
 
   acquire(): Promise<boolean> {

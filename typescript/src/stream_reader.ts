@@ -30,11 +30,15 @@ export interface ReaderOptions {
   readonly handle: (entries: readonly LogEntry[]) => Promise<void>;
 }
 
+/** A reply that should be a list; anything else reads as an empty one. */
+function listOf(reply: unknown): readonly unknown[] {
+  return Array.isArray(reply) ? reply : [];
+}
+
 /** Entries of one stream from an XREADGROUP or XAUTOCLAIM reply (a validated boundary). */
 export function parseEntries(items: unknown): LogEntry[] {
-  if (!Array.isArray(items)) return [];
   const entries: LogEntry[] = [];
-  for (const item of items) {
+  for (const item of listOf(items)) {
     // XAUTOCLAIM lists deleted entries as nil; XREADGROUP gives [id, null] for them.
     if (!Array.isArray(item) || !Buffer.isBuffer(item[0])) continue;
     const fields: unknown = item[1];
@@ -57,6 +61,12 @@ export function readReply(reply: unknown): LogEntry[] {
   const first: unknown = reply[0];
   if (Array.isArray(first)) return parseEntries(first[1]);
   return Buffer.isBuffer(first) ? parseEntries(reply[1]) : [];
+}
+
+/** XAUTOCLAIM: `[next cursor, entries, deleted ids]`; the cursor is `0-0` once the scan is through. */
+export function claimReply(reply: unknown): { readonly cursor: string; readonly entries: LogEntry[] } {
+  const [cursor, entries] = listOf(reply);
+  return { cursor: Buffer.isBuffer(cursor) ? cursor.toString() : "0-0", entries: parseEntries(entries) };
 }
 
 export class StreamReader {
@@ -91,7 +101,7 @@ export class StreamReader {
     const { redis, stream, group, consumer } = this.options;
     const reply: unknown = await redis.xinfo("CONSUMERS", stream, group);
     const deleted: string[] = [];
-    for (const item of Array.isArray(reply) ? reply : []) {
+    for (const item of listOf(reply)) {
       const fields = new Map<string, unknown>();
       if (Array.isArray(item)) for (let i = 0; i + 1 < item.length; i += 2) fields.set(String(item[i]), item[i + 1]);
       const name = fields.get("name");
@@ -127,11 +137,9 @@ export class StreamReader {
     const { redis, stream, group, consumer, claimIdleMs } = this.options;
     if (Date.now() - this.lastClaimAt >= claimIdleMs / 2) {
       const reply = await redis.callBuffer("XAUTOCLAIM", stream, group, consumer, claimIdleMs, this.claimCursor, "COUNT", READ_COUNT);
-      const parts = Array.isArray(reply) ? reply : [];
-      const next: unknown = parts[0];
-      this.claimCursor = Buffer.isBuffer(next) ? next.toString() : "0-0";
+      const { cursor, entries: claimed } = claimReply(reply);
+      this.claimCursor = cursor;
       if (this.claimCursor === "0-0") this.lastClaimAt = Date.now();
-      const claimed = parseEntries(parts[1]);
       if (claimed.length > 0) {
         this.options.logger.info(`claimed ${claimed.length} log entries left by a stopped bot`);
         return claimed;

@@ -13,6 +13,13 @@ import type { LogEntry } from "../src/stream_reader.ts";
 import { FakePort } from "./fake_port.ts";
 import { BIG_USER_ID, completed, epochDone, started } from "./fixtures.ts";
 
+/** A promise rejected with `value`, whatever it is. */
+function rejectedWith(value: unknown): Promise<never> {
+  return Promise.resolve().then(() => {
+    throw value;
+  });
+}
+
 /** A memory store whose lease and Redis calls can be made to refuse or fail. */
 class ScriptedStore implements JobStore {
   private readonly inner = new MemoryJobStore();
@@ -20,6 +27,13 @@ class ScriptedStore implements JobStore {
   failNextRead = 0;
   failNextAppend = 0;
   released: string[] = [];
+  acquireCalls = 0;
+  openJobsCalls = 0;
+  /** While set, acquire (or read) waits for it (a slow Redis). */
+  acquireGate: Promise<void> | null = null;
+  readGate: Promise<void> | null = null;
+  /** The next acquire fails with this value, which is not an Error. */
+  oddFailure: unknown = null;
 
   /** Names of calls that fail once, the next time they are made. */
   readonly failOnce = new Set<"acquire" | "openJobs" | "markDone">();
@@ -29,7 +43,12 @@ class ScriptedStore implements JobStore {
   }
 
   acquire(): Promise<boolean> {
+    this.acquireCalls += 1;
+    if (this.acquireGate !== null) return this.acquireGate.then(() => this.grant);
     if (this.fails("acquire")) return Promise.reject(new Error("Command timed out"));
+    const odd = this.oddFailure;
+    this.oddFailure = null;
+    if (odd !== null) return rejectedWith(odd);
     return Promise.resolve(this.grant);
   }
 
@@ -39,6 +58,8 @@ class ScriptedStore implements JobStore {
   }
 
   read(job: JobId, after: string | null): Promise<StoredEvents> {
+    const gate = this.readGate;
+    if (gate !== null) return gate.then(() => this.read(job, after));
     if (this.failNextRead > 0) {
       this.failNextRead -= 1;
       return Promise.reject(new Error("Connection is closed."));
@@ -55,6 +76,7 @@ class ScriptedStore implements JobStore {
   }
 
   openJobs(limit: number): Promise<JobId[]> {
+    this.openJobsCalls += 1;
     if (this.fails("openJobs")) return Promise.reject(new Error("Command timed out"));
     return this.inner.openJobs(limit);
   }
@@ -255,4 +277,121 @@ void test("Redis failing in the periodic pass, in taking a job or in recording i
   await settle(coordinator, delivery);
   assert.match(warnings.join("\n"), /recording the end of .*flaky failed: Command timed out/);
   assert.equal(coordinator.stats.errors, 3);
+});
+
+void test("a pass started while one is running does nothing", async () => {
+  const { store, coordinator, delivery } = setup();
+  await coordinator.handle(entries(started({ request_id: "busy" })));
+  await settle(coordinator, delivery);
+  const before = store.openJobsCalls;
+  await Promise.all([coordinator.tick(), coordinator.tick()]);
+  assert.equal(store.openJobsCalls, before + 1);
+  await coordinator.tick();
+  assert.equal(store.openJobsCalls, before + 2, "the next pass runs");
+});
+
+void test("a job is taken once while its lease is being taken, however often its events arrive", async () => {
+  const { store, port, coordinator, delivery } = setup();
+  let open = (): void => undefined;
+  store.acquireGate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  await coordinator.handle(entries(started({ request_id: "slow" })));
+  await coordinator.handle(entries(epochDone(1, 0.9, { request_id: "slow" })));
+  const tick = coordinator.tick();
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(store.acquireCalls, 1, "one acquire in flight for the job");
+  store.acquireGate = null;
+  open();
+  await tick;
+  await settle(coordinator, delivery);
+  assert.equal(coordinator.ownedJobs, 1);
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create"],
+    "shown once, with both events",
+  );
+  assert.match(JSON.stringify(port.calls.at(-1)?.message?.embed), /Epoch 1: val_acc 90\.00%/);
+});
+
+void test("a stored member this bot cannot decode (another version wrote it) is skipped", async () => {
+  const { store, port, coordinator, delivery } = setup();
+  const job = { userId: BigInt(BIG_USER_ID), requestId: "mixed" };
+  await store.append([{ job, member: "0000000000000000-000000000000|{not an event", batch: false }]);
+  await coordinator.handle(entries(started({ request_id: "mixed" })));
+  await settle(coordinator, delivery);
+  await settle(coordinator, delivery);
+  assert.equal(coordinator.stats.errors, 0);
+  assert.deepEqual(
+    port.calls.map((call) => [call.op, call.title]),
+    [
+      ["openDm", undefined],
+      ["create", "Training started · digits"],
+    ],
+    "shown once: the member it cannot decode is not taken for an older event arriving late, pass after pass",
+  );
+  await coordinator.handle(entries(epochDone(1, 0.9, { request_id: "mixed" })));
+  await settle(coordinator, delivery);
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create", "edit"],
+  );
+});
+
+void test("a job with two runs closes once, when both final states are shown", async () => {
+  const { store, port, coordinator, delivery, terminals } = setup();
+  const second = { request_id: "twice", run_id: "run-2" };
+  await coordinator.handle(
+    entries(started({ request_id: "twice" }), completed(0.8, { request_id: "twice" }), started(second), completed(0.9, second)),
+  );
+  await settle(coordinator, delivery);
+  assert.deepEqual(
+    port.calls.filter((call) => call.op === "create").map((call) => call.title),
+    ["Training completed · digits", "Training completed · digits"],
+  );
+  assert.equal(coordinator.ownedJobs, 0);
+  assert.deepEqual(store.released, ["twice:me"]);
+  assert.equal(await store.isDone(`${BIG_USER_ID}:twice`), true);
+  assert.equal(await store.isDone(`${BIG_USER_ID}:twice#1`), true);
+  assert.deepEqual(terminals, ["twice", "twice"]);
+});
+
+void test("a failure that is not an Error is logged by its text", async () => {
+  const { store, coordinator, warnings } = setup();
+  store.oddFailure = "READONLY You can't write against a read only replica.";
+  await coordinator.handle(entries(started({ request_id: "odd" })));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.match(
+    warnings.join("\n"),
+    /taking job .*odd failed: READONLY You can't write against a read only replica\.; retried on the next pass/,
+  );
+  assert.equal(coordinator.stats.errors, 1);
+});
+
+void test("the end of a job recorded after a pass already closed it closes nothing twice", async () => {
+  const { store, port, coordinator, delivery } = setup();
+  port.script.push("ok", "hold"); // openDm answers, the create of the final state waits
+  await coordinator.handle(entries(started({ request_id: "race" }), completed(0.9, { request_id: "race" })));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(
+    port.calls.map((call) => call.op),
+    ["openDm", "create"],
+  );
+  let open = (): void => undefined;
+  store.readGate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const tick = coordinator.tick(); // its read of the job waits
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  port.release(); // the final state is shown: its end is recorded after that read
+  await delivery.whenIdle();
+  store.readGate = null;
+  open();
+  await tick;
+  await settle(coordinator, delivery);
+  assert.equal(coordinator.ownedJobs, 0);
+  assert.deepEqual(store.released, ["race:me"], "closed and given up once");
+  assert.equal(await store.isDone(`${BIG_USER_ID}:race`), true);
+  assert.deepEqual(await store.openJobs(10), []);
+  assert.equal(port.calls.length, 2);
 });
