@@ -305,9 +305,17 @@ class JobMessage {
     if (chart === undefined) return { embed: message.embed, ...components };
     const embed = { ...message.embed, image: { url: `attachment://${CHART_FILE_NAME}` } };
     if (chart.key === this.uploadedChartKey) return { embed, ...components };
+    let png: Uint8Array;
+    try {
+      png = chart.png();
+    } catch (error) {
+      // The state matters more than its picture (a final state must not be lost to a chart).
+      this.owner.logger.warn(`chart of job ${this.key} could not be drawn (${describe(error)}); sending the message without it`);
+      return { embed: message.embed, ...components };
+    }
     // Counted as uploaded now; a failed request clears it so the retry uploads again.
     this.uploadedChartKey = chart.key;
-    return { embed, chartPng: chart.png(), ...components };
+    return { embed, chartPng: png, ...components };
   }
 
   /** Replies to the live message, pinging only the requester. */

@@ -1,6 +1,6 @@
 // Delivery's remaining edges with the scripted port: a failure that is not an Error, updates to a
 // job whose final state is shown, the bounded cache of DM channels, and a chart that fails to
-// render after the final state was shown.
+// render (the state goes out without it).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -98,7 +98,7 @@ void test("the cache of DM channels holds at most as many users as jobs are trac
   );
 });
 
-void test("a chart that fails to render after the final state was shown: no reply to a message that is gone", async () => {
+void test("a chart that fails to render: the state is sent without it, never lost (the final one here, into a new message)", async () => {
   const port = new FakePort();
   const { logger, warnings } = recorder();
   const finished: string[] = [];
@@ -133,9 +133,14 @@ void test("a chart that fails to render after the final state was shown: no repl
     [
       ["create", "Training completed"],
       ["edit", "Training completed, redrawn"],
+      ["create", "Training completed, redrawn"],
+      ["create", ""],
     ],
-    "nothing after: the new message could not be drawn, so there is nothing to reply to",
   );
-  assert.match(warnings.join("\n"), /sending update for job k failed \(1 in a row\): font missing/);
-  assert.deepEqual(finished, ["k"], "the job still ends");
+  const recreated = port.calls[2]?.message;
+  assert.equal(recreated?.chartPng, undefined, "no picture");
+  assert.equal(recreated?.embed?.image, undefined, "and no link to one");
+  assert.match(port.calls[3]?.message?.content ?? "", /Training completed, redrawn: see the message above/);
+  assert.match(warnings.join("\n"), /chart of job k could not be drawn \(font missing\); sending the message without it/);
+  assert.deepEqual(finished, ["k"], "the job ends");
 });
