@@ -16,7 +16,6 @@ import { MemoryMessageStore, RedisMessageStore } from "./message_store.ts";
 import { commandClient, readerClient, waitForRedis } from "./redis_clients.ts";
 import { RequestScheduler } from "./scheduler.ts";
 import { StreamReader } from "./stream_reader.ts";
-import type { Redis } from "ioredis";
 
 /** The stats line is logged this often by default. */
 export const STATS_INTERVAL_MS = 60_000;
@@ -47,10 +46,10 @@ export function queuedChannel(notifyChannelId: string | null, port: DiscordPort)
   return (userId) => (notifyChannelId !== null ? Promise.resolve(notifyChannelId) : port.openDm(userId));
 }
 
-/** Frees an ended job's /train slot; a Redis failure is logged (the slot then expires by itself). */
-export function releaseSlot(commands: Redis, logger: Logger): (job: JobId) => void {
+/** Frees an ended job's /train slot with `release`; a failure is logged (the slot then expires by itself). */
+export function releaseSlot(release: (job: JobId) => Promise<void>, logger: Logger): (job: JobId) => void {
   return (job) => {
-    releaseActive(commands, job.userId, job.requestId).catch((error: unknown) => {
+    release(job).catch((error: unknown) => {
       logger.warn(`could not release the slot of ${job.requestId}: ${error instanceof Error ? error.message : String(error)}`);
     });
   };
@@ -95,7 +94,7 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
     silentAfterS: config.silentAfterS,
     notifyChannelId: config.notifyChannelId,
     // The job no longer counts against the /train limits.
-    onTerminal: releaseSlot(commands, logger),
+    onTerminal: releaseSlot((job) => releaseActive(commands, job.userId, job.requestId), logger),
   });
   coordinator = core;
   const reader = new StreamReader({
@@ -131,7 +130,7 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
         discord: scheduled,
         channelFor: queuedChannel(config.notifyChannelId, scheduled),
         messages: messageStore,
-        messageKeyFor: (userId, requestId) => messageKeyFor(userId, requestId),
+        messageKeyFor,
         log: logger,
         now: Date.now,
       },

@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Redis } from "ioredis";
 import { loadConfig, type BotConfig } from "../src/config.ts";
-import { isActive, reserveActive } from "../src/interactions/active.ts";
+import { isActive, releaseActive, reserveActive } from "../src/interactions/active.ts";
+import type { JobId } from "../src/jobs.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { commandClient } from "../src/redis_clients.ts";
 import { queuedChannel, releaseSlot, startBot } from "../src/startup.ts";
@@ -99,6 +100,30 @@ void test("a bot with a token shows a job in Discord, logs stats, prunes stale c
   assert.equal(logger.lines.filter((line) => line.startsWith("info stats")).length, stats, "no stats after the stop");
 });
 
+void test("a stop that cannot send a pending update within the shutdown timeout says so", async () => {
+  const stream = "startup-unsent-log";
+  const config = botConfig([], {
+    DISCORD_TOKEN: TOKEN,
+    DISCORD_API_URL: apiUrl,
+    DIGITS_EVENTS_STREAM: stream,
+    DIGITS_BOT_GROUP: "unsent",
+    DIGITS_SHUTDOWN_TIMEOUT_MS: "200",
+  });
+  const logger = new LinesLogger();
+  const bot = await startBot(config, { logger, stopping: () => false, onFatal: noFatal });
+  assert.ok(bot !== null);
+  discord.slowMs = 1500;
+  try {
+    const before = discord.messageRequests().length;
+    await publisher.xadd(stream, "*", "event", started({ request_id: "unsent-job" }));
+    await waitFor("a create under way", () => discord.messageRequests().length > before);
+    await bot.stop("SIGTERM");
+  } finally {
+    discord.slowMs = 0;
+  }
+  assert.ok(logger.has(/^info pending updates not all sent within 200 ms$/), logger.lines.join("\n"));
+});
+
 void test("a dry run with the interactions endpoint on listens for Discord, and deletes its throwaway group at stop", async () => {
   const stream = "startup-dry-log";
   const config = botConfig(["--dry-run"], {
@@ -172,16 +197,20 @@ void test("a /train's Queued message goes to the notify channel when set, else t
   );
 });
 
-void test("an ended job's slot is freed; when Redis fails the failure is logged, not thrown", async () => {
+void test("an ended job's slot is freed; when that fails the failure is logged, not thrown", async () => {
   const client = commandClient(redis.url, silentLogger);
+  const release = (job: JobId): Promise<void> => releaseActive(client, job.userId, job.requestId);
   const limits = { maxJobsPerUser: 5, maxJobsTotal: 5, activeJobTtlS: 3600 };
   assert.equal((await reserveActive(client, limits, 42n, "slot-job", Date.now())).kind, "reserved");
   assert.equal(await isActive(client, 42n, "slot-job", Date.now()), true);
   const logger = new LinesLogger();
-  releaseSlot(client, logger)({ userId: 42n, requestId: "slot-job" });
+  releaseSlot(release, logger)({ userId: 42n, requestId: "slot-job" });
   await waitFor("the slot freed", async () => !(await isActive(client, 42n, "slot-job", Date.now())));
   assert.deepEqual(logger.lines, []);
   client.disconnect();
-  releaseSlot(client, logger)({ userId: 42n, requestId: "lost-job" });
-  await waitFor("the warning", () => logger.has(/^warn could not release the slot of lost-job: /));
+  releaseSlot(release, logger)({ userId: 42n, requestId: "lost-job" });
+  await waitFor("the warning", () => logger.has(/^warn could not release the slot of lost-job: Connection is closed\.$/));
+  // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what a non-Error rejection logs
+  releaseSlot(() => Promise.reject("refused"), logger)({ userId: 42n, requestId: "odd-job" });
+  await waitFor("the second warning", () => logger.has(/^warn could not release the slot of odd-job: refused$/));
 });
