@@ -111,4 +111,5 @@ void test("a log line is the time, the level and the message; snippets are quote
   assert.ok(Date.parse(time ?? "") >= before - 1000 && Date.parse(time ?? "") <= Date.now(), time);
   assert.deepEqual([level, rest.join(" ")], ["info", "started"]);
   assert.match(lines[1] ?? "", /^\S+Z warn bad input "xxx… \(5 chars\)"$/);
+  assert.equal(snippet("a\nb"), '"a\\nb"', "short text is only quoted");
 });
