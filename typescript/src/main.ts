@@ -3,7 +3,7 @@
 
 import { loadConfig, USAGE, type BotConfig } from "./config.ts";
 import { stderrLogger } from "./log.ts";
-import { startBot, type RunningBot } from "./startup.ts";
+import { startBot, startFailureLine, type RunningBot } from "./startup.ts";
 
 async function run(config: BotConfig): Promise<void> {
   let stopping = false;
@@ -36,7 +36,7 @@ if (result.kind === "help") {
   process.exitCode = 2;
 } else {
   run(result.config).catch((error: unknown) => {
-    process.stderr.write(`digits-bot: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(startFailureLine(error));
     process.exit(1);
   });
 }

@@ -41,6 +41,11 @@ export interface RunningBot {
   stop(signal: string): Promise<void>;
 }
 
+/** The one line `npm start` prints before it exits 1 when the bot could not start. */
+export function startFailureLine(error: unknown): string {
+  return `digits-bot: ${error instanceof Error ? error.message : String(error)}\n`;
+}
+
 /** Where a /train's Queued message goes: the notify channel when set, else the requester's DM. */
 export function queuedChannel(notifyChannelId: string | null, port: DiscordPort): (userId: bigint) => Promise<string> {
   return (userId) => (notifyChannelId !== null ? Promise.resolve(notifyChannelId) : port.openDm(userId));

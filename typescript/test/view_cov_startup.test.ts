@@ -9,7 +9,7 @@ import { isActive, releaseActive, reserveActive } from "../src/interactions/acti
 import type { JobId } from "../src/jobs.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { commandClient } from "../src/redis_clients.ts";
-import { queuedChannel, releaseSlot, startBot } from "../src/startup.ts";
+import { queuedChannel, releaseSlot, startBot, startFailureLine } from "../src/startup.ts";
 import { FakeDiscord } from "./fake_discord.ts";
 import { FakePort } from "./fake_port.ts";
 import { completed, started } from "./fixtures.ts";
@@ -213,4 +213,9 @@ void test("an ended job's slot is freed; when that fails the failure is logged, 
   // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- what a non-Error rejection logs
   releaseSlot(() => Promise.reject("refused"), logger)({ userId: 42n, requestId: "odd-job" });
   await waitFor("the second warning", () => logger.has(/^warn could not release the slot of odd-job: refused$/));
+});
+
+void test("a start failure is one line naming the cause, whatever was thrown", () => {
+  assert.equal(startFailureLine(new Error("listen EADDRINUSE")), "digits-bot: listen EADDRINUSE\n");
+  assert.equal(startFailureLine("no route"), "digits-bot: no route\n");
 });

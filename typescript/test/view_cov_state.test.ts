@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MAX_EPOCH_LINES } from "../src/config.ts";
 import { decodeEvent, decodeTrainRequest, type DecodedEvent } from "../src/decode.ts";
-import { messageKeyFor, userOfMessageKey } from "../src/jobs.ts";
+import { foldRuns, messageKeyFor, userOfMessageKey } from "../src/jobs.ts";
 import { renderJob } from "../src/render.ts";
 import { elapsedSeconds, foldEvent, type JobState } from "../src/state.ts";
 import { BIG_USER_ID, epochDone, legacyText, started } from "./fixtures.ts";
@@ -94,3 +94,11 @@ function reason(result: { readonly kind: string; readonly reason?: string }): st
   assert.equal(result.kind, "invalid");
   return result.reason ?? "";
 }
+
+void test("legacy events, which carry no run_id, go to the job's newest run", () => {
+  const runs: JobState[] = [];
+  assert.equal(foldRuns(runs, ev(legacyText("started", { total_epochs: 2 }))), 0);
+  assert.equal(foldRuns(runs, ev(legacyText("progress", { epoch: 1, total_epochs: 2, val_acc: 0.5 }))), 0);
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0]?.epochs.length, 1);
+});
