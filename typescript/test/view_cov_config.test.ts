@@ -15,7 +15,7 @@ import {
   loadConfig,
   type BotConfig,
 } from "../src/config.ts";
-import { snippet, streamLogger } from "../src/log.ts";
+import { redactUrl, snippet, streamLogger } from "../src/log.ts";
 
 const KEY = "a".repeat(64);
 
@@ -74,6 +74,12 @@ void test("every setting can be overridden, and blank values mean the default", 
 });
 
 void test("each number setting names itself, its bound and the value when it is out of range or not whole", () => {
+  assert.equal(error({ DIGITS_BOT_LEASE_MS: "299" }), 'DIGITS_BOT_LEASE_MS must be a whole number >= 300, got "299"');
+  assert.equal(error({ DIGITS_BOT_GROUP: "a:b" }), `DIGITS_BOT_GROUP must be 1-64 letters, digits, '.', '_' or '-', got "a:b"`);
+  const noToken = loadConfig([], { DISCORD_TOKEN: "  " });
+  assert.equal(noToken.kind === "error" ? noToken.message : "", "DISCORD_TOKEN is not set (use --dry-run to print updates instead)");
+  const unknown = loadConfig(["--dry-run", "--verbose"], {});
+  assert.equal(unknown.kind === "error" ? unknown.message : "", 'unknown argument "--verbose" (try --help)');
   assert.equal(error({ DIGITS_NOTIFY_AT_END: "yes" }), 'DIGITS_NOTIFY_AT_END must be true or false, got "yes"');
   assert.equal(error({ DIGITS_DISCORD_MAX_RPS: "0" }), 'DIGITS_DISCORD_MAX_RPS must be a whole number >= 1, got "0"');
   assert.equal(error({ DIGITS_DISCORD_MAX_RPS: "2.5" }), 'DIGITS_DISCORD_MAX_RPS must be a whole number >= 1, got "2.5"');
@@ -112,4 +118,11 @@ void test("a log line is the time, the level and the message; snippets are quote
   assert.deepEqual([level, rest.join(" ")], ["info", "started"]);
   assert.match(lines[1] ?? "", /^\S+Z warn bad input "xxx… \(5 chars\)"$/);
   assert.equal(snippet("a\nb"), '"a\\nb"', "short text is only quoted");
+});
+
+void test("a Redis URL in a log line never shows a password, and an unparsable one is not echoed", () => {
+  assert.equal(redactUrl("redis://default:pw@127.0.0.1:6379/0"), "redis://default:***@127.0.0.1:6379/0");
+  assert.equal(redactUrl("redis://127.0.0.1:6379/0?Password=pw&db=1"), "redis://127.0.0.1:6379/0?Password=***&db=1");
+  assert.equal(redactUrl("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+  assert.equal(redactUrl("pw but not a URL"), "<unparsable REDIS_URL>");
 });
