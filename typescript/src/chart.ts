@@ -166,17 +166,19 @@ function cached(cacheKey: string, data: () => ChartData): Uint8Array {
 export function chartFor(state: JobState): Chart | undefined {
   const history = state.history;
   if (history === undefined) return undefined;
-  const last = history.epochs.at(-1)?.epoch;
+  const lastLine = history.epochs.at(-1);
   const final = isTerminal(state.status);
-  if (last === undefined && !(final && history.batchLoss.length > 0)) return undefined;
+  if (lastLine === undefined && !(final && history.batchLoss.length > 0)) return undefined;
+  // Epochs count from 1: 0 is a final chart of a job that ended before its first epoch did.
+  const last = lastLine?.epoch ?? 0;
   // Up to the epoch in the key only, so a key always stands for one picture.
-  const upTo = final ? Number.POSITIVE_INFINITY : (last ?? 0);
-  const totalEpochs = state.totalEpochs ?? last ?? 1;
+  const upTo = final ? Number.POSITIVE_INFINITY : last;
+  const totalEpochs = state.totalEpochs ?? Math.max(last, 1);
   const key = `${state.runId ?? state.requestId}:${final ? "final" : `epoch-${upTo}`}`;
   // Built only when the PNG is asked for: rendering the embed on every event stays cheap.
   const data = (): ChartData => ({
     title: final
-      ? `${state.status === "completed" ? "Completed" : "Stopped"} · ${last ?? 0}/${totalEpochs} epochs`
+      ? `${state.status === "completed" ? "Completed" : "Stopped"} · ${last}/${totalEpochs} epochs`
       : `Epoch ${upTo}/${totalEpochs}`,
     totalEpochs,
     history: { epochs: history.epochs.filter((e) => e.epoch <= upTo), batchLoss: history.batchLoss.filter((p) => p.at <= upTo) },

@@ -141,11 +141,11 @@ export function parseJson(text: string): ParseResult {
   }
 }
 
+/** The first issue of a failed parse (zod reports a failure with at least one issue), and how many more. */
 function firstIssue(error: z.ZodError): string {
-  const [first] = error.issues;
-  if (first === undefined) return "invalid";
+  const first = error.issues.slice(0, 1).map((issue) => `${pathText(issue.path)}: ${issue.message}`);
   const more = error.issues.length > 1 ? ` (+${error.issues.length - 1} more)` : "";
-  return `${pathText(first.path)}: ${first.message}${more}`;
+  return `${first.join("")}${more}`;
 }
 
 function isUnknownDiscriminator(error: z.ZodError): boolean {

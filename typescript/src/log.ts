@@ -7,14 +7,19 @@ export interface Logger {
   warn(message: string): void;
 }
 
-export const stderrLogger: Logger = {
-  info: (message) => {
-    process.stderr.write(`${new Date().toISOString()} info ${message}\n`);
-  },
-  warn: (message) => {
-    process.stderr.write(`${new Date().toISOString()} warn ${message}\n`);
-  },
-};
+/** One line per message on `stream`: the time, the level and the message. */
+export function streamLogger(stream: { write(text: string): unknown }): Logger {
+  return {
+    info: (message) => {
+      stream.write(`${new Date().toISOString()} info ${message}\n`);
+    },
+    warn: (message) => {
+      stream.write(`${new Date().toISOString()} warn ${message}\n`);
+    },
+  };
+}
+
+export const stderrLogger: Logger = streamLogger(process.stderr);
 
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined };
 

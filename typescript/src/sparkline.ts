@@ -1,20 +1,22 @@
 // Text sparklines (▁▂▃▄▅▆▇█) for clients that hide the chart image.
 
-const LEVELS = ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"] as const;
+/** The eight levels, lowest first; each is one UTF-16 unit, so charAt picks one. */
+const LEVELS = "▁▂▃▄▅▆▇█";
 
 /**
  * Averages the finite values of `items` into at most `width` buckets, keeping their order, in one
- * pass without copying the series (the embed is rendered on every event).
+ * pass without copying the series (the embed is rendered on every event). The mean is kept as it
+ * goes, never a sum, so values near the largest double (a loss of 1e308) still average to a finite one.
  */
 export function bucket<T>(items: readonly T[], width: number, value: (item: T) => number): number[] {
   const out: number[] = [];
   const buckets = Math.min(width, items.length);
   let current = 0;
-  let sum = 0;
+  let mean = 0;
   let count = 0;
   const flush = (): void => {
-    if (count > 0) out.push(sum / count);
-    sum = 0;
+    if (count > 0) out.push(mean);
+    mean = 0;
     count = 0;
   };
   for (const [i, item] of items.entries()) {
@@ -25,8 +27,9 @@ export function bucket<T>(items: readonly T[], width: number, value: (item: T) =
     }
     const v = value(item);
     if (Number.isFinite(v)) {
-      sum += v;
       count += 1;
+      // Both terms are finite (at most half a double's range apart), so the mean stays finite.
+      mean += v / count - mean / count;
     }
   }
   flush();
@@ -42,9 +45,10 @@ export function sparkline<T>(items: readonly T[], value: (item: T) => number, wi
     low = Math.min(low, v);
     high = Math.max(high, v);
   }
-  const span = high - low;
+  // Halves, so that the span of finite values from -1.7e308 to 1.7e308 stays finite too.
+  const span = high / 2 - low / 2;
   const top = LEVELS.length - 1;
   let out = "";
-  for (const v of shown) out += LEVELS[span === 0 ? Math.floor(top / 2) : Math.round(((v - low) / span) * top)] ?? "";
+  for (const v of shown) out += LEVELS.charAt(span === 0 ? Math.floor(top / 2) : Math.round(((v / 2 - low / 2) / span) * top));
   return out;
 }

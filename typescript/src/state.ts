@@ -269,6 +269,7 @@ function nextTiming(previous: Timing | undefined, event: DigitsEventV1): Timing 
   return timing;
 }
 
+/** Neighbours averaged in pairs; with an odd count the newest point stays as it is (the curve always ends at it). */
 function halve(points: History["batchLoss"]): History["batchLoss"] {
   const out: { at: number; loss: number }[] = [];
   for (let i = 0; i + 1 < points.length; i += 2) {
@@ -276,8 +277,9 @@ function halve(points: History["batchLoss"]): History["batchLoss"] {
     const b = points[i + 1];
     if (a !== undefined && b !== undefined) out.push({ at: b.at, loss: (a.loss + b.loss) / 2 });
   }
-  const tail = points.length % 2 === 1 ? points.at(-1) : undefined;
-  if (tail !== undefined) out.push(tail);
+  // Called at MAX_LOSS_POINTS + 1 points, an odd count, so there is always such a newest point.
+  const newest = points.at(-1);
+  if (points.length % 2 === 1 && newest !== undefined) out.push(newest);
   return out;
 }
 

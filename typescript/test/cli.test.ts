@@ -1,7 +1,9 @@
 // `npm start` behaviour: help, a one-line error without a token, and a dry run that prints.
 
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
+import { createServer } from "node:net";
+import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
@@ -142,4 +144,86 @@ void test("redactUrl hides the password in the user info and in ?password=, and 
   assert.equal(redactUrl("redis://host:6379/0?password=pw&db=1"), "redis://host:6379/0?password=***&db=1");
   assert.equal(redactUrl("redis://host:6379"), "redis://host:6379");
   assert.equal(redactUrl("not a url with pw"), "<unparsable REDIS_URL>");
+});
+
+/** Resolves once `output()` matches `pattern`, failing after 20 s with what was printed. */
+async function waitForOutput(output: () => string, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!pattern.test(output())) {
+    assert.ok(Date.now() < deadline, `no ${String(pattern)} in: ${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function startMain(
+  args: readonly string[],
+  env: Record<string, string>,
+): { child: ChildProcessByStdio<null, Readable, Readable>; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    env: { ...cleanEnv, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      resolve(code);
+    }),
+  );
+  return { child, output: () => output, exited };
+}
+
+void test("a bot still waiting for Redis exits 0 at once on SIGTERM: there is nothing to flush", async () => {
+  const server = await RedisServer.unstarted();
+  const { child, output, exited } = startMain(["--dry-run"], { REDIS_URL: server.url });
+  await waitForOutput(output, /waiting for Redis/);
+  const signalled = Date.now();
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
+  assert.ok(Date.now() - signalled < 5000);
+  assert.doesNotMatch(output(), /listening on|stopping/);
+});
+
+void test("a second signal while the bot stops changes nothing: one stop, exit 0, the throwaway group deleted", async () => {
+  const server = await RedisServer.start();
+  const stream = "cli-twice";
+  const { child, output, exited } = startMain(["--dry-run"], { REDIS_URL: server.url, DIGITS_EVENTS_STREAM: stream });
+  const redis = new Redis(server.url);
+  try {
+    await waitForOutput(output, /listening on/);
+    child.kill("SIGTERM");
+    await waitForOutput(output, /SIGTERM: stopping/);
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    assert.equal(output().match(/stopping/g)?.length, 1, output());
+    assert.doesNotMatch(output(), /SIGINT/);
+    assert.deepEqual(await redis.xinfo("GROUPS", stream), []);
+  } finally {
+    redis.disconnect();
+    await server.stop();
+  }
+});
+
+void test("a start that fails (the interactions port is taken) is a one-line error and exit 1", async () => {
+  const server = await RedisServer.start();
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  const address = taken.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  try {
+    const { output, exited } = startMain(["--dry-run"], {
+      REDIS_URL: server.url,
+      DIGITS_EVENTS_STREAM: "cli-taken",
+      DISCORD_PUBLIC_KEY: "c".repeat(64),
+      DISCORD_APPLICATION_ID: "1",
+      DIGITS_INTERACTIONS_HOST: "127.0.0.1",
+      DIGITS_INTERACTIONS_PORT: String(port),
+    });
+    assert.equal(await exited, 1);
+    assert.match(output(), new RegExp(`\\ndigits-bot: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\n$`));
+  } finally {
+    taken.close();
+    await server.stop();
+  }
 });
