@@ -12,9 +12,14 @@ import { z } from "zod";
 
 /**
  * Minimum percentages of the bot's lines and branches covered by `npm test`: the measured
- * values rounded down to whole percents (a run varies by about 0.2%). Raise them as coverage rises.
+ * values rounded down to whole percents. Branches are the real bar (99.93%: the one branch left is
+ * delivery's unreachable `take()` guard). Node 20's line counts are not to be trusted: it maps
+ * coverage through tsx's source maps without counting newlines (nodejs/node#54240, fixed in
+ * node 22) and lets the last of several processes overwrite a line's count, so lines that ran
+ * (a file's leading comment, the end of its last function) show as uncovered and the figure
+ * moves by a few tenths between runs; branch counts are merged correctly.
  */
-export const THRESHOLDS = { lines: 95, branches: 94 } as const;
+export const THRESHOLDS = { lines: 95, branches: 99 } as const;
 
 /** Every test gets at most this long (node --test-timeout), so nothing waits forever. */
 export const TEST_TIMEOUT_MS = 120_000;

@@ -33,6 +33,8 @@ export interface JobStore {
   /** Jobs with a run whose final state Discord has not shown yet, oldest activity first. */
   openJobs(limit: number, nowMs: number): Promise<JobId[]>;
   close(job: JobId): Promise<void>;
+  /** Whether the job is open (see openJobs): a Cancel button may still stop it. */
+  isOpen(job: JobId): Promise<boolean>;
   isDone(messageKey: string): Promise<boolean>;
   markDone(messageKey: string): Promise<void>;
 }
@@ -118,6 +120,10 @@ export class RedisJobStore implements JobStore {
     await this.redis.zrem(`${this.prefix}open`, jobKey(job));
   }
 
+  async isOpen(job: JobId): Promise<boolean> {
+    return (await this.redis.zscore(`${this.prefix}open`, jobKey(job))) !== null;
+  }
+
   async isDone(messageKey: string): Promise<boolean> {
     return (await this.redis.exists(`${this.prefix}done:${messageKey}`)) === 1;
   }
@@ -173,6 +179,10 @@ export class MemoryJobStore implements JobStore {
     this.open.delete(jobKey(job));
     this.events.delete(jobKey(job));
     return Promise.resolve();
+  }
+
+  isOpen(job: JobId): Promise<boolean> {
+    return Promise.resolve(this.open.has(jobKey(job)));
   }
 
   isDone(messageKey: string): Promise<boolean> {

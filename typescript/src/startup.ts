@@ -138,6 +138,7 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
         messageKeyFor,
         log: logger,
         now: Date.now,
+        isOpen: (userId, requestId) => jobStore.isOpen({ userId, requestId }),
       },
       port,
     );

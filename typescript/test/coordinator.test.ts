@@ -57,6 +57,10 @@ class ScriptedStore implements JobStore {
     return Promise.resolve();
   }
 
+  isOpen(job: JobId): Promise<boolean> {
+    return this.inner.isOpen(job);
+  }
+
   read(job: JobId, after: string | null): Promise<StoredEvents> {
     const gate = this.readGate;
     if (gate !== null) return gate.then(() => this.read(job, after));

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { cancelButton, releaseActive } from "../src/interactions/index.ts";
 import { parseCancelId } from "../src/interactions/cancel.ts";
+import { memberOf } from "../src/job_store.ts";
 import {
   ADMIN,
   buttonInteraction,
@@ -74,9 +75,26 @@ void test("Cancel after the job ended changes nothing and says so", async () => 
   await releaseActive(endpoint.redis, OWNER, requestId); // its terminal event was folded
   assert.equal(
     contentOf(await post(endpoint, buttonInteraction(OWNER, customId))),
-    "This job has already ended (or was not started with /train): there is nothing to cancel.",
+    "This job has already ended: there is nothing to cancel.",
   );
   assert.deepEqual(await cancels(), []);
+});
+
+void test("a job queued with the CLI (known to the bot only from its events) can be cancelled until its end is shown", async () => {
+  await endpoint.redis.flushall();
+  const requestId = "cli-queued";
+  const customId = /"custom_id":"([^"]+)"/.exec(JSON.stringify(cancelButton(OWNER, requestId)))?.[1] ?? ""; // the running message's button
+  const job = { userId: OWNER, requestId };
+  await endpoint.jobs.append([{ job, member: memberOf("1-0", "{}"), batch: false }], Date.now()); // its started event
+  assert.match(contentOf(await post(endpoint, buttonInteraction(OWNER, customId))), /^Cancelling/);
+  assert.equal((await cancels()).length, 1);
+  await endpoint.redis.del(`digits:cancel:${OWNER.toString()}:${requestId}`);
+  await endpoint.jobs.close(job); // its final state is shown
+  assert.equal(
+    contentOf(await post(endpoint, buttonInteraction(OWNER, customId))),
+    "This job has already ended: there is nothing to cancel.",
+  );
+  assert.equal((await cancels()).length, 1);
 });
 
 void test("a Cancel that cannot reach the stream can be pressed again", async () => {

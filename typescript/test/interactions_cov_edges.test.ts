@@ -53,6 +53,9 @@ async function restricted(name: string, denied: readonly string[]): Promise<Redi
   return new Redis(redisServer.url, { username: name, password: "unused", maxRetriesPerRequest: 1 });
 }
 
+/** No job known from its events: only /train's active set counts. */
+const notOpen = (): Promise<boolean> => Promise.resolve(false);
+
 function trainDeps(
   client: Redis,
   settings: InteractionSettings,
@@ -73,6 +76,7 @@ function trainDeps(
     messageKeyFor: (userId, requestId) => `${userId.toString()}:${requestId}`,
     log: new Logs(),
     now: Date.now,
+    isOpen: () => Promise.resolve(false),
     refs,
     ...extra,
   };
@@ -119,7 +123,7 @@ void test("two Cancel presses at once: one records who and asks the intake, the 
   await redis.flushall();
   const settings = settingsWith({ DIGITS_ADMIN_USER_IDS: "77" });
   await reserveActive(redis, settings, OWNER, "job", Date.now());
-  const deps = { redis, settings, now: Date.now };
+  const deps = { redis, settings, now: Date.now, isOpen: notOpen };
   const customId = `digits:cancel:${OWNER.toString()}:job`;
   const answers = await Promise.all([handleCancel(button(OWNER, customId), deps), handleCancel(button(77n, customId), deps)]);
   const first = answers.indexOf("Cancelling: the job's message will say when it has stopped.");
@@ -139,10 +143,16 @@ void test("a Cancel whose request and clean-up Redis both refuse fails with the 
   const client = await restricted("no-xadd-del", ["xadd", "del"]);
   try {
     const customId = `digits:cancel:${OWNER.toString()}:job`;
-    await assert.rejects(handleCancel(button(OWNER, customId), { redis: client, settings, now: Date.now }), /NOPERM.*'xadd'/);
+    await assert.rejects(
+      handleCancel(button(OWNER, customId), { redis: client, settings, now: Date.now, isOpen: notOpen }),
+      /NOPERM.*'xadd'/,
+    );
     assert.equal(await redis.xlen(settings.requestsStream), 0);
     // The claim could not be undone: the next press says so instead of sending a second request.
-    assert.match(await handleCancel(button(OWNER, customId), { redis, settings, now: Date.now }), /^This job is already being cancelled/);
+    assert.match(
+      await handleCancel(button(OWNER, customId), { redis, settings, now: Date.now, isOpen: notOpen }),
+      /^This job is already being cancelled/,
+    );
   } finally {
     client.disconnect();
   }

@@ -7,6 +7,7 @@ import { RestDiscordPort } from "../src/discord_rest.ts";
 import type { MessageRef } from "../src/discord_port.ts";
 import type { Logger } from "../src/log.ts";
 import { startInteractions } from "../src/interactions/index.ts";
+import { RedisJobStore } from "../src/job_store.ts";
 import type { InteractionsServer } from "../src/interactions/server.ts";
 import { loadInteractionSettings, type InteractionSettings } from "../src/interactions/settings.ts";
 import { FakeDiscord } from "./fake_discord.ts";
@@ -51,6 +52,8 @@ export interface Endpoint {
   readonly signer: Signer;
   readonly settings: InteractionSettings;
   readonly messages: Map<string, MessageRef>;
+  /** The bot's job store, as the coordinator keeps it (a job with stored events is open). */
+  readonly jobs: RedisJobStore;
   readonly logs: Logs;
   readonly server: InteractionsServer;
   stop(): Promise<void>;
@@ -79,6 +82,7 @@ export async function startEndpoint(
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
   const port = new RestDiscordPort({ token: "test", apiUrl });
   const messages = new Map<string, MessageRef>();
+  const jobs = new RedisJobStore(redis, "digits:bot:test:");
   const logs = new Logs();
   const { server, port: listening } = await startInteractions(
     settings,
@@ -96,6 +100,7 @@ export async function startEndpoint(
       messageKeyFor: (userId, requestId) => `${userId.toString()}:${requestId}`,
       log: logs,
       now,
+      isOpen: (userId, requestId) => jobs.isOpen({ userId, requestId }),
     },
     port,
   );
@@ -106,6 +111,7 @@ export async function startEndpoint(
     signer,
     settings,
     messages,
+    jobs,
     logs,
     server,
     stop: async () => {

@@ -43,6 +43,11 @@ export interface CancelDeps {
   readonly redis: Redis;
   readonly settings: InteractionSettings;
   readonly now: () => number;
+  /**
+   * Whether the bot still shows the job as not ended (its events are stored, its final state not
+   * yet shown): how a job queued with the CLI, which /train's limits never counted, is known.
+   */
+  readonly isOpen: (userId: bigint, requestId: string) => Promise<boolean>;
 }
 
 export async function handleCancel(interaction: UserInteraction & { kind: "button" }, deps: CancelDeps): Promise<string> {
@@ -52,9 +57,8 @@ export async function handleCancel(interaction: UserInteraction & { kind: "butto
   if (by !== job.userId && !deps.settings.adminUserIds.has(by.toString())) {
     return `Only <@${job.userId.toString()}>, who started this job, or an admin can cancel it. Nothing was changed.`;
   }
-  if (!(await isActive(deps.redis, job.userId, job.requestId, deps.now()))) {
-    return "This job has already ended (or was not started with /train): there is nothing to cancel.";
-  }
+  const active = (await isActive(deps.redis, job.userId, job.requestId, deps.now())) || (await deps.isOpen(job.userId, job.requestId));
+  if (!active) return "This job has already ended: there is nothing to cancel.";
   const key = cancelKey(job.userId, job.requestId);
   const earlier: unknown = await deps.redis.eval(CLAIM, 1, key, by.toString(), deps.settings.activeJobTtlS);
   if (typeof earlier === "string") return `This job is already being cancelled (by <@${earlier}>); nothing more to do.`;

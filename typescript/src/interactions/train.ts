@@ -29,6 +29,8 @@ export interface TrainDeps {
   readonly log: Logger;
   readonly now: () => number;
   readonly newRequestId?: () => string;
+  /** See CancelDeps.isOpen. */
+  readonly isOpen: (userId: bigint, requestId: string) => Promise<boolean>;
 }
 
 type Command = Extract<UserInteraction, { kind: "command" }>;
