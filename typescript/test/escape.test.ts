@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { escapeText } from "../src/escape.ts";
 import { renderJob } from "../src/render.ts";
 import type { JobState } from "../src/state.ts";
+import { jobState } from "./fixtures.ts";
 
 /** U+202A–U+202E, U+2066–U+2069, U+200B–U+200D, plus the marks and joiners of the same kind. */
 const INVISIBLE = [
@@ -19,23 +20,7 @@ const INVISIBLE = [
   0x00ad,
 ].map((code) => String.fromCodePoint(code));
 
-const base: JobState = {
-  requestId: "req-1",
-  userId: 42n,
-  modelId: "digits",
-  runId: "run-1",
-  source: "v1",
-  status: "failed",
-  totalEpochs: 2,
-  lastBatch: null,
-  epochs: [],
-  best: null,
-  artifactPath: null,
-  upload: null,
-  prunedCount: null,
-  finalValAcc: null,
-  failure: null,
-};
+const base: JobState = jobState({ status: "failed", totalEpochs: 2 });
 
 void test("every bidirectional control and zero-width character is removed", () => {
   for (const char of INVISIBLE) {

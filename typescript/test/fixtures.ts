@@ -1,4 +1,7 @@
-// Event builders shared by the tests: valid JSON text as the trainer would publish it.
+// Event builders shared by the tests: valid JSON text as the trainer would publish it; and a job
+// state to render.
+
+import type { JobState } from "../src/state.ts";
 
 export const BIG_USER_ID = "9223372036854763462"; // above 2^53: a float would turn it into ...3464
 export const TS = "2026-11-28T16:00:00.123456Z";
@@ -37,3 +40,25 @@ export const completed = (valAcc = 0.9812, fields: Fields = {}): string =>
   eventText("digits.train.completed.v1", { val_acc: valAcc, ...fields });
 export const failed = (kind: "user" | "system", message: string, fields: Fields = {}): string =>
   eventText("digits.train.failed.v1", { error_kind: kind, message, ...fields });
+
+/** A v1 job of user 42 in training with nothing folded yet; `fields` change what a test needs. */
+export function jobState(fields: Partial<JobState> = {}): JobState {
+  return {
+    requestId: "req-1",
+    userId: 42n,
+    modelId: "digits",
+    runId: "run-1",
+    source: "v1",
+    status: "training",
+    totalEpochs: 5,
+    lastBatch: null,
+    epochs: [],
+    best: null,
+    artifactPath: null,
+    upload: null,
+    prunedCount: null,
+    finalValAcc: null,
+    failure: null,
+    ...fields,
+  };
+}

@@ -5,24 +5,13 @@ import { DISCORD_LIMITS } from "../src/config.ts";
 import { escapeText } from "../src/escape.ts";
 import { embedLength, progressBar, renderJob } from "../src/render.ts";
 import type { JobState } from "../src/state.ts";
+import { jobState } from "./fixtures.ts";
 
-const base: JobState = {
-  requestId: "req-1",
-  userId: 42n,
-  modelId: "digits",
-  runId: "run-1",
-  source: "v1",
-  status: "training",
-  totalEpochs: 5,
+const base: JobState = jobState({
   lastBatch: { epoch: 2, batch: 50, totalBatches: 100, batchLoss: 0.123456, batchAcc: 0.96875, samplesPerSec: 12345.6 },
   epochs: [{ epoch: 1, valAcc: 0.9712, timeS: 12.34 }],
   best: { epoch: 1, valAcc: 0.9712 },
-  artifactPath: null,
-  upload: null,
-  prunedCount: null,
-  finalValAcc: null,
-  failure: null,
-};
+});
 
 function fieldValue(embed: APIEmbed, name: string): string {
   const field = embed.fields?.find((candidate) => candidate.name === name);

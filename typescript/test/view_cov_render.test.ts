@@ -7,24 +7,9 @@ import { clip, escapeText } from "../src/escape.ts";
 import { embedLength, epochsValue, renderJob, renderText } from "../src/render.ts";
 import { bucket, sparkline } from "../src/sparkline.ts";
 import type { JobState } from "../src/state.ts";
+import { jobState } from "./fixtures.ts";
 
-const base: JobState = {
-  requestId: "req-1",
-  userId: 42n,
-  modelId: "digits",
-  runId: "run-1",
-  source: "v1",
-  status: "training",
-  totalEpochs: 5,
-  lastBatch: null,
-  epochs: [],
-  best: null,
-  artifactPath: null,
-  upload: null,
-  prunedCount: null,
-  finalValAcc: null,
-  failure: null,
-};
+const base: JobState = jobState();
 
 function fieldValue(state: JobState, name: string): string | undefined {
   return renderJob(state).embed.fields?.find((field) => field.name === name)?.value;
