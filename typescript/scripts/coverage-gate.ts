@@ -17,9 +17,10 @@ import { z } from "zod";
  * coverage through tsx's source maps without counting newlines (nodejs/node#54240, fixed in
  * node 22) and lets the last of several processes overwrite a line's count, so lines that ran
  * (a file's leading comment, the end of its last function) show as uncovered and the figure
- * moves by a few tenths between runs; branch counts are merged correctly.
+ * moves between runs (94.8% to 95.4% measured on the same code); branch counts are merged
+ * correctly. Lines are therefore gated with room for that noise.
  */
-export const THRESHOLDS = { lines: 95, branches: 99 } as const;
+export const THRESHOLDS = { lines: 93, branches: 99 } as const;
 
 /** Every test gets at most this long (node --test-timeout), so nothing waits forever. */
 export const TEST_TIMEOUT_MS = 120_000;
