@@ -10,9 +10,13 @@ from codegen.schema_index import Message, load_messages
 from handwriting_ai.contracts import SCHEMA_FILES, names
 
 
-def _message(type_const: str, group: str) -> Message:
+def _message(type_const: str, group: str, schema: JsonObject | None = None) -> Message:
     return Message(
-        file=f"{type_const}.json", title="T", type_const=type_const, group=group, schema={}
+        file=f"{type_const}.json",
+        title="T",
+        type_const=type_const,
+        group=group,
+        schema={} if schema is None else schema,
     )
 
 
@@ -77,13 +81,7 @@ def test_field_defaults_become_constants_in_both_languages() -> None:
             "notes": {"type": "string"},
         }
     }
-    request = Message(
-        file="digits.train.v1.json",
-        title="T",
-        type_const="digits.train.v1",
-        group="request",
-        schema=schema,
-    )
+    request = _message("digits.train.v1", "request", schema)
     py = python_names([request], {"$defs": {}})
     ts = typescript_names([request], {"$defs": {}})
     assert "REQUEST_V1_DEFAULT_EPOCHS: Final = 5\n" in py
@@ -101,12 +99,6 @@ def test_the_request_defaults_come_from_its_schema() -> None:
 @pytest.mark.parametrize("default", [None, [1], {"a": 1}])
 def test_a_default_that_cannot_be_a_constant_is_refused(default: JsonValue) -> None:
     schema: JsonObject = {"properties": {"epochs": {"default": default}}}
-    request = Message(
-        file="digits.train.v1.json",
-        title="T",
-        type_const="digits.train.v1",
-        group="request",
-        schema=schema,
-    )
+    request = _message("digits.train.v1", "request", schema)
     with pytest.raises(NamesError, match=r"epochs: default .* cannot be a constant"):
         constants([request], {"$defs": {}})

@@ -1,7 +1,8 @@
 // Event builders shared by the tests: valid JSON text as the trainer would publish it; and a job
 // state to render.
 
-import type { JobState } from "../src/state.ts";
+import { decodeEvent, type DecodedEvent } from "../src/decode.ts";
+import { foldEvent, type JobState } from "../src/state.ts";
 
 export const BIG_USER_ID = "9223372036854763462"; // above 2^53: a float would turn it into ...3464
 export const TS = "2026-11-28T16:00:00.123456Z";
@@ -61,4 +62,22 @@ export function jobState(fields: Partial<JobState> = {}): JobState {
     failure: null,
     ...fields,
   };
+}
+
+/** The decoded event of a valid fixture text (throws on an invalid one: a broken fixture). */
+export function ev(text: string): DecodedEvent {
+  const result = decodeEvent(text);
+  if (result.kind === "invalid") throw new Error(`fixture invalid: ${result.reason}`);
+  return result;
+}
+
+/** The state after folding `events` in order (texts are decoded first). */
+export function foldAll(events: readonly (string | DecodedEvent)[]): JobState {
+  let state: JobState | undefined;
+  for (const item of events) {
+    const result = foldEvent(state, typeof item === "string" ? ev(item) : item);
+    if (result.kind === "updated") state = result.state;
+  }
+  if (state === undefined) throw new Error("no state");
+  return state;
 }

@@ -1,25 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeEvent, type DecodedEvent } from "../src/decode.ts";
 import { foldRuns } from "../src/jobs.ts";
 import { bestEpoch, foldEvent, progressFraction, type JobState } from "../src/state.ts";
-import { batch, best, completed, epochDone, eventText, failed, legacyText, started } from "./fixtures.ts";
-
-function ev(text: string): DecodedEvent {
-  const result = decodeEvent(text);
-  if (result.kind === "invalid") throw new Error(`fixture invalid: ${result.reason}`);
-  return result;
-}
-
-function foldAll(texts: readonly string[]): JobState {
-  let state: JobState | undefined;
-  for (const text of texts) {
-    const result = foldEvent(state, ev(text));
-    if (result.kind === "updated") state = result.state;
-  }
-  if (state === undefined) throw new Error("no state");
-  return state;
-}
+import { batch, best, completed, epochDone, eventText, failed, legacyText, started, ev, foldAll } from "./fixtures.ts";
 
 void test("a v1 job goes started -> training -> completed with its details", () => {
   const s0 = foldAll([started()]);

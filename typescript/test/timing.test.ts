@@ -3,29 +3,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { APIEmbed } from "discord-api-types/v10";
-import { decodeEvent, type DecodedEvent } from "../src/decode.ts";
 import { duration, renderJob, timeLine } from "../src/render.ts";
-import { elapsedSeconds, etaSeconds, foldEvent, MAX_LOSS_POINTS, PACE_SMOOTHING, type JobState } from "../src/state.ts";
-import { batch, completed, epochDone, legacyText, started } from "./fixtures.ts";
+import { elapsedSeconds, etaSeconds, foldEvent, MAX_LOSS_POINTS, PACE_SMOOTHING } from "../src/state.ts";
+import { batch, completed, epochDone, legacyText, started, ev, foldAll } from "./fixtures.ts";
 
 const T0 = Date.UTC(2026, 10, 28, 16, 0, 0);
 const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
-
-function ev(text: string): DecodedEvent {
-  const result = decodeEvent(text);
-  if (result.kind === "invalid") throw new Error(`fixture invalid: ${result.reason}`);
-  return result;
-}
-
-function foldAll(events: readonly (string | DecodedEvent)[]): JobState {
-  let state: JobState | undefined;
-  for (const item of events) {
-    const result = foldEvent(state, typeof item === "string" ? ev(item) : item);
-    if (result.kind === "updated") state = result.state;
-  }
-  if (state === undefined) throw new Error("no state");
-  return state;
-}
 
 function field(embed: APIEmbed, name: string): string | undefined {
   return embed.fields?.find((candidate) => candidate.name === name)?.value;

@@ -3,27 +3,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MAX_EPOCH_LINES } from "../src/config.ts";
-import { decodeEvent, decodeTrainRequest, type DecodedEvent } from "../src/decode.ts";
+import { decodeEvent, decodeTrainRequest } from "../src/decode.ts";
 import { foldRuns, messageKeyFor, userOfMessageKey } from "../src/jobs.ts";
 import { renderJob } from "../src/render.ts";
 import { elapsedSeconds, foldEvent, type JobState } from "../src/state.ts";
-import { BIG_USER_ID, epochDone, legacyText, started } from "./fixtures.ts";
-
-function ev(text: string): DecodedEvent {
-  const result = decodeEvent(text);
-  if (result.kind === "invalid") throw new Error(`fixture invalid: ${result.reason}`);
-  return result;
-}
-
-function foldAll(events: readonly (string | DecodedEvent)[]): JobState {
-  let state: JobState | undefined;
-  for (const item of events) {
-    const result = foldEvent(state, typeof item === "string" ? ev(item) : item);
-    if (result.kind === "updated") state = result.state;
-  }
-  if (state === undefined) throw new Error("no state");
-  return state;
-}
+import { BIG_USER_ID, epochDone, legacyText, started, ev, foldAll } from "./fixtures.ts";
 
 void test("a legacy job that fails shows the failure, and nothing after it changes the job", () => {
   const state = foldAll([
