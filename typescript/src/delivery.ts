@@ -54,6 +54,14 @@ export function nonceFor(key: string, step: string): string {
   return createHash("sha256").update(`${key}\n${step}`).digest("base64url").slice(0, 25);
 }
 
+/**
+ * The nonce of the `n`th message created for the job under `key`. /train's Queued message is the
+ * first (n = 0): a delivery that never learnt its id then gets it back from Discord and edits it.
+ */
+export function messageNonce(key: string, n = 0): string {
+  return nonceFor(key, `message-${n}`);
+}
+
 /** Capped exponential backoff: base, 2*base, 4*base, … for the 1st, 2nd, 3rd failure in a row. */
 export function backoffMs(failures: number, base: number = RETRY_BASE_MS): number {
   return Math.min(RETRY_CAP_MS, base * 2 ** Math.min(30, Math.max(0, failures - 1)));
@@ -259,7 +267,7 @@ class JobMessage {
     const continued = replyTo !== null && replyChannel === channelId;
     const message: OutgoingMessage = {
       ...base,
-      nonce: nonceFor(this.key, `message-${this.created}`),
+      nonce: messageNonce(this.key, this.created),
       ...(continued ? { replyTo, content: "Continued from the earlier message (Discord stops edits after an hour)." } : {}),
       ...(mention !== null
         ? { mentionUserId: mention, content: `<@${mention.toString()}> your training job (your DMs are closed to the bot)` }

@@ -7,7 +7,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
+import { Delivery } from "../src/delivery.ts";
 import { RestDiscordPort } from "../src/discord_rest.ts";
+import { messageKeyFor } from "../src/jobs.ts";
+import { MemoryMessageStore } from "../src/message_store.ts";
+import { RequestScheduler } from "../src/scheduler.ts";
 import type { MessageRef } from "../src/discord_port.ts";
 import { isActive, releaseActive, reserveActive } from "../src/interactions/active.ts";
 import { cancelKey } from "../src/interactions/settings.ts";
@@ -19,6 +23,7 @@ import { loadInteractionSettings, TRAIN_DEFAULTS, type InteractionSettings } fro
 import { handleTrain, type TrainDeps } from "../src/interactions/train.ts";
 import type { DigitsTrainV1 } from "../src/generated/contracts.ts";
 import { FakeDiscord } from "./fake_discord.ts";
+import { msg } from "./fake_port.ts";
 import { APPLICATION_ID, contentOf, Logs, OTHER, OWNER, post, Signer, trainInteraction } from "./interactions_support.ts";
 import { RedisServer } from "./redis_server.ts";
 
@@ -171,6 +176,26 @@ void test("/train uses the request id it is given, and the Queued message shows 
   const ref = deps.refs.get(`${OWNER.toString()}:my-request-1`);
   assert.ok(ref !== undefined);
   assert.match(JSON.stringify(discord.messages.get(ref.messageId)?.embeds), /augment off/);
+});
+
+void test("a Queued message whose id was never stored (the bot died) is found again by the run's first create and edited", async () => {
+  await redis.flushall();
+  const deps = trainDeps(redis, settingsWith(), { newRequestId: () => "lost-ref" });
+  await handleTrain(command(OWNER), deps);
+  const queued = deps.refs.get(`${OWNER.toString()}:lost-ref`);
+  assert.ok(queued !== undefined);
+  const before = discord.messages.size;
+  // A bot that never stored the id (MemoryMessageStore is empty) shows the job's started state.
+  const delivery = new Delivery({ port, store: new MemoryMessageStore(), logger: new Logs(), scheduler: new RequestScheduler({}) });
+  delivery.publish(
+    messageKeyFor(OWNER, "lost-ref"),
+    { kind: "channel", channelId: queued.channelId, userId: OWNER },
+    msg("Training started"),
+    false,
+  );
+  await delivery.whenIdle();
+  assert.equal(discord.messages.size, before, "no second message");
+  assert.equal(discord.titles.get(queued.messageId), "Training started", "the Queued message now shows the job");
 });
 
 void test("a Queued message that fails with something other than an Error is logged as it is; the job still goes", async () => {

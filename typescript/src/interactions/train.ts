@@ -9,6 +9,7 @@ import type { Redis } from "ioredis";
 import { stringify } from "lossless-json";
 import type { DiscordPort, MessageRef } from "../discord_port.ts";
 import { DeliveryError } from "../discord_port.ts";
+import { messageNonce } from "../delivery.ts";
 import { DigitsTrainV1 } from "../generated/contracts.ts";
 import { REQUEST_V1 } from "../generated/names.ts";
 import type { Logger } from "../log.ts";
@@ -59,8 +60,10 @@ function allowed(interaction: Command, settings: InteractionSettings): boolean {
 async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps): Promise<string | null> {
   try {
     const channelId = await deps.channelFor(request.user_id);
-    const created = await deps.discord.createMessage(channelId, queuedMessage(request, ahead));
-    await deps.messages.set(deps.messageKeyFor(request.user_id, request.request_id), { channelId, messageId: created.id });
+    const key = deps.messageKeyFor(request.user_id, request.request_id);
+    // The job's first message: if the bot dies before storing its id, the run's first create gets it back.
+    const created = await deps.discord.createMessage(channelId, { ...queuedMessage(request, ahead), nonce: messageNonce(key) });
+    await deps.messages.set(key, { channelId, messageId: created.id });
     return null;
   } catch (error) {
     if (error instanceof DeliveryError && error.kind === "dms_closed") {
