@@ -5,33 +5,13 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import type { Redis } from "ioredis";
-import { silentLogger } from "../src/log.ts";
-import { commandClient } from "../src/redis_clients.ts";
-import { FakeDiscord } from "./fake_discord.ts";
+import { test } from "node:test";
 import { batch, started } from "./fixtures.ts";
-import { RedisServer } from "./redis_server.ts";
+import { BotStage } from "./bot_stage.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 const TOKEN = "shutdown-token";
-let redis: RedisServer;
-let discord: FakeDiscord;
-let apiUrl: string;
-let publisher: Redis;
-
-before(async () => {
-  redis = await RedisServer.start();
-  discord = new FakeDiscord();
-  discord.token = TOKEN;
-  apiUrl = await discord.start();
-  publisher = commandClient(redis.url, silentLogger);
-});
-after(async () => {
-  publisher.disconnect();
-  await discord.stop();
-  await redis.stop();
-});
+const stage = new BotStage(TOKEN);
 
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -57,8 +37,8 @@ function npmStart(channel: string, token: string): Started {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "",
       DISCORD_TOKEN: token,
-      DISCORD_API_URL: apiUrl,
-      REDIS_URL: redis.url,
+      DISCORD_API_URL: stage.apiUrl,
+      REDIS_URL: stage.redis.url,
       DIGITS_EVENTS_STREAM: channel,
       DIGITS_BOT_GROUP: `group-${channel}`,
       DIGITS_EDIT_INTERVAL_MS: "600000",
@@ -100,16 +80,16 @@ for (const { signal, group } of CASES) {
     const pid = bot.npm.pid ?? 0;
     try {
       await waitFor("the bot to listen", () => bot.output().includes("listening on"));
-      await publisher.xadd(channel, "*", "event", started({ request_id: requestId }));
-      await waitFor("the first message", () => discord.messageRequests().some((request) => request.body.includes(requestId)));
-      const before = discord.messageRequests().length;
-      await publisher.xadd(channel, "*", "event", batch(1, 10, { request_id: requestId }));
-      await publisher.xadd(channel, "*", "event", batch(1, 57, { request_id: requestId }));
+      await stage.publisher.xadd(channel, "*", "event", started({ request_id: requestId }));
+      await waitFor("the first message", () => stage.discord.messageRequests().some((request) => request.body.includes(requestId)));
+      const before = stage.discord.messageRequests().length;
+      await stage.publisher.xadd(channel, "*", "event", batch(1, 10, { request_id: requestId }));
+      await stage.publisher.xadd(channel, "*", "event", batch(1, 57, { request_id: requestId }));
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(discord.messageRequests().length, before, "held back by the edit interval");
+      assert.equal(stage.discord.messageRequests().length, before, "held back by the edit interval");
       process.kill(group ? -pid : pid, signal);
       assert.equal(await bot.exited, 0, bot.output());
-      const last = discord.messageRequests().at(-1);
+      const last = stage.discord.messageRequests().at(-1);
       assert.match(last?.body ?? "", /batch 57\/100/);
       await waitFor("the bot process to end", () => !groupAlive(pid), 10_000);
     } finally {
@@ -124,7 +104,7 @@ void test("a refused token (401) ends the bot with a clear message and a non-zer
   const pid = bot.npm.pid ?? 0;
   try {
     await waitFor("the bot to listen", () => bot.output().includes("listening on"));
-    await publisher.xadd(channel, "*", "event", started({ request_id: "stop-401" }));
+    await stage.publisher.xadd(channel, "*", "event", started({ request_id: "stop-401" }));
     const code = await bot.exited;
     assert.notEqual(code, 0);
     assert.match(bot.output(), /Discord refused DISCORD_TOKEN \(401\)/);

@@ -2,37 +2,19 @@
 // log, stats, interactions endpoint, stop sequence, and what it does when Redis refuses housekeeping.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Redis } from "ioredis";
+import { test } from "node:test";
 import { loadConfig, type BotConfig } from "../src/config.ts";
 import { isActive, releaseActive, reserveActive } from "../src/interactions/active.ts";
 import type { JobId } from "../src/jobs.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { commandClient } from "../src/redis_clients.ts";
 import { queuedChannel, releaseSlot, startBot, startFailureLine } from "../src/startup.ts";
-import { FakeDiscord } from "./fake_discord.ts";
 import { FakePort } from "./fake_port.ts";
 import { completed, started } from "./fixtures.ts";
-import { RedisServer } from "./redis_server.ts";
+import { BotStage } from "./bot_stage.ts";
 
 const TOKEN = "startup-token";
-let redis: RedisServer;
-let discord: FakeDiscord;
-let apiUrl: string;
-let publisher: Redis;
-
-before(async () => {
-  redis = await RedisServer.start();
-  discord = new FakeDiscord();
-  discord.token = TOKEN;
-  apiUrl = await discord.start();
-  publisher = commandClient(redis.url, silentLogger);
-});
-after(async () => {
-  publisher.disconnect();
-  await discord.stop();
-  await redis.stop();
-});
+const stage = new BotStage(TOKEN);
 
 class LinesLogger implements Logger {
   readonly lines: string[] = [];
@@ -56,7 +38,7 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
 }
 
 function botConfig(argv: readonly string[], env: Record<string, string>): BotConfig {
-  const result = loadConfig(argv, { REDIS_URL: redis.url, DIGITS_EDIT_INTERVAL_MS: "0", ...env });
+  const result = loadConfig(argv, { REDIS_URL: stage.redis.url, DIGITS_EDIT_INTERVAL_MS: "0", ...env });
   assert.equal(result.kind, "run", JSON.stringify(result));
   return result.config;
 }
@@ -65,11 +47,11 @@ const noFatal = (): void => assert.fail("Discord refused the token");
 
 void test("a bot with a token shows a job in Discord, logs stats, prunes stale consumers, and stops in order", async () => {
   const stream = "startup-token-log";
-  await publisher.xgroup("CREATE", stream, "bots", "$", "MKSTREAM");
-  await publisher.xgroup("CREATECONSUMER", stream, "bots", "bot-gone");
+  await stage.publisher.xgroup("CREATE", stream, "bots", "$", "MKSTREAM");
+  await stage.publisher.xgroup("CREATECONSUMER", stream, "bots", "bot-gone");
   const config = botConfig([], {
     DISCORD_TOKEN: TOKEN,
-    DISCORD_API_URL: apiUrl,
+    DISCORD_API_URL: stage.apiUrl,
     DIGITS_EVENTS_STREAM: stream,
     DIGITS_BOT_GROUP: "bots",
     DIGITS_BOT_CONSUMER: "bot-1",
@@ -79,22 +61,22 @@ void test("a bot with a token shows a job in Discord, logs stats, prunes stale c
   assert.ok(bot !== null);
   assert.equal(bot.interactionsPort, null);
   assert.ok(logger.has(/^info removed 1 consumer\(s\) idle for a day with nothing pending from group bots$/), logger.lines.join("\n"));
-  assert.ok(logger.has(new RegExp(`^info listening on ${stream} \\(group bots, consumer bot-1\\) at ${redis.url}$`)));
-  const consumers = async (): Promise<string> => JSON.stringify(await publisher.xinfo("CONSUMERS", stream, "bots"));
+  assert.ok(logger.has(new RegExp(`^info listening on ${stream} \\(group bots, consumer bot-1\\) at ${stage.redis.url}$`)));
+  const consumers = async (): Promise<string> => JSON.stringify(await stage.publisher.xinfo("CONSUMERS", stream, "bots"));
   assert.doesNotMatch(await consumers(), /bot-gone/);
 
-  await publisher.xadd(stream, "*", "event", started({ request_id: "startup-job" }));
-  await waitFor("the job's message", () => [...discord.titles.values()].some((title) => title.startsWith("Training started")));
+  await stage.publisher.xadd(stream, "*", "event", started({ request_id: "startup-job" }));
+  await waitFor("the job's message", () => [...stage.discord.titles.values()].some((title) => title.startsWith("Training started")));
   await waitFor("a stats line", () => logger.has(/^info stats \{.*"jobs":1/));
-  await publisher.xadd(stream, "*", "event", completed(0.97, { request_id: "startup-job" }));
-  await waitFor("the end", () => [...discord.titles.values()].some((title) => title.startsWith("Training completed")));
+  await stage.publisher.xadd(stream, "*", "event", completed(0.97, { request_id: "startup-job" }));
+  await waitFor("the end", () => [...stage.discord.titles.values()].some((title) => title.startsWith("Training completed")));
 
   await bot.stop("SIGTERM");
   assert.ok(logger.has(/^info SIGTERM: stopping; stats \{/));
   assert.ok(logger.has(/^info all pending updates sent$/));
   assert.equal(logger.lines.filter((line) => line.startsWith("warn")).length, 0, logger.lines.join("\n"));
   // The real group stays for the next bot; this bot's clients are closed, so it no longer reads.
-  assert.match(JSON.stringify(await publisher.xinfo("GROUPS", stream)), /"bots"/);
+  assert.match(JSON.stringify(await stage.publisher.xinfo("GROUPS", stream)), /"bots"/);
   const stats = logger.lines.filter((line) => line.startsWith("info stats")).length;
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(logger.lines.filter((line) => line.startsWith("info stats")).length, stats, "no stats after the stop");
@@ -104,7 +86,7 @@ void test("a stop that cannot send a pending update within the shutdown timeout 
   const stream = "startup-unsent-log";
   const config = botConfig([], {
     DISCORD_TOKEN: TOKEN,
-    DISCORD_API_URL: apiUrl,
+    DISCORD_API_URL: stage.apiUrl,
     DIGITS_EVENTS_STREAM: stream,
     DIGITS_BOT_GROUP: "unsent",
     DIGITS_SHUTDOWN_TIMEOUT_MS: "200",
@@ -112,14 +94,14 @@ void test("a stop that cannot send a pending update within the shutdown timeout 
   const logger = new LinesLogger();
   const bot = await startBot(config, { logger, stopping: () => false, onFatal: noFatal });
   assert.ok(bot !== null);
-  discord.slowMs = 1500;
+  stage.discord.slowMs = 1500;
   try {
-    const before = discord.messageRequests().length;
-    await publisher.xadd(stream, "*", "event", started({ request_id: "unsent-job" }));
-    await waitFor("a create under way", () => discord.messageRequests().length > before);
+    const before = stage.discord.messageRequests().length;
+    await stage.publisher.xadd(stream, "*", "event", started({ request_id: "unsent-job" }));
+    await waitFor("a create under way", () => stage.discord.messageRequests().length > before);
     await bot.stop("SIGTERM");
   } finally {
-    discord.slowMs = 0;
+    stage.discord.slowMs = 0;
   }
   assert.ok(logger.has(/^info pending updates not all sent within 200 ms$/), logger.lines.join("\n"));
 });
@@ -145,22 +127,22 @@ void test("a dry run with the interactions endpoint on listens for Discord, and 
   );
   const answer = await fetch(`http://127.0.0.1:${bot.interactionsPort}/interactions`, { method: "POST", body: "{}" });
   assert.equal(answer.status, 401, "an unsigned request is refused");
-  assert.match(JSON.stringify(await publisher.xinfo("GROUPS", stream)), new RegExp(config.group));
+  assert.match(JSON.stringify(await stage.publisher.xinfo("GROUPS", stream)), new RegExp(config.group));
 
   await bot.stop("SIGINT");
   assert.ok(logger.has(/^info SIGINT: stopping/));
-  assert.deepEqual(await publisher.xinfo("GROUPS", stream), [], "the throwaway group is gone");
+  assert.deepEqual(await stage.publisher.xinfo("GROUPS", stream), [], "the throwaway group is gone");
   await assert.rejects(fetch(`http://127.0.0.1:${bot.interactionsPort}/interactions`, { method: "POST", body: "{}" }));
 });
 
 void test("a Redis user that may not list consumers or delete groups still runs the bot; that housekeeping is skipped", async () => {
-  await publisher.call("ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all", "-xinfo", "-xgroup|destroy");
+  await stage.publisher.call("ACL", "SETUSER", "limited", "on", ">pw", "~*", "&*", "+@all", "-xinfo", "-xgroup|destroy");
   const stream = "startup-acl-log";
-  const url = redis.url.replace("redis://", "redis://limited:pw@");
+  const url = stage.redis.url.replace("redis://", "redis://limited:pw@");
   const logger = new LinesLogger();
   const config = botConfig(["--dry-run"], { REDIS_URL: url, DIGITS_EVENTS_STREAM: stream });
-  await publisher.xgroup("CREATE", stream, config.group, "$", "MKSTREAM");
-  await publisher.xgroup("CREATECONSUMER", stream, config.group, "bot-gone");
+  await stage.publisher.xgroup("CREATE", stream, config.group, "$", "MKSTREAM");
+  await stage.publisher.xgroup("CREATECONSUMER", stream, config.group, "bot-gone");
   const bot = await startBot(config, { logger, stopping: () => false, onFatal: noFatal, staleConsumerMs: 0 });
   assert.ok(bot !== null);
   assert.ok(
@@ -168,11 +150,11 @@ void test("a Redis user that may not list consumers or delete groups still runs 
     logger.lines.join("\n"),
   );
   assert.ok(!logger.has(/removed/));
-  assert.match(JSON.stringify(await publisher.xinfo("CONSUMERS", stream, config.group)), /bot-gone/, "not pruned");
+  assert.match(JSON.stringify(await stage.publisher.xinfo("CONSUMERS", stream, config.group)), /bot-gone/, "not pruned");
   await bot.stop("SIGTERM");
   assert.ok(logger.has(/^info all pending updates sent$/));
   // The throwaway group could not be deleted: it is left behind, and the stop still completes.
-  assert.match(JSON.stringify(await publisher.xinfo("GROUPS", stream)), new RegExp(config.group));
+  assert.match(JSON.stringify(await stage.publisher.xinfo("GROUPS", stream)), new RegExp(config.group));
 });
 
 void test("a bot told to stop while it waits for Redis gives up and starts nothing", async () => {
@@ -198,7 +180,7 @@ void test("a /train's Queued message goes to the notify channel when set, else t
 });
 
 void test("an ended job's slot is freed; when that fails the failure is logged, not thrown", async () => {
-  const client = commandClient(redis.url, silentLogger);
+  const client = commandClient(stage.redis.url, silentLogger);
   const release = (job: JobId): Promise<void> => releaseActive(client, job.userId, job.requestId);
   const limits = { maxJobsPerUser: 5, maxJobsTotal: 5, activeJobTtlS: 3600 };
   assert.equal((await reserveActive(client, limits, 42n, "slot-job", Date.now())).kind, "reserved");
