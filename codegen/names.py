@@ -5,7 +5,8 @@ a silently ignored event). So each gets one constant, of the same name in Python
 (``handwriting_ai/contracts/names.py``) and TypeScript (``typescript/src/generated/names.ts``):
 
 - a message type: ``digits.train.batch.v1`` -> ``BATCH_V1``, ``digits.train.v1`` ->
-  ``REQUEST_V1``, ``digits.manifest.v1`` -> ``MANIFEST_V1``, legacy ``started`` ->
+  ``REQUEST_V1``, ``digits.manifest.v1`` -> ``MANIFEST_V1``, ``digits.predict.v1`` ->
+  ``PREDICT_V1``, ``digits.predict.result.v1`` -> ``PREDICT_RESULT_V1``, legacy ``started`` ->
   ``LEGACY_STARTED``;
 - a Redis name: each ``$defs`` entry of ``schemas/names.json`` (its ``const``) under its key;
 - a field's ``default`` (what a client fills in when its user gives no value):
@@ -19,7 +20,7 @@ import re
 from collections.abc import Sequence
 
 from codegen.json_types import JsonObject, as_object, as_str
-from codegen.schema_index import NAMES_FILE, Message
+from codegen.schema_index import NAMES_FILE, NOT_EVENTS, Message
 
 _EVENT = re.compile(r"^digits\.train\.(?P<name>[a-z_]+)\.v(?P<version>[0-9]+)$")
 _CONSTANT = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -42,7 +43,7 @@ def constant_name(message: Message) -> str:
     """The constant that holds ``message``'s type name."""
     if message.group == "legacy":
         return f"LEGACY_{message.type_const.upper()}"
-    if message.group in ("request", "manifest"):
+    if message.group in NOT_EVENTS:
         return f"{message.group.upper()}_{message.type_const.rsplit('.', 1)[1].upper()}"
     match = _EVENT.match(message.type_const)
     if match is None:

@@ -5,6 +5,8 @@ The kind of a schema follows from its file name, so adding a message is adding a
 - ``digits.train.<name>.v<N>.json``: an event of version N (one union per version);
 - ``legacy.<name>.json``: a legacy compact event;
 - ``digits.train.v<N>.json``: a job request;
+- ``digits.predict.v<N>.json``: a prediction request (bot -> prediction worker);
+- ``digits.predict.result.v<N>.json``: a prediction's result (prediction worker -> bot);
 - ``digits.manifest.v<N>.json``: the manifest written beside a trained model (a document with
   no ``type``: its key in the lock and ``SCHEMA_FILES`` is its file name without ``.json``);
 - ``names.json``: not a message; the Redis names both sides share (constants, see
@@ -27,11 +29,15 @@ SCHEMAS_DIR = REPO_ROOT / "schemas"
 COMMON_FILE = "common.json"
 LOCK_FILE = "lock.json"  # the published-schema lock (codegen/compat.py), not a schema
 NAMES_FILE = "names.json"  # shared Redis names (codegen/names.py), not a message
+NOT_EVENTS = ("request", "manifest", "predict", "predict_result")
+"""Groups of messages that are not events: requests, results and documents (no union)."""
 
 _EVENT = re.compile(r"^digits\.train\.[a-z_]+\.v(?P<version>[0-9]+)\.json$")
 _LEGACY = re.compile(r"^legacy\.[a-z_]+\.json$")
 _REQUEST = re.compile(r"^digits\.train\.v[0-9]+\.json$")
 _MANIFEST = re.compile(r"^digits\.manifest\.v[0-9]+\.json$")
+_PREDICT = re.compile(r"^digits\.predict\.v[0-9]+\.json$")
+_PREDICT_RESULT = re.compile(r"^digits\.predict\.result\.v[0-9]+\.json$")
 
 
 class SchemaLayoutError(Exception):
@@ -45,7 +51,7 @@ class Message:
     file: str
     title: str
     type_const: str
-    group: str  # "v1", "v2", ... for events; "legacy"; "request"; "manifest"
+    group: str  # "v1", "v2", ... for events; "legacy"; "request"; "manifest"; "predict"; ...
     schema: JsonObject
 
     @property
@@ -73,15 +79,20 @@ def group_of(file: str) -> str:
         return "request"
     if _MANIFEST.match(file):
         return "manifest"
+    if _PREDICT.match(file):
+        return "predict"
+    if _PREDICT_RESULT.match(file):
+        return "predict_result"
     raise SchemaLayoutError(
         f"schemas/{file}: unknown kind of schema; name it digits.train.<name>.v<N>.json, "
-        "legacy.<name>.json, digits.train.v<N>.json or digits.manifest.v<N>.json"
+        "legacy.<name>.json, digits.train.v<N>.json, digits.manifest.v<N>.json, "
+        "digits.predict.v<N>.json or digits.predict.result.v<N>.json"
     )
 
 
 def is_event(group: str) -> bool:
     """Whether messages of ``group`` are events (on the channel), not a request or a document."""
-    return group not in ("request", "manifest")
+    return group not in NOT_EVENTS
 
 
 def on_the_wire(messages: Iterable[Message]) -> list[Message]:

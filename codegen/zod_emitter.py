@@ -51,6 +51,9 @@ _SUPPORTED = _ANNOTATIONS | {
     "maxLength",
     "pattern",
     "format",
+    "items",
+    "minItems",
+    "maxItems",
 }
 
 
@@ -167,6 +170,8 @@ class ZodEmitter:
             return "z.number()" + self._bounds(schema, where, "")
         if type_name == "boolean":
             return "z.boolean()"
+        if type_name == "array":
+            return self._array(schema, where)
         raise UnsupportedSchemaError(f"{where}: unsupported type {type_name!r} here")
 
     def _string(self, schema: JsonObject, where: str) -> str:
@@ -191,6 +196,25 @@ class ZodEmitter:
                     f"{where}.pattern {_js(pattern)}: {exc} (see codegen/patterns.py)"
                 ) from exc
             out += f'.regex(new RegExp({_js(pattern)}, "u"))'
+        return out
+
+    def _array(self, schema: JsonObject, where: str) -> str:
+        """``z.array(items)`` with its length bounds; items of any non-object, non-bigint schema."""
+        if "items" not in schema:
+            raise UnsupportedSchemaError(f"{where}: an array needs items (the schema of each item)")
+        item = as_object(schema["items"], f"{where}.items")
+        ref = item.get("$ref")
+        big_ref = isinstance(ref, str) and self.ref_name(ref, where) in self.bigint_defs
+        items = self.expr(item, f"{where}.items", None)
+        if big_ref or items.startswith("z.bigint()"):
+            raise UnsupportedSchemaError(
+                f"{where}.items: 64-bit integers in an array are not supported"
+            )
+        out = f"z.array({items})"
+        if "minItems" in schema:
+            out += f".min({_num(schema['minItems'], where)})"
+        if "maxItems" in schema:
+            out += f".max({_num(schema['maxItems'], where)})"
         return out
 
     def _integer(self, schema: JsonObject, where: str, key: str | None) -> str:

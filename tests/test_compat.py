@@ -213,9 +213,9 @@ def test_nullability_removed(repo: Repo) -> None:
 def test_nullability_removed_in_common_is_seen_by_every_event(repo: Repo) -> None:
     repo.edit("common.json", lambda c: defs(c, "RunId").update(type="string"))
     found = rules(repo.check())
-    events = {m.removesuffix(".json") for m in _event_files()}
-    assert found == {(e, "run_id", "nullability-removed") for e in events}
-    assert len(found) == 9
+    users = {m.removesuffix(".json") for m in _event_files()} | {"digits.predict.result.v1"}
+    assert found == {(e, "run_id", "nullability-removed") for e in users}
+    assert len(found) == 10
 
 
 def _event_files() -> list[str]:
@@ -272,7 +272,8 @@ def test_bound_tightened(
 def test_bound_tightened_in_common_is_seen_by_every_message_using_it(repo: Repo) -> None:
     repo.edit("common.json", lambda c: defs(c, "Timestamp").update(format="date"))
     found = rules(repo.check())
-    users = [*_event_files(), "digits.manifest.v1.json"]  # its created_at is a Timestamp
+    # The manifest's created_at is a Timestamp, and so is a prediction result's ts.
+    users = [*_event_files(), "digits.manifest.v1.json", "digits.predict.result.v1.json"]
     assert {m for m, _, _ in found} == {f.removesuffix(".json") for f in users}
     assert {(f, r) for _, f, r in found} == {(f, "bound-tightened") for f in ("ts", "created_at")}
 

@@ -7,22 +7,32 @@ generated zod schemas; both must agree on every vector.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
 from handwriting_ai.contracts import SCHEMA_FILES
-from handwriting_ai.contracts.names import MANIFEST_V1, REQUEST_V1
+from handwriting_ai.contracts.names import MANIFEST_V1, PREDICT_RESULT_V1, PREDICT_V1, REQUEST_V1
 from handwriting_ai.events.codec import (
     EventDecodeError,
     RequestValidationError,
     decode_event,
     decode_request,
 )
+from handwriting_ai.predict_messages import (
+    PredictMessageError,
+    decode_predict_request,
+    decode_predict_result,
+)
 
 VECTORS = Path(__file__).parent / "vectors"
 REQUEST_FILE = SCHEMA_FILES[REQUEST_V1]
+# The prediction messages: not events, each decoded by its own function.
+PREDICT_DECODERS: dict[str, Callable[[str], Mapping[str, object]]] = {
+    SCHEMA_FILES[PREDICT_V1]: decode_predict_request,
+    SCHEMA_FILES[PREDICT_RESULT_V1]: decode_predict_result,
+}
 # What goes over Redis: events and requests (the manifest is checked in test_manifest.py).
 WIRE_FILES = [file for type_name, file in SCHEMA_FILES.items() if type_name != MANIFEST_V1]
 
@@ -59,7 +69,21 @@ def test_every_message_type_has_vectors_of_both_verdicts() -> None:
     assert len(big) == len(WIRE_FILES)
 
 
+def _decode(schema: str, text: str) -> Mapping[str, object]:
+    if schema == REQUEST_FILE:
+        return decode_request(text)
+    if schema in PREDICT_DECODERS:
+        return PREDICT_DECODERS[schema](text)
+    return decode_event(text)
+
+
 def _verdict(schema: str, text: str) -> bool:
+    if schema in PREDICT_DECODERS:
+        try:
+            PREDICT_DECODERS[schema](text)
+        except PredictMessageError:
+            return False
+        return True
     if schema == REQUEST_FILE:
         try:
             decode_request(text)
@@ -84,7 +108,7 @@ def test_vector_verdict(schema: str, name: str, valid: bool, text: str) -> None:
 def test_user_id_above_2_53_survives_exactly() -> None:
     for schema, name, _, text in ALL:
         if "above 2^53" in name and schema != REQUEST_FILE:
-            event = decode_event(text)
+            event = _decode(schema, text)
             digits = text.split('"user_id":', 1)[1].split(",", 1)[0]
             assert event["user_id"] == int(digits) > 2**53
 
@@ -100,7 +124,5 @@ def test_vector_decodes_to_the_values_it_expects(
     schema: str, name: str, text: str, expect: dict[str, str]
 ) -> None:
     # Whole numbers are ints (2.0 -> 2, exactly, any size); others the nearest double.
-    decoded: Mapping[str, object] = (
-        decode_request(text) if schema == REQUEST_FILE else decode_event(text)
-    )
+    decoded = _decode(schema, text)
     assert {key: json.dumps(decoded[key]) for key in expect} == expect

@@ -6,10 +6,16 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { z } from "zod";
 import { decodeEvent, decodeTrainRequest } from "../src/decode.ts";
+import { decodePredictRequest, decodePredictResult, type Decoded } from "../src/predict_decode.ts";
 
 const VECTORS_DIR = join(import.meta.dirname, "..", "..", "tests", "vectors");
 const REQUEST_SCHEMA = "digits.train.v1.json";
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** The prediction messages: not events, each with its own decoder. */
+const PREDICT_DECODERS = new Map<string, (text: string) => Decoded<{ readonly user_id: bigint }>>([
+  ["digits.predict.v1.json", decodePredictRequest],
+  ["digits.predict.result.v1.json", decodePredictResult],
+]);
 
 const VectorFile = z.object({
   schema: z.string(),
@@ -45,7 +51,17 @@ for (const file of files) {
     for (const vector of vectors) {
       const label = `${file} / ${vector.name}`;
       let userId: bigint;
-      if (schema === REQUEST_SCHEMA) {
+      const predict = PREDICT_DECODERS.get(schema);
+      if (predict !== undefined) {
+        const result = predict(vector.text);
+        assert.equal(result.kind === "ok", vector.valid, `${label}: ${result.kind === "invalid" ? result.reason : "accepted"}`);
+        if (result.kind === "invalid") continue;
+        userId = result.message.user_id;
+        if (vector.expect !== undefined) {
+          assert.deepEqual(decodedFields({ ...result.message }, vector.expect), vector.expect, label);
+          expectations += 1;
+        }
+      } else if (schema === REQUEST_SCHEMA) {
         const result = decodeTrainRequest(vector.text);
         assert.equal(result.kind === "ok", vector.valid, `${label}: ${result.kind === "invalid" ? result.reason : "accepted"}`);
         if (result.kind === "invalid") continue;

@@ -5,6 +5,8 @@
 from typing import Final, TypeAlias
 
 from .digits_manifest_v1 import DigitsManifestV1
+from .digits_predict_result_v1 import DigitsPredictResultV1
+from .digits_predict_v1 import DigitsPredictV1
 from .digits_train_artifact_v1 import DigitsTrainArtifactV1
 from .digits_train_batch_v1 import DigitsTrainBatchV1
 from .digits_train_best_v1 import DigitsTrainBestV1
@@ -53,6 +55,8 @@ DIGITS_EVENT_V1_TYPES: Final[tuple[str, ...]] = (
 """Message type -> schema file name in schemas/."""
 SCHEMA_FILES: Final[dict[str, str]] = {
     "digits.manifest.v1": "digits.manifest.v1.json",
+    "digits.predict.result.v1": "digits.predict.result.v1.json",
+    "digits.predict.v1": "digits.predict.v1.json",
     "digits.train.artifact.v1": "digits.train.artifact.v1.json",
     "digits.train.batch.v1": "digits.train.batch.v1.json",
     "digits.train.best.v1": "digits.train.best.v1.json",
@@ -75,6 +79,8 @@ __all__ = [
     "SCHEMA_FILES",
     "DigitsEventV1",
     "DigitsManifestV1",
+    "DigitsPredictResultV1",
+    "DigitsPredictV1",
     "DigitsTrainArtifactV1",
     "DigitsTrainBatchV1",
     "DigitsTrainBestV1",

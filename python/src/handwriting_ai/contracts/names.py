@@ -7,6 +7,12 @@ from typing import Final
 MANIFEST_V1: Final = "digits.manifest.v1"
 """Type of DigitsManifestV1 (digits.manifest.v1.json)."""
 
+PREDICT_RESULT_V1: Final = "digits.predict.result.v1"
+"""Type of DigitsPredictResultV1 (digits.predict.result.v1.json)."""
+
+PREDICT_V1: Final = "digits.predict.v1"
+"""Type of DigitsPredictV1 (digits.predict.v1.json)."""
+
 ARTIFACT_V1: Final = "digits.train.artifact.v1"
 """Type of DigitsTrainArtifactV1 (digits.train.artifact.v1.json)."""
 
@@ -75,6 +81,15 @@ ACTIVE_USER_KEY_PREFIX: Final = "digits:active:user:"
 
 ACTIVE_ALL_KEY: Final = "digits:active:all"
 """The bot's key counting every queued or running job."""
+
+PREDICT_QUEUE: Final = "digits:predict:queue"
+"""Redis list of digits.predict.v1 requests: the bot pushes (LPUSH), prediction workers pop (BRPOP); a queue of its own, never behind training."""
+
+PREDICT_RESULT_KEY: Final = "digits:predict:result:{user_id}:{request_id}"
+"""Redis list a prediction worker pushes the digits.predict.result.v1 of one request to (with an expiry); the bot waits on it (BLPOP)."""
+
+PREDICT_V1_DEFAULT_MODEL_ID: Final = "digits"
+"""Default of DigitsPredictV1.model_id (digits.predict.v1.json)."""
 
 REQUEST_V1_DEFAULT_MODEL_ID: Final = "digits"
 """Default of DigitsTrainV1.model_id (digits.train.v1.json)."""
