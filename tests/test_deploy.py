@@ -7,22 +7,29 @@ example file missing a setting (or listing one nobody reads), would fail only in
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import re
+import select
 import shlex
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
+from demo.bot_build import ensure_bot_built
 from handwriting_ai.settings import Settings
+from tests.conftest import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 INSTALL_ROOT = "/opt/digits"  # where the units expect the checkout
+IMPORT_FROM = re.compile(r'^\s*(?:import|export)\b[^";]*?\bfrom\s*"([^".][^"]*)"', re.M)
 
 
 def _python_settings(model: type[BaseModel] = Settings, prefix: str = "") -> set[str]:
@@ -83,13 +90,98 @@ def test_each_unit_runs_a_real_entry_point(unit: Path) -> None:
         assert help_run.returncode == 0, f"{unit.name}: {help_run.stderr}"
         assert f"python -m handwriting_worker {argv[3]}" in help_run.stdout
         return
-    assert argv[:3] == ["/usr/bin/node", "--import", "tsx"], argv
+    assert argv == ["/usr/bin/node", "dist/main.js"], argv  # the build: no tsx at run time
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.read(unit)
     workdir = Path(parser["Service"]["WorkingDirectory"]).relative_to(INSTALL_ROOT)
-    assert (ROOT / workdir / argv[3]).is_file(), f"{unit.name}: {argv[3]} not found"
-    package = (ROOT / workdir / "package.json").read_text()
-    assert f"node --import tsx {argv[3]}" in package, "the unit and npm start differ"
+    ensure_bot_built()
+    assert (ROOT / workdir / argv[1]).is_file(), f"{unit.name}: {argv[1]} not built"
+    scripts = json.loads((ROOT / workdir / "package.json").read_text())["scripts"]
+    assert scripts["start"] == f"exec node {argv[1]}", "the unit and npm start differ"
+
+
+def _bot_unit() -> tuple[list[str], Path]:
+    unit = DEPLOY / "systemd" / "digits-bot.service"
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read(unit)
+    workdir = Path(parser["Service"]["WorkingDirectory"]).relative_to(INSTALL_ROOT)
+    return _exec_start(unit), ROOT / workdir
+
+
+def _read_only_dir(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A folder nobody can write to, and the prefix that runs a command with it so.
+
+    Not root: mode 0555 is enough. Root ignores modes, so it gets what ProtectSystem=strict
+    gives: a read-only bind mount, in a mount namespace of the command's own (unshare).
+    """
+    folder = tmp_path / "ro-tmp"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return folder, []
+    mount = f"mount --bind {folder} {folder} && mount -o remount,ro,bind {folder}"
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"{mount} && ! touch {folder}/x 2>/dev/null"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"root without mount namespaces: cannot make {folder} read-only")
+    return folder, ["unshare", "-m", "sh", "-c", f'{mount} && exec "$@"', "sh"]
+
+
+@pytest.mark.timeout(180)
+def test_the_bot_unit_starts_with_a_read_only_tmpdir(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """ProtectSystem=strict makes /tmp read-only: tsx hung there, silently, for good."""
+    argv, workdir = _bot_unit()
+    node = shutil.which("node")
+    assert node is not None, "node is not on PATH"
+    ensure_bot_built()
+    folder, prefix = _read_only_dir(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGITS_", "DISCORD_"))}
+    env.update(TMPDIR=str(folder), REDIS_URL=redis_server.url, DIGITS_BOT_GROUP="unit-test")
+    bot = subprocess.Popen(
+        [*prefix, node, *argv[1:], "--dry-run"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert bot.stderr is not None
+        deadline = time.monotonic() + 60
+        line = ""
+        while "listening on" not in line and time.monotonic() < deadline:
+            ready, _, _ = select.select([bot.stderr], [], [], 1.0)
+            line = bot.stderr.readline() if ready else ""
+            if bot.poll() is not None and not line:
+                pytest.fail(f"the bot exited {bot.returncode} at start: {bot.stderr.read()}")
+        assert "listening on" in line, "the bot printed nothing within 60 s: it hangs at start"
+    finally:
+        bot.terminate()
+        bot.wait(30)
+
+
+def test_the_bot_build_imports_production_dependencies_only() -> None:
+    """`npm ci --omit=dev` leaves only "dependencies": the build may import nothing else."""
+    ensure_bot_built()
+    package = json.loads((ROOT / "typescript" / "package.json").read_text())
+    allowed = set(package["dependencies"])
+    imported: set[str] = set()
+    for path in (ROOT / "typescript" / "dist").rglob("*.js"):
+        text = path.read_text()
+        for spec in re.findall(
+            r'^\s*(?:import|export)\b[^";]*?\bfrom\s*"([^".][^"]*)"', text, re.M
+        ):
+            if not spec.startswith("node:"):
+                parts = spec.split("/")
+                imported.add("/".join(parts[:2]) if spec.startswith("@") else parts[0])
+    assert imported, "no package imports found: the scan is broken"
+    assert imported - allowed == set(), "the build imports devDependencies"
 
 
 def test_every_unit_reads_the_example_environment_file() -> None:
