@@ -24,7 +24,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "EVENTS__BATCH_EVERY",
         "EVENTS__LEGACY",
         "HANDWRITING_API_KEY",
+        "HANDWRITING_API_URL",
+        "DIGITS__MNIST_MIRROR",
         "RQ__JOB_TIMEOUT_S",
+        "RQ__QUEUE",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -69,12 +72,6 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "interpret input. It accepts true or false (also 1/0, yes/no, on/off) (false "
             "publishes nothing); unset it for the default true.",
         ),
-        (
-            "DIGITS_EVENTS_CHANNEL",
-            "",
-            "DIGITS_EVENTS_CHANNEL='' is invalid: String should have at least 1 character. It "
-            "accepts text of at least 1 character(s)",
-        ),
         ("EVENTS__REDIS_TIMEOUT_S", "0", "It accepts a number > 0 and <= 30 (connect"),
         ("EVENTS__QUEUE_SIZE", "8", "It accepts a whole number >= 16 and <= 1000000 ("),
         ("EVENTS__CLOSE_TIMEOUT_S", "61", "It accepts a number > 0 and <= 60"),
@@ -86,7 +83,6 @@ def test_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ("EVENTS__STREAM_MAXLEN", "10", "It accepts a whole number >= 1000 and <= 100000000"),
         ("EVENTS__STREAM_MAX_AGE_S", "1", "It accepts a whole number >= 60 (seconds an entry"),
-        ("DIGITS_EVENTS_STREAM", "", "DIGITS_EVENTS_STREAM='' is invalid: String should have"),
         ("RQ__JOB_TIMEOUT_S", "x", "RQ__JOB_TIMEOUT_S='x' is invalid: Input should be a valid"),
     ],
 )
@@ -127,14 +123,92 @@ def test_every_bad_variable_is_named_in_one_paragraph(monkeypatch: pytest.Monkey
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("redis://:pw@h:1/0", "redis://:***@h:1/0"),
-        ("redis://user:p%40ss@h/0", "redis://user:***@h/0"),
+        ("redis://:pw@h:1/0", "redis://***@h:1/0"),
+        ("redis://user:p%40ss@h/0", "redis://***@h/0"),
         ("rediss://h:6379/0?password=x&db=1", "rediss://h:6379/0?password=***&db=1"),
+        ("rediss://h/0?db=1&PWD=a#b/c&x=y", "rediss://h/0?db=1&PWD=***&x=y"),
         ("unix:///tmp/redis.sock", "unix:///tmp/redis.sock"),
-        ("redis://user@h", "redis://user@h"),
+        ("unix:///tmp/redis.sock?password=x", "unix:///tmp/redis.sock?password=***"),
+        ("redis://user@h", "redis://***@h"),
         ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-        ("http://[::1", "<unparsable URL>"),
+        ("http://[::1", "http://[::1"),
+        ("not a URL: a@b", "not a URL: a@b"),
+        # base64 passwords: a /, # or ? ends what a URL parser calls the password
+        ("redis://:ab/cd+ef==@h:6379/0", "redis://***@h:6379/0"),
+        ("redis://user:ab#cd@h:6379/0", "redis://***@h:6379/0"),
+        ("redis://:ab?cd=ef@h:6379/0", "redis://***@h:6379/0"),
+        ("redis://:a@b/c#d?e@h:6379/0", "redis://***@h:6379/0"),
     ],
 )
-def test_redact_url_hides_passwords(url: str, shown: str) -> None:
+def test_redact_url_hides_everything_before_the_last_at(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("REDIS_URL", "redis://:Sek/Ret@127.0.0.1:6379/0", "the port is not a number"),
+        ("REDIS_URL", "redis://:12/Ret@127.0.0.1:6379/0", "the URL names no host"),
+        ("REDIS_URL", "redis://user:Sek#Ret@h:6379/0", "the port is not a number"),
+        ("REDIS_URL", "redis://:Sek?Ret@h/0", "the port is not a number"),
+        ("REDIS_URL", "redis://h:99999/0", "the port is not a number"),
+        ("REDIS_URL", "unix://", "a unix:// URL needs the socket's path"),
+        ("HANDWRITING_API_URL", "api.example:8080", "the URL must start with http:// or https://"),
+        ("HANDWRITING_API_URL", "https://:8/Ret@api.example", "the URL names no host"),
+        ("HANDWRITING_API_URL", "https://u:Sek#Ret@api.example", "the port is not a number"),
+        ("DIGITS__MNIST_MIRROR", "ftp://mirror/mnist", "the URL must start with http://"),
+    ],
+)
+def test_a_url_that_cannot_work_stops_start_up_without_its_secrets(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, reason: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"Invalid settings: {name}")
+    assert reason in message
+    assert "Sek" not in message
+    assert "Ret" not in message
+
+
+def test_urls_that_work_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://:ab%2Fcd%23ef%3Fgh@redis:6380/1")
+    monkeypatch.setenv("HANDWRITING_API_URL", "https://api.example/base")
+    monkeypatch.setenv("DIGITS__MNIST_MIRROR", "http://127.0.0.1:8000/mnist/")
+    settings = load_settings()
+    assert settings.redis_url_value() == "redis://:ab%2Fcd%23ef%3Fgh@redis:6380/1"
+    assert settings.handwriting_api_url == "https://api.example/base"
+    monkeypatch.setenv("REDIS_URL", "unix:///run/redis.sock?db=1")
+    assert load_settings().redis_url_value() == "unix:///run/redis.sock?db=1"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "HANDWRITING_API_URL",
+        "HANDWRITING_API_KEY",
+        "REDIS_URL",
+        "EVENTS__BATCH_EVERY",
+        "RQ__QUEUE",
+        "DIGITS_EVENTS_CHANNEL",
+    ],
+)
+def test_an_empty_value_counts_as_unset(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """``#HANDWRITING_API_URL=`` uncommented in the example env file: the upload stays off."""
+    monkeypatch.setenv(name, "")
+    assert load_settings() == load_settings_without(monkeypatch, name)
+
+
+def load_settings_without(monkeypatch: pytest.MonkeyPatch, name: str) -> object:
+    monkeypatch.delenv(name)
+    return load_settings()
+
+
+def test_a_bad_url_setting_is_shown_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HANDWRITING_API_URL", "ftp://user:hunter2@api.example")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
+    assert "HANDWRITING_API_URL='ftp://***@api.example' is invalid" in str(caught.value)
+    assert "It accepts an http:// or https:// URL" in str(caught.value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal, get_args
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from annotated_types import Ge, Gt, Le, MinLen
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -23,6 +23,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 """Where Redis is when REDIS_URL is unset."""
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+HTTP_SCHEMES = ("http", "https")
 
 
 class EventsSettings(BaseModel):
@@ -92,6 +93,13 @@ class DigitsSettings(BaseModel):
     mnist_md5s: dict[str, str] = {}
     """DIGITS__MNIST_MD5S: JSON {file name: md5} replacing torchvision's checksums."""
 
+    @field_validator("mnist_mirror")
+    @classmethod
+    def _mirror_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_url(value, HTTP_SCHEMES)
+        return value
+
 
 class TrainSettings(BaseModel):
     """``TRAIN__*``: the trainer's machine use."""
@@ -125,7 +133,10 @@ class Settings(BaseSettings):
     """All settings; read with ``load_settings()``."""
 
     model_config = SettingsConfigDict(
-        env_nested_delimiter="__", extra="ignore", use_attribute_docstrings=True
+        env_nested_delimiter="__",
+        extra="ignore",
+        use_attribute_docstrings=True,
+        env_ignore_empty=True,  # VAR= (an example line uncommented) is unset, not ''
     )
 
     events: EventsSettings = EventsSettings()
@@ -149,9 +160,16 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and urlsplit(value.get_secret_value()).scheme not in REDIS_SCHEMES:
-            raise ValueError("the URL must start with redis://, rediss:// or unix://")
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_url(value.get_secret_value(), REDIS_SCHEMES)
+        return value
+
+    @field_validator("handwriting_api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_url(value, HTTP_SCHEMES)
         return value
 
     def redis_url_value(self) -> str:
@@ -167,23 +185,49 @@ _SECRET_QUERY_KEYS = frozenset({"password", "pass", "pwd", "token", "secret"})
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password (``user:pw@`` or ``?password=``) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    userinfo, at, host = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:***@{host}"
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    secret_query = any(key.lower() in _SECRET_QUERY_KEYS for key, _ in pairs)
-    if netloc == parts.netloc and not secret_query:
-        return url  # nothing to hide; urlunsplit would turn unix:///p into unix:/p
-    query = urlencode(
-        [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
+    """``url`` with its user information and any ``?password=`` value replaced by ``***``.
+
+    Everything between ``://`` and the last ``@`` of the raw text is hidden, however the
+    password is written: a ``/``, ``#``, ``?`` or ``@`` in it (common in base64 passwords)
+    ends the part a URL parser calls the password, and the rest would be printed. A query
+    value is hidden up to the next ``&``, ``#`` included.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    _, at, after = rest.rpartition("@")
+    if at:
+        rest = "***@" + after
+    head, question, query = rest.partition("?")
+    if question:
+        pairs = [pair.partition("=") for pair in query.split("&")]
+        query = "&".join(
+            f"{key}{eq}{'***' if unquote(key).lower() in _SECRET_QUERY_KEYS else value}"
+            for key, eq, value in pairs
+        )
+    return f"{scheme}://{head}{question}{query}"
+
+
+def check_url(url: str, schemes: tuple[str, ...]) -> None:
+    """``ValueError`` when ``url`` cannot be used; the reason never quotes the URL's parts."""
+    encode = (
+        "; write a /, #, ?, @ or % in a user name or password percent-encoded "
+        "(%2F, %23, %3F, %40, %25)"
     )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        starts = [f"{scheme}://" for scheme in schemes]
+        raise ValueError(f"the URL must start with {', '.join(starts[:-1])} or {starts[-1]}")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError("a unix:// URL needs the socket's path (unix:///run/redis.sock)")
+        return
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise ValueError(f"the port is not a number from 0 to 65535{encode}") from None
+    if not parts.hostname:
+        raise ValueError(f"the URL names no host{encode}")
 
 
 def _model_fields(model: object) -> dict[str, FieldInfo]:
@@ -218,6 +262,8 @@ def _accepts(name: str, info: FieldInfo) -> str:
     kind = kinds.get(annotation, "a value")
     if name == "REDIS_URL":
         kind = "redis://[[user]:password@]host[:port][/db], rediss://... or unix:///path"
+    elif name.endswith(("_URL", "_MIRROR")):
+        kind = "an http:// or https:// URL"
     bounds: list[str] = []
     words = (
         (Ge, "ge", ">= {}"),
@@ -248,7 +294,7 @@ def _explain(exc: ValidationError) -> str:
         info = _field(loc)
         # A secret's value is never repeated, not even a wrong one.
         secret = info is None or _is_secret(info)
-        shown = "" if secret else f"={str(error['input'])[:80]!r}"
+        shown = "" if secret else f"={redact_url(str(error['input']))[:80]!r}"
         reason = error["msg"].removeprefix("Value error, ")
         accepts = "" if info is None else f" It accepts {_accepts(name, info)}."
         lines.append(f"{name}{shown} is invalid: {reason}.{accepts}")
