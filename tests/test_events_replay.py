@@ -155,7 +155,7 @@ def test_replay_without_redis_says_so_and_exits_1() -> None:
     url = f"redis://:secret@127.0.0.1:{free_port()}/0"
     out, err = io.StringIO(), io.StringIO()
     assert run_replay(url, STREAM, out, err) == 1
-    assert err.getvalue().startswith(f"tail: cannot read the log {STREAM} at redis://:***@")
+    assert err.getvalue().startswith(f"tail: cannot read the log {STREAM} at redis://***@")
     assert "start Redis or set REDIS_URL" in err.getvalue() and "secret" not in err.getvalue()
 
 

@@ -132,7 +132,7 @@ def test_tail_without_redis_says_so_and_exits_1() -> None:
     out, err = io.StringIO(), io.StringIO()
     assert run_tail(url, CHANNEL, out, err) == 1
     assert err.getvalue().startswith(
-        f"tail: cannot subscribe to {CHANNEL} at redis://:***@127.0.0.1:"
+        f"tail: cannot subscribe to {CHANNEL} at redis://***@127.0.0.1:"
     )
     assert "start Redis or set REDIS_URL" in err.getvalue()
     assert "secret" not in err.getvalue()
@@ -197,18 +197,18 @@ def test_cli_tail_with_count(
 def test_cli_tail_bad_settings_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("DIGITS_EVENTS_CHANNEL", "")
+    monkeypatch.setenv("EVENTS__BATCH_EVERY", "-1")
     assert main(["tail"]) == 2
-    assert "tail: Invalid settings: DIGITS_EVENTS_CHANNEL=''" in capsys.readouterr().err
+    assert "tail: Invalid settings: EVENTS__BATCH_EVERY='-1'" in capsys.readouterr().err
 
 
 def test_cli_tail_url_redis_py_refuses_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("REDIS_URL", "redis://:pw@127.0.0.1:notaport/0")
+    monkeypatch.setenv("REDIS_URL", "redis://:pw@127.0.0.1:6379/0?db=x")
     assert main(["tail"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("tail: REDIS_URL 'redis://:***@127.0.0.1:notaport/0': ")
+    assert err.startswith("tail: REDIS_URL 'redis://***@127.0.0.1:6379/0?db=x': ")
     assert "pw@" not in err
 
 

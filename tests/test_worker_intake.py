@@ -236,5 +236,5 @@ def test_intake_without_redis_says_where_it_looked_and_exits_1(tmp_path: Path) -
         check=False,
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("intake: cannot reach Redis at redis://:***@127.0.0.1:")
+    assert result.stderr.startswith("intake: cannot reach Redis at redis://***@127.0.0.1:")
     assert "hunter2" not in result.stderr + result.stdout

@@ -138,7 +138,7 @@ def test_worker_and_enqueue_without_redis_say_so_in_one_line(tmp_path: Path) -> 
         result = _cli(_env(url, tmp_path), *command)
         assert result.returncode == 1
         [line] = result.stderr.strip().splitlines()
-        assert "cannot reach Redis at redis://:***@127.0.0.1:" in line
+        assert "cannot reach Redis at redis://***@127.0.0.1:" in line
         assert "s3cret" not in line
         assert "set REDIS_URL" in line
 
