@@ -241,6 +241,26 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
 
+def _predict_worker(args: argparse.Namespace) -> int:
+    from handwriting_worker import predict_worker  # noqa: PLC0415 (torch: loaded only here)
+
+    return predict_worker.main()
+
+
+def _add_predict_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    commands.add_parser(
+        "predict-worker",
+        help="answer /predict from its own queue, models kept loaded",
+        description=(
+            "Pops digits.predict.v1 requests from PREDICT_QUEUE (digits:predict:queue) at "
+            "REDIS_URL, reads each picture with the active model of its model_id "
+            "(DIGITS__ARTIFACTS_ROOT/<model_id>/manifest.json; loaded once, again when the "
+            "manifest changes) and pushes the result where the bot waits. Run one or more; "
+            "they never wait behind training. SIGTERM or Ctrl-C: exits after the request in hand."
+        ),
+    )
+
+
 _HANDLERS: dict[str, Handler] = {
     "tail": _tail,
     "worker": _worker,
@@ -249,6 +269,7 @@ _HANDLERS: dict[str, Handler] = {
     "train": _train,
     "evaluate": evaluate.run,
     "predict": predict.run,
+    "predict-worker": _predict_worker,
 }
 
 
@@ -266,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tail(commands)
     evaluate.add_parser(commands)
     predict.add_parser(commands)
+    _add_predict_worker(commands)
     return parser
 
 
