@@ -1,0 +1,193 @@
+"""The invariants a run must keep whatever faults hit it (issue 22, item 6), checked on what the
+system left behind: the event log and the bots' store in Redis, and every write Discord applied.
+
+- every job (in the requests stream or the log) has exactly one terminal event in the log;
+- each job's message ends showing that terminal state, and nothing changes a message after it
+  first showed a final state;
+- a job has one message (a 30046 continuation, "Continued from the earlier message", aside) and
+  at most one end notification;
+- non-terminal edits of one message are at least the edit interval apart;
+- every log entry the bots' group acknowledged is in the bots' store;
+- an interaction id delivered twice starts at most one job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from handwriting_ai.contracts.names import (
+    BOT_KEY_PREFIX,
+    COMPLETED_V1,
+    EVENTS_STREAM,
+    FAILED_V1,
+    REQUESTS_STREAM,
+)
+from tests.chaos.messages import FINAL_TITLES, Message, messages_of
+from tests.chaos.schedule import EDIT_INTERVAL_S
+from tests.chaos.stand_in import Write
+
+GROUP = "digits-bot"
+_SLACK_S = 0.05
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str
+    job: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} [{self.job}]: {self.detail}"
+
+
+def _entries(client: Redis, stream: str, field: bytes) -> list[tuple[str, str]]:
+    """(entry id, text of ``field``) of every entry of ``stream`` that has the field."""
+    out = []
+    for item in client.xrange(stream) or []:
+        entry_id, fields = item
+        value = fields.get(field) if isinstance(fields, dict) else None
+        if isinstance(entry_id, bytes) and isinstance(value, bytes):
+            out.append((entry_id.decode(), value.decode(errors="replace")))
+    return out
+
+
+def _log(client: Redis) -> list[tuple[str, str, dict[str, object]]]:
+    """(entry id, text, event) of every decodable entry of the event log."""
+    out = []
+    for entry_id, text in _entries(client, EVENTS_STREAM, b"event"):
+        try:
+            event = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and isinstance(event.get("request_id"), str):
+            out.append((entry_id, text, event))
+    return out
+
+
+def _requested(client: Redis) -> set[str]:
+    found = set()
+    for _, text in _entries(client, REQUESTS_STREAM, b"request"):
+        request = json.loads(text)
+        if isinstance(request, dict):
+            found.add(str(request["request_id"]))
+    return found
+
+
+def _acknowledged(client: Redis) -> tuple[tuple[int, int], set[str]] | None:
+    """The group's last delivered id and its pending ids; None when there is no group."""
+    for group in client.xinfo_groups(EVENTS_STREAM):
+        if group["name"] == GROUP.encode():
+            last = str(group["last-delivered-id"].decode()).split("-")
+            pending = client.xpending_range(EVENTS_STREAM, GROUP, "-", "+", 1_000_000)
+            ids = {
+                m.decode() if isinstance(m := p["message_id"], bytes) else str(m) for p in pending
+            }
+            return (int(last[0]), int(last[1])), ids
+    return None
+
+
+def _terminals(log: list[tuple[str, str, dict[str, object]]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for _, _, event in log:
+        if event["type"] in (COMPLETED_V1, FAILED_V1):
+            out[str(event["request_id"])].append(f"{event['type']} {event.get('message', '')}")
+    return out
+
+
+def _message_checks(
+    job: str, want: tuple[str, ...] | None, shown: list[Message]
+) -> list[Violation]:
+    """``want``: the titles the job's final message may show; None when the job never reached
+    the queue (a /train refused after its Queued message appeared): then it must not look live."""
+    out = []
+    chain = [m for m in shown if not m.notification]
+    if len([m for m in chain if not m.continuation]) > 1:
+        out.append(Violation("two_messages", job, f"messages {[m.id for m in chain]}"))
+    last = chain[-1] if chain else None
+    if last is None:
+        out.append(Violation("no_message", job, "only an end notification was shown"))
+    elif want is None and not last.final:
+        out.append(Violation("orphan_live_message", job, f"{last.id} shows {last.title!r}"))
+    elif want is not None and not last.title.startswith(want):
+        out.append(Violation("not_final", job, f"message {last.id} shows {last.title!r}"))
+    for message in chain:
+        if message.changed_after_final:
+            out.append(Violation("edited_after_final", job, message.changed_after_final))
+        for gap in message.edit_gaps():
+            if gap < EDIT_INTERVAL_S - _SLACK_S:
+                out.append(Violation("edit_interval", job, f"{message.id}: {gap:.3f}s"))
+    if len([m for m in shown if m.notification]) > 1:
+        out.append(Violation("two_notifications", job, "the end was announced more than once"))
+    return out
+
+
+def _store_missing(client: Redis, log: list[tuple[str, str, dict[str, object]]]) -> list[Violation]:
+    acknowledged = _acknowledged(client)
+    if acknowledged is None:
+        return [Violation("store_missing", "-", f"no consumer group {GROUP}")]
+    last, pending = acknowledged
+    out = []
+    for entry_id, text, event in log:
+        ms, seq = entry_id.split("-")
+        if (int(ms), int(seq)) > last or entry_id in pending:
+            continue
+        member = f"{ms.zfill(16)}-{seq.zfill(12)}|{text}"
+        job = f"{event['user_id']}:{event['request_id']}"
+        keys = [f"{BOT_KEY_PREFIX}{GROUP}:{kind}:{job}" for kind in ("events", "batches")]
+        if all(client.zscore(key, member) is None for key in keys):
+            out.append(Violation("store_missing", str(event["request_id"]), f"entry {entry_id}"))
+    return out
+
+
+def _want(job: str, jobs: set[str], terminals: dict[str, list[str]]) -> tuple[str, ...] | None:
+    if job not in jobs:
+        return None
+    kinds = {t.split()[0] for t in terminals[job]} or {COMPLETED_V1, FAILED_V1}
+    return tuple(title for kind in sorted(kinds) for title in FINAL_TITLES[kind])
+
+
+def settled(client: Redis, writes: list[Write]) -> bool:
+    """Every job has a terminal event and its message shows a final state (what the runner
+    waits for before it stops the system)."""
+    try:
+        log, requested = _log(client), _requested(client)
+    except RedisError:
+        return False
+    terminals, shown = _terminals(log), messages_of(writes)
+    for job in requested | {str(e["request_id"]) for _, _, e in log}:
+        chain = [m for m in shown.get(job, []) if not m.notification]
+        if not terminals[job] or not chain or not chain[-1].final:
+            return False
+    return True
+
+
+def check(client: Redis, writes: list[Write], trains: dict[str, set[str]]) -> list[Violation]:
+    """``trains``: per /train interaction id delivered, the request ids its answers named."""
+    log = _log(client)
+    terminals = _terminals(log)
+    requested = _requested(client)
+    jobs = requested | {str(e["request_id"]) for _, _, e in log}
+    out = [
+        Violation("terminal_count", job, f"{len(terminals[job])}: {terminals[job]}")
+        for job in sorted(jobs)
+        if len(terminals[job]) != 1
+    ]
+    shown = messages_of(writes)
+    for job in sorted(jobs | set(shown)):
+        if job not in shown:
+            out.append(Violation("no_message", job, "no message was ever shown"))
+        else:
+            out += _message_checks(job, _want(job, jobs, terminals), shown[job])
+    out += _store_missing(client, log)
+    for interaction, named in trains.items():
+        if len(named) > 1:
+            out.append(Violation("interaction_twice", interaction, f"queued {sorted(named)}"))
+    if len(requested) > len(trains):
+        detail = f"{len(requested)} requests queued for {len(trains)} /train interactions"
+        out.append(Violation("interaction_twice", "-", detail))
+    return out

@@ -1,0 +1,61 @@
+"""The Discord stand-in (tests/discord_api.py) with the faults the schedule injects, and a log
+of every message write with the id of the message it wrote (a create's id is in its answer).
+
+Server errors: Discord documents "5xx: the server had an error processing your request (these
+are rare)" (https://discord.com/developers/docs/topics/opcodes-and-status-codes#http); its edge
+answers 502 from the gateway and 500 with ``{"message": "500: Internal Server Error", "code":
+0}``. The stand-in answers them without applying the request, as the error says.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from tests.discord_api import DiscordApi
+
+_SERVER_ERRORS = (
+    (500, {"message": "500: Internal Server Error", "code": 0}),
+    (502, {"message": "502: Bad Gateway", "code": 0}),
+)
+
+
+@dataclass(frozen=True)
+class Write:
+    """A create or edit that changed a message (answered 200; not a create whose nonce was
+    already used, which changes nothing)."""
+
+    at: float
+    method: str
+    message_id: str
+    body: dict[str, object]
+
+
+@dataclass
+class ChaosDiscord(DiscordApi):
+    server_error_count: int = 0
+    """Answer the next N requests with a 5xx."""
+    server_errors: int = 0
+    writes: list[Write] = field(default_factory=list)
+
+    def _answer(
+        self, method: str, path: str, body: object, authorization: str | None
+    ) -> tuple[int, object, dict[str, str]]:
+        # Called under the stand-in's lock: writes are logged in the order they were applied.
+        if self.server_error_count > 0:
+            self.server_error_count -= 1
+            self.server_errors += 1
+            status, error = _SERVER_ERRORS[self.server_errors % 2]
+            return status, error, {}
+        status, answer, headers = super()._answer(method, path, body, authorization)
+        if status == 200 and isinstance(body, dict) and "/messages" in path:
+            message_id = answer.get("id") if isinstance(answer, dict) else None
+            # A create whose nonce Discord already saw answers with that message, unchanged.
+            reused = method == "POST" and isinstance(answer, dict) and "nonce" in answer
+            if isinstance(message_id, str) and not reused:
+                self.writes.append(Write(time.monotonic(), method, message_id, body))
+        return status, answer, headers
+
+    def all_writes(self) -> list[Write]:
+        with self._lock:
+            return list(self.writes)
