@@ -9,7 +9,7 @@ TS := typescript
 DATA_ROOT ?= data/mnist
 
 .PHONY: help setup data codegen check-drift check-compat lock-schemas lint test test-py test-ts \
-        check train demo bench-events bench-train bench-overhead bench-bot
+        check train demo bench-events bench-train bench-overhead bench-bot chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-train: setup ## default CNN vs resnet18 -> bench/results/train.json
 
 bench-overhead: setup ## what events cost training -> bench/results/overhead.json
 	$(PY) -m bench.overhead
+
+chaos: setup ## fault schedules vs the real system: SEED=n replays one; SEEDS=n -> bench/results/chaos.json
+	$(PY) -m tests.chaos.run $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),200))
 
 bench-bot: setup ## bot decode+fold throughput and delivery of 200 jobs -> bench/results/bot.json
 	cd $(TS) && npm run bench

@@ -69,7 +69,8 @@ def _fast(system: System) -> None:
 
 
 def _cancel(system: System, fault: Fault, interactions: Interactions) -> bool:
-    known = interactions.request_ids()
+    # A /train answered late (deferred: Discord was slow) names no request id; the stream does.
+    known = list(dict.fromkeys([*interactions.request_ids(), *system.requested()]))
     if not known:
         return False
     request_id = known[fault.target % len(known)]

@@ -69,13 +69,18 @@ def _log(client: Redis) -> list[tuple[str, str, dict[str, object]]]:
     return out
 
 
-def _requested(client: Redis) -> set[str]:
-    found = set()
+def requested_ids(client: Redis) -> list[str]:
+    """Request ids of the /train requests in the requests stream, in order, each once."""
+    found = []
     for _, text in _entries(client, REQUESTS_STREAM, b"request"):
         request = json.loads(text)
         if isinstance(request, dict):
-            found.add(str(request["request_id"]))
-    return found
+            found.append(str(request["request_id"]))
+    return list(dict.fromkeys(found))
+
+
+def _requested(client: Redis) -> set[str]:
+    return set(requested_ids(client))
 
 
 def _acknowledged(client: Redis) -> tuple[tuple[int, int], set[str]] | None:

@@ -18,8 +18,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.chaos.invariants import Violation
 from tests.chaos.runner import Outcome, run_seed
-from tests.chaos.schedule import KINDS
+from tests.chaos.schedule import KINDS, generate
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results" / "chaos.json"
 
@@ -50,6 +51,16 @@ def summary(outcomes: list[Outcome], wall_s: float, budget_hit: bool) -> dict[st
     }
 
 
+def _guarded(seed: int, keep: Path | None) -> Outcome:
+    """A schedule the harness itself could not run (a bot that never started) is reported as
+    a violation of its own kind, and the long run goes on."""
+    try:
+        return run_seed(seed, keep)
+    except Exception as exc:  # any failure of one schedule is reported, the run goes on
+        error = Violation("harness_error", "-", f"{type(exc).__name__}: {exc}"[:2000])
+        return Outcome(generate(seed), Counter(), Counter(), [error], 0.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.run", description=__doc__)
     parser.add_argument("--seed", type=int, help="run this one schedule")
@@ -57,9 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=0, help="the first seed of --seeds")
     parser.add_argument("--budget-min", type=float, default=0.0, help="stop after (0: never)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep", type=Path, help="keep each schedule's logs under this folder")
     args = parser.parse_args(argv)
     if args.seed is not None:
-        outcome = run_seed(args.seed)
+        outcome = run_seed(args.seed, args.keep)
         print(outcome.report(), flush=True)
         return 1 if outcome.violations else 0
     began, outcomes, budget_hit = time.monotonic(), [], False
@@ -67,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.budget_min and time.monotonic() - began > args.budget_min * 60:
             budget_hit = True
             break
-        outcome = run_seed(seed)
+        outcome = _guarded(seed, args.keep)
         outcomes.append(outcome)
         status = "FAIL" if outcome.violations else "ok"
         print(f"seed {seed}: {status} ({outcome.wall_s:.0f} s)", flush=True)

@@ -101,6 +101,11 @@ def run_schedule(schedule: Schedule, workdir: Path) -> Outcome:
     return Outcome(schedule, injected, skipped, violations, time.monotonic() - began)
 
 
-def run_seed(seed: int, **sizes: int) -> Outcome:
+def run_seed(seed: int, keep: Path | None = None) -> Outcome:
+    """The schedule of ``seed`` in a temporary folder, or in ``keep``/seed-N (logs kept)."""
+    if keep is not None:
+        workdir = keep / f"seed-{seed}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        return run_schedule(generate(seed), workdir)
     with tempfile.TemporaryDirectory(prefix=f"chaos-{seed}-") as tmp:
-        return run_schedule(generate(seed, **sizes), Path(tmp))
+        return run_schedule(generate(seed), Path(tmp))

@@ -61,7 +61,7 @@ class Schedule:
 
     def describe(self) -> str:
         lines = [f"schedule seed={self.seed}"]
-        for job in self.jobs:
+        for job in sorted(self.jobs, key=lambda j: j.at_s):
             twice = " (delivered twice)" if job.duplicate else ""
             lines.append(f"  {job.at_s:6.1f}s /train #{job.index} epochs={job.epochs}{twice}")
         for fault in self.faults:
@@ -81,6 +81,8 @@ def _param(rng: random.Random, kind: str) -> float:
         "discord_slow": (1.0, 12.0),
         "cancel_twice": (0.0, 0.5),
     }
+    if kind == "duplicate_train":
+        return 0.0
     low, high = ranges.get(kind, (0.5, 3.0))
     if kind in ("discord_5xx", "discord_429"):
         return float(rng.randint(int(low), int(high)))
@@ -105,8 +107,9 @@ def generate(seed: int, jobs: int = 3, faults: int = 7, span_s: float = 30.0) ->
         if kind == "duplicate_train":
             plans[target] = replace(plans[target], duplicate=True)
             at = plans[target].at_s
-        elif kind in CANCEL_KINDS:
-            at = plans[target].at_s + rng.uniform(1.0, 15.0)
+        elif kind in (*CANCEL_KINDS, *PROCESS_KINDS):
+            # While that job (or the next) is likely queued or training.
+            at = plans[rng.randrange(jobs)].at_s + rng.uniform(1.0, 12.0)
         else:
             at = rng.uniform(2.0, span_s)
         out.append(Fault(round(at, 1), kind, target, _param(rng, kind)))

@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from redis import Redis
+from redis.exceptions import RedisError
+
 from tests.chaos.ed25519 import public_key
+from tests.chaos.invariants import requested_ids
 from tests.chaos.schedule import CLAIM_MS, LEASE_MS, LOST_WORKER_AFTER_S
 from tests.chaos.stand_in import ChaosDiscord
 from tests.conftest import RedisServer, free_port
@@ -163,6 +167,17 @@ class System:
             children = process.children()
             return children[0] if children else None
         return None
+
+    def requested(self) -> list[str]:
+        """Request ids the bots appended to the requests stream so far (none while Redis is
+        away)."""
+        client = Redis.from_url(self.redis.url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return requested_ids(client)
+        except RedisError:
+            return []
+        finally:
+            client.close()
 
     def heal(self) -> None:
         """Every fault over: Discord answers at once, every process is started again now."""
