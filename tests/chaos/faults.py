@@ -83,6 +83,8 @@ def _cancel(system: System, fault: Fault, interactions: Interactions) -> bool:
 
 def apply(fault: Fault, system: System, interactions: Interactions) -> bool:
     kind = fault.kind
+    if kind == "bot_pause":
+        return system.pause(BOTS[fault.target], fault.param)
     if kind.startswith("bot_"):
         return system.kill(BOTS[fault.target], _signal(kind), fault.param)
     if kind.startswith("worker_"):

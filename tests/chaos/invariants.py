@@ -123,9 +123,10 @@ def _message_checks(
     for message in chain:
         if message.changed_after_final:
             out.append(Violation("edited_after_final", job, message.changed_after_final))
-        for gap in message.edit_gaps():
+        for gap, title in message.edit_gaps():
             if gap < EDIT_INTERVAL_S - _SLACK_S:
-                out.append(Violation("edit_interval", job, f"{message.id}: {gap:.3f}s"))
+                detail = f"{message.id}: {title!r} {gap:.3f} s after the edit before it"
+                out.append(Violation("edit_interval", job, detail))
     if len([m for m in shown if m.notification]) > 1:
         out.append(Violation("two_notifications", job, "the end was announced more than once"))
     return out

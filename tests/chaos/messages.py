@@ -65,12 +65,11 @@ class Message:
                 return f"{self.id}: {shown.get('title')!r} then {_title(write)!r}"
         return None
 
-    def edit_gaps(self) -> list[float]:
-        """Seconds between consecutive edits, for each edit that shows a non-final state."""
+    def edit_gaps(self) -> list[tuple[float, str]]:
+        """Seconds since the edit before, and the title, of each edit showing a non-final state."""
         edits = [w for w in self.writes if w.method == "PATCH"]
-        return [
-            b.at - a.at for a, b in itertools.pairwise(edits) if not _title(b).startswith(_FINAL)
-        ]
+        pairs = itertools.pairwise(edits)
+        return [(b.at - a.at, _title(b)) for a, b in pairs if not _title(b).startswith(_FINAL)]
 
 
 def _request_id(write: Write) -> str | None:

@@ -20,6 +20,7 @@ EDIT_INTERVAL_S = 1.5
 """The bot's default DIGITS_EDIT_INTERVAL_MS, which the harness keeps."""
 
 PROCESS_KINDS = (
+    "bot_pause",
     "bot_sigkill",
     "bot_sigterm",
     "worker_sigkill",
@@ -74,6 +75,7 @@ def _param(rng: random.Random, kind: str) -> float:
     lease_s, lost_s = LEASE_MS / 1000, float(LOST_WORKER_AFTER_S)
     ranges = {
         "redis_restart": (0.2, 2.0),
+        "bot_pause": (lease_s + 0.5, lease_s + 3.0),
         "redis_pause_lease": (lease_s + 0.5, lost_s - 0.5),
         "redis_pause_lost": (lost_s + 1.0, lost_s + 3.0),
         "discord_5xx": (1, 6),

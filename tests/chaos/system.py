@@ -158,6 +158,19 @@ class System:
         slot.start_at = time.monotonic() + restart_after_s
         return True
 
+    def pause(self, name: str, seconds: float) -> bool:
+        """SIGSTOP a bot past its lease, then SIGCONT: a stalled writer that wakes up after
+        another bot took its jobs over."""
+        process = self.slots[name].process
+        if process is None or not process.alive():
+            return False
+        os.killpg(process.popen.pid, signal.SIGSTOP)
+        try:
+            self.sleep(seconds)
+        finally:
+            os.killpg(process.popen.pid, signal.SIGCONT)
+        return True
+
     def horse(self, name: str) -> int | None:
         """The pid of the worker's work horse, if it has one now."""
         process = self.slots[name].process
