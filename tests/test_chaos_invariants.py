@@ -5,7 +5,6 @@ keeps every invariant (`make chaos` runs many)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -107,8 +106,9 @@ def test_a_live_message_of_a_job_never_queued_and_a_doubled_interaction_are_viol
     assert _kinds(client, _shown("Queued"), {"1": set()}) == ["orphan_live_message"]
     client.xadd(REQUESTS_STREAM, {"request": json.dumps({"request_id": "b" * 32, "user_id": 1})})
     client.xadd(REQUESTS_STREAM, {"request": json.dumps({"request_id": "c" * 32, "user_id": 1})})
-    kinds = _kinds(client, [], {"1": {"b" * 32, "c" * 32}})
-    assert kinds.count("interaction_twice") == 2
+    assert _kinds(client, [], {"1": {"b" * 32, "c" * 32}}).count("interaction_twice") == 1
+    # A repeat answered late (deferred) names no request id: the count shows it.
+    assert _kinds(client, [], {"1": {"b" * 32}}).count("interaction_twice") == 1
 
 
 @pytest.mark.timeout(10)
@@ -118,12 +118,13 @@ def test_the_harness_signs_as_rfc_8032_says() -> None:
     assert sign(secret, b"").hex().startswith("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974")
 
 
-FIXED_SEED = 1
-"""A schedule with ... (see the report in issue 22)."""
+FIXED_SEED = 12
+"""Seven faults: worker_sigterm, horse_sigkill, bot_sigkill, discord_5xx, horse_sigterm,
+cancel_twice, discord_slow (``python -m tests.chaos.run --seed 12`` prints the schedule)."""
 
 
 @pytest.mark.timeout(170)
-def test_a_fixed_fault_schedule_keeps_every_invariant(tmp_path: Path) -> None:
+def test_a_fixed_fault_schedule_keeps_every_invariant() -> None:
     outcome = run_seed(FIXED_SEED)
     assert not outcome.violations, outcome.report()
     assert sum(outcome.injected.values()) >= 5, outcome.report()
