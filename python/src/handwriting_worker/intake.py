@@ -7,14 +7,17 @@ becomes the RQ job ``job_id_for(user, request)`` in one MULTI/EXEC with a marker
 delivered again (its intake died before XACK) is acknowledged, not queued again; an entry whose
 intake died before the EXEC is taken over (XAUTOCLAIM) after ``INTAKE__CLAIM_IDLE_S`` and queued
 then. An invalid request gets its one failed event (error_kind user) and is acknowledged.
+Nothing an entry holds stops the intake: bytes that are not UTF-8, JSON nested too deep, or
+any other failure to handle it is a refusal, logged (escaped), counted and acknowledged, as
+an entry left pending would come back after ``INTAKE__CLAIM_IDLE_S`` and fail again forever.
 SIGTERM or SIGINT: the entry in hand is finished, then the intake exits.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
+from collections.abc import Mapping
 
 from redis import Redis
 from redis.client import Pipeline
@@ -22,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from handwriting_ai.contracts import DigitsTrainV1, names
 from handwriting_ai.events import builders as ev
+from handwriting_ai.events import json_numbers
 from handwriting_ai.events.codec import RequestValidationError, decode_request
 from handwriting_ai.settings import Settings
 from handwriting_worker.cancel import cancel_request, publish_once
@@ -44,7 +48,8 @@ RETRY_CAP_S = 30.0
 DONE_KEY = names.INTAKE_DONE_KEY
 """Written in the same transaction as the job: ``queued``, or ``cancelled`` (never queued)."""
 DONE_TTL_S = 30 * 24 * 3600
-Entry = tuple[str, dict[str, str]]
+Entry = tuple[str, Mapping[object, object]]
+"""An entry's id and its fields as Redis gave them (bytes; decoded by ``handle``)."""
 
 
 class Intake:
@@ -58,6 +63,8 @@ class Intake:
         self.group = settings.intake.group
         self.queue = queue_of(settings, connection)
         self._group_ready = False
+        self.refused = 0
+        """Entries refused so far because they could not be decoded or handled."""
 
     def ensure_group(self) -> None:
         """The consumer group, created at the stream's start (entries added before count)."""
@@ -83,8 +90,29 @@ class Intake:
             return _first(read[0][1])
         return None
 
-    def handle(self, entry_id: str, fields: dict[str, str]) -> str:
-        """Does what the entry asks; what it did, for the log. Raises RedisError to retry."""
+    def handle(self, entry_id: str, raw: Mapping[object, object]) -> str:
+        """Does what the entry asks; what it did, for the log. Raises RedisError to retry.
+
+        Anything else that goes wrong is this entry's fault (or a bug it triggers): it is
+        refused, counted and logged with its traceback, and then acknowledged by ``run``.
+        """
+        try:
+            fields = {_text(key): _text(value) for key, value in raw.items()}
+        except UnicodeDecodeError as exc:
+            return self._refuse(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        try:
+            return self._handle(entry_id, fields)
+        except RedisError:
+            raise
+        except Exception as exc:
+            log.exception("entry %s could not be handled", entry_id)
+            return self._refuse(f"{type(exc).__name__}: {exc}")
+
+    def _refuse(self, reason: str) -> str:
+        self.refused += 1
+        return f"refused: {reason} ({self.refused} refused so far)"
+
+    def _handle(self, entry_id: str, fields: dict[str, str]) -> str:
         if REQUEST_FIELD in fields:
             return self._train(entry_id, fields[REQUEST_FIELD])
         if CANCEL_FIELD in fields:
@@ -98,7 +126,7 @@ class Intake:
             claim = f"stream-{entry_id}"
             ctx = context_of(_loads(text), claim)
             publish_once(self.settings, self.redis, claim, ctx, error_kind="user", message=str(exc))
-            return f"refused: {exc}"
+            return self._refuse(str(exc))
         job_id = job_id_for(request["user_id"], request["request_id"])
         if self._enqueue_once(job_id, request) == "cancelled":
             ctx = ev.JobContext.from_request(request)
@@ -144,8 +172,9 @@ class Intake:
         return outcome[0]
 
     def _cancel(self, text: str) -> str:
-        fields = _loads(text)
-        values = fields if isinstance(fields, dict) else {}
+        values = _loads(text)
+        if not isinstance(values, dict):
+            return self._refuse("a cancel that is not a JSON object")
         request_id, user, by = values.get("request_id"), values.get("user_id"), values.get("by")
         if not (isinstance(request_id, str) and 1 <= len(request_id) <= ev.MAX_ID_LENGTH):
             return "ignored: a cancel without a valid request_id"
@@ -179,20 +208,21 @@ class Intake:
 
 
 def _first(entries: object) -> Entry | None:
-    """The first (id, fields) of a reply's entry list, decoded; None when there is none."""
+    """The first (id, fields) of a reply's entry list; None when there is none."""
     if not isinstance(entries, list) or not entries:
         return None
     entry_id, fields = entries[0]  # Redis 7 leaves out entries deleted while pending
-    return _text(entry_id), {_text(k): _text(v) for k, v in fields.items()}
+    return _text(entry_id), fields if isinstance(fields, Mapping) else {}
 
 
 def _text(value: object) -> str:
+    """UTF-8 bytes as text; ``UnicodeDecodeError`` for anything else (an entry's fields)."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _loads(text: str) -> object:
+    """Parsed JSON, or None when it is not JSON (nested too deep included)."""
     try:
-        value: object = json.loads(text)
+        return json_numbers.loads(text)
     except ValueError:
         return None
-    return value

@@ -22,7 +22,7 @@ from redis.retry import Retry
 
 from handwriting_ai.events.eventlog import LogEntry, log_range, log_read
 from handwriting_ai.settings import redact_url
-from handwriting_worker.tail import format_message, wanted
+from handwriting_worker.tail import format_message, say, wanted
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -100,10 +100,9 @@ def run_replay(
                 if len(page) < _PAGE or printer.done():
                     break
         except RedisError as exc:
-            err.write(f"tail: cannot read the {where}: {exc}; start Redis or set REDIS_URL\n")
+            say(err, f"tail: cannot read the {where}: {exc}; start Redis or set REDIS_URL")
             return 1
-        err.write(f"tail: replayed {printer.printed} event(s); following the {where}\n")
-        err.flush()
+        say(err, f"tail: replayed {printer.printed} event(s); following the {where}")
         _follow(client, stream, after, printer=printer, err=err, stop=stop, poll_s=poll_s)
     finally:
         client.close()
@@ -127,15 +126,13 @@ def _follow(
             entries = log_read(client, stream, after, block_ms=int(poll_s * 1000))
         except RedisError as exc:
             if not lost:
-                err.write(f"tail: lost the log: {exc}; reconnecting\n")
-                err.flush()
+                say(err, f"tail: lost the log: {exc}; reconnecting")
                 lost = True
             stop.wait(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF_S)
             continue
         if lost:
-            err.write("tail: reconnected, following the log\n")
-            err.flush()
+            say(err, "tail: reconnected, following the log")
             lost, backoff = False, 0.1
         printer.print(entries)
         if entries:

@@ -26,6 +26,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 
 from handwriting_ai.events.factory import open_publisher
+from handwriting_ai.printable import SafeFormatter
 from handwriting_ai.settings import Settings
 from handwriting_worker.job import JobTimedOut
 from handwriting_worker.reports import report_dead_horse, report_safely, stop_cause
@@ -34,6 +35,7 @@ from handwriting_worker.rq_job import SERIALIZER
 log = logging.getLogger(__name__)
 
 PROJECT_LOGGERS = ("handwriting_ai", "handwriting_worker")
+RQ_LOGGER = "rq.worker"  # set up here, RQ keeps the handler (rq.logutils.setup_loghandlers)
 _RQ_DEQUEUE_MARGIN_S = 15  # RQ waits for a job worker_ttl - 15 s at a time
 COLD_SHUTDOWN = "worker lost: the worker was shut down (cold) while the job ran"
 
@@ -136,10 +138,11 @@ class DigitsWorker(Worker):
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """Our loggers write where RQ's do (RQ configures only its own)."""
+    """Our loggers and RQ's worker log write one line per record, control characters escaped
+    (``SafeFormatter``: a request id or a job's description can hold an ESC sequence)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    for name in PROJECT_LOGGERS:
+    handler.setFormatter(SafeFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    for name in (*PROJECT_LOGGERS, RQ_LOGGER):
         logger = logging.getLogger(name)
         if not logger.handlers:
             logger.addHandler(handler)

@@ -4,6 +4,8 @@ Invalid messages are printed as INVALID with the reason, and the tail goes on. A
 connection is reported on stderr and retried every second until Redis is back. With
 ``request_id``, only that request's events are printed (and invalid messages, which cannot
 be attributed). ``--replay`` reads the event log instead: see ``replay.py``.
+Every line goes through ``printable`` first: anyone who can publish can put ESC sequences,
+OSC 52 or a CR into a request id, and the operator's terminal must not act on them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from handwriting_ai.events.codec import Event, EventDecodeError, decode_event
+from handwriting_ai.printable import printable
 from handwriting_ai.settings import redact_url
 
 _BASE_FIELDS = ("type", "ts", "request_id", "user_id", "model_id", "run_id")
@@ -43,14 +46,20 @@ def format_event(event: Event) -> str:
 
 
 def format_message(data: bytes | str, *, raw: bool) -> str:
-    """The line printed for one message: raw JSON text, an event line, or INVALID."""
+    """The line printed for one message: raw JSON text, an event line, or INVALID; escaped."""
     text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     try:
         event = decode_event(data)
     except EventDecodeError as exc:
         shown = text if len(text) <= _MAX_RAW else text[:_MAX_RAW] + "..."
-        return f"INVALID {exc} | {shown}"
-    return text if raw else format_event(event)
+        return printable(f"INVALID {exc} | {shown}")
+    return printable(text if raw else format_event(event))
+
+
+def say(err: TextIO, line: str) -> None:
+    """One status line on stderr, escaped (a Redis error can quote what a peer sent)."""
+    err.write(printable(line) + "\n")
+    err.flush()
 
 
 def wanted(data: bytes | str, request_id: str | None) -> bool:
@@ -94,18 +103,16 @@ def run_tail(
     try:
         pubsub = _subscribe(client, channel)
     except RedisError as exc:
-        err.write(f"tail: cannot subscribe to {where}: {exc}; start Redis or set REDIS_URL\n")
+        say(err, f"tail: cannot subscribe to {where}: {exc}; start Redis or set REDIS_URL")
         return 1
-    err.write(f"tail: listening on {where} (Ctrl-C to stop)\n")
-    err.flush()
+    say(err, f"tail: listening on {where} (Ctrl-C to stop)")
     printed = 0
     try:
         while not stop.is_set() and (count is None or printed < count):
             try:
                 message = pubsub.get_message(timeout=poll_s)
             except RedisError as exc:
-                err.write(f"tail: lost {where}: {exc}; reconnecting\n")
-                err.flush()
+                say(err, f"tail: lost {where}: {exc}; reconnecting")
                 pubsub.close()
                 again = _reconnect(client, channel, err, stop)
                 if again is None:
@@ -133,6 +140,5 @@ def _reconnect(client: Redis, channel: str, err: TextIO, stop: threading.Event) 
             if stop.wait(1.0):
                 return None
             continue
-        err.write(f"tail: reconnected, listening on {channel}\n")
-        err.flush()
+        say(err, f"tail: reconnected, listening on {channel}")
         return pubsub

@@ -80,7 +80,7 @@ def _parse(text: str | bytes) -> dict[str, object]:
             raise EventDecodeError(f"$: not UTF-8 text ({exc})") from exc
     try:
         value: object = json_numbers.loads(text)
-    except json_numbers.NonFiniteNumber as exc:
+    except (json_numbers.NonFiniteNumber, json_numbers.TooDeep) as exc:
         raise EventDecodeError(str(exc)) from exc
     except ValueError as exc:
         raise EventDecodeError(f"$: not valid JSON: {exc}") from exc

@@ -11,20 +11,50 @@ The rule both sides follow, checked by the shared vectors in ``tests/vectors/``:
 - After validation, a whole-number float in an ``integer`` field (``epochs: 2.0`` from a
   producer that only has floats) becomes an ``int``: JSON Schema counts it as an integer,
   and the trainer needs one. ``number`` fields keep their floats, so events round-trip.
+
+Text nested deeper than ``MAX_DEPTH`` is refused before it is parsed (``TooDeep``): Python's
+parser and everything that walks the result recurse once per level, and a few thousand ``[``
+in a stream entry would end in a ``RecursionError`` that no reader expects. No message of
+the contract is nested more than two levels.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 
 _SHORT_INT_DIGITS = 300  # any integer this short is far inside a double's range
 _SHOWN = 40  # characters of a refused number quoted in the error
+MAX_DEPTH = 32
+_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)  # an escape pair, a quote or a bracket
 
 
 class NonFiniteNumber(ValueError):
     """A number that no double holds (out of range, NaN or Infinity)."""
+
+
+class TooDeep(ValueError):
+    """JSON text nested deeper than ``MAX_DEPTH`` levels."""
+
+
+def check_depth(text: str) -> None:
+    """``TooDeep`` when ``text`` nests arrays or objects deeper than ``MAX_DEPTH``."""
+    depth = 0
+    in_string = False
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token == '"':
+            in_string = not in_string
+        elif in_string or token[0] == "\\":
+            continue
+        elif token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise TooDeep(f"$: nested deeper than {MAX_DEPTH} levels, which no message is")
+        else:
+            depth -= 1
 
 
 class _Marker:
@@ -84,7 +114,9 @@ def _problem(path: str, text: str) -> str:
 
 
 def loads(text: str) -> object:
-    """Parses JSON text by the rule above; ``NonFiniteNumber`` names the field it refuses."""
+    """Parses JSON text by the rule above; ``NonFiniteNumber`` names the field it refuses,
+    ``TooDeep`` refuses what nests too deep."""
+    check_depth(text)
     try:
         return json.loads(
             text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_refuse_constant
