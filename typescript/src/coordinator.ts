@@ -1,16 +1,18 @@
 // The bot's core: stores each log entry's event with its job, and shows each job through the one
 // bot that holds the job's lease. The holder folds the job's stored events (its own and those
 // other bots stored) into one state per run, renders it and hands it to delivery; it renews the
-// lease while it works. Jobs whose holder died (lease expired) and whose final state is not shown
-// yet are adopted by any bot on its next pass, so every message reaches its final state.
+// lease on its own timer (never behind a slow pass). Jobs whose holder died (lease expired) and
+// whose final state is not shown yet are adopted by any bot on its next pass, so every message
+// reaches its final state. Each acquisition has a fencing token; delivery checks it before every
+// request to Discord, and a lost lease drops the job here and in delivery at once.
 
 import { BATCH_V1 } from "./generated/names.ts";
-import { DEFAULT_LEASE_MS, DEFAULT_SILENT_AFTER_S, MAX_ADOPT_SCAN, SYNC_INTERVAL_MS } from "./config.ts";
+import { DEFAULT_LEASE_MS, DEFAULT_SILENT_AFTER_S, JOB_KEY_TTL_S, MAX_ADOPT_SCAN, RETRY_BASE_MS, SYNC_INTERVAL_MS } from "./config.ts";
 import { decodeEvent, decodeEventBytes, type DecodedEvent } from "./decode.ts";
-import type { Delivery, Target } from "./delivery.ts";
+import { backoffMs, type Delivery, type Target } from "./delivery.ts";
 import { InvalidLog } from "./invalid_log.ts";
 import { foldRuns, jobKey, jobOf, messageKeyFor, type JobId } from "./jobs.ts";
-import { memberOf, textOf, type JobStore, type StoredEntry } from "./job_store.ts";
+import { memberOf, textOf, type JobStore, type LeaseRenewal, type StoredEntry } from "./job_store.ts";
 import type { Logger } from "./log.ts";
 import { renderJob } from "./render.ts";
 import { isTerminal, type JobState } from "./state.ts";
@@ -28,6 +30,8 @@ export interface CoordinatorOptions {
   readonly notifyChannelId?: string | null;
   /** Called when a run's terminal event is folded (frees the user's slot for new jobs). */
   readonly onTerminal?: (job: JobId) => void;
+  /** First wait before a failed "done" write is tried again (doubling, capped); default RETRY_BASE_MS. */
+  readonly retryBaseMs?: number;
 }
 
 export interface CoordinatorStats {
@@ -37,9 +41,19 @@ export interface CoordinatorStats {
   errors: number;
 }
 
+/**
+ * Per run: not known yet (undefined), not shown (false), final state shown but its "done" mark not
+ * stored yet ("shown": nothing more is sent), or stored (true).
+ */
+type Done = boolean | "shown" | undefined;
+
 /** A job this bot holds the lease of. */
 interface Owned {
   readonly job: JobId;
+  /** The fencing token of this bot's acquisition of the lease. */
+  readonly token: number;
+  /** Local time by which the lease has certainly run out unless renewed: asked for + lease length. */
+  leaseUntil: number;
   runs: JobState[];
   /** The newest stored member folded; later ones are read on the next sync. */
   cursor: string | null;
@@ -48,7 +62,7 @@ interface Owned {
   /** Per run: when its last event was folded (local ms), whether the silence is shown, whether its final state was shown. */
   lastEventAt: number[];
   silentShown: boolean[];
-  done: (boolean | undefined)[];
+  done: Done[];
   /** Runs changed but not yet handed to delivery (kept across a failed sync). */
   dirty: Set<number>;
   chain: Promise<void>;
@@ -65,12 +79,16 @@ export class Coordinator {
   private readonly adopting = new Set<string>();
   private readonly leaseMs: number;
   private readonly silentAfterMs: number;
+  private readonly retryBaseMs: number;
   private timer: NodeJS.Timeout | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
   private ticking = false;
+  private renewing = false;
 
   constructor(private readonly options: CoordinatorOptions) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.silentAfterMs = (options.silentAfterS ?? DEFAULT_SILENT_AFTER_S) * 1000;
+    this.retryBaseMs = options.retryBaseMs ?? RETRY_BASE_MS;
     this.invalid = new InvalidLog(options.logger);
   }
 
@@ -107,9 +125,11 @@ export class Coordinator {
     }
   }
 
-  /** Starts the periodic pass: lease renewal, events stored by other bots, silence, orphaned jobs. */
+  /**
+   * Starts the periodic pass (events stored by other bots, silence, orphaned jobs) and, on its own
+   * timer, lease renewal: at least three renewals per lease period however long a pass takes.
+   */
   start(): void {
-    // Leases are renewed at least three times per lease period.
     this.timer ??= setInterval(
       () => {
         void this.tick();
@@ -117,11 +137,21 @@ export class Coordinator {
       Math.min(SYNC_INTERVAL_MS, Math.floor(this.leaseMs / 3)),
     );
     this.timer.unref();
+    this.renewTimer ??= setInterval(
+      () => {
+        void this.renew();
+      },
+      Math.floor(this.leaseMs / 3),
+    );
+    this.renewTimer.unref();
   }
 
+  /** Stops both timers (leases are renewed no more: call releaseAll soon after). */
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.renewTimer !== null) clearInterval(this.renewTimer);
     this.timer = null;
+    this.renewTimer = null;
     this.invalid.flush();
   }
 
@@ -129,7 +159,7 @@ export class Coordinator {
   async releaseAll(): Promise<void> {
     const jobs = [...this.owned.values()];
     this.owned.clear();
-    await Promise.allSettled(jobs.map((owned) => this.options.store.release(owned.job, this.options.owner)));
+    await Promise.allSettled(jobs.map((owned) => this.options.store.release(owned.job, this.options.owner, owned.token)));
   }
 
   /** Called by delivery when a run's message shows its final state (or was given up for good). */
@@ -137,16 +167,87 @@ export class Coordinator {
     for (const owned of this.owned.values()) {
       const index = owned.runs.findIndex((_, run) => messageKeyFor(owned.job.userId, owned.job.requestId, run) === messageKey);
       if (index === -1) continue;
-      owned.done[index] = true;
-      owned.chain = owned.chain
-        .then(async () => {
-          await this.options.store.markDone(messageKey);
-          await this.closeIfDone(owned);
-        })
-        .catch((error: unknown) => {
-          this.failed(`recording the end of ${messageKey}`, error);
-        });
+      // Nothing more is sent for the run from now on, even before its mark is stored.
+      owned.done[index] = "shown";
+      this.recordDone(messageKey, 0, () => {
+        owned.done[index] = true;
+        owned.chain = owned.chain
+          .then(() => this.closeIfDone(owned))
+          .catch((error: unknown) => {
+            this.failed(`closing job ${jobKey(owned.job)}`, error);
+          });
+      });
     }
+  }
+
+  /**
+   * Stores the run's "done" mark, retrying with capped backoff until it is stored: without it a
+   * redelivered terminal entry would edit the message again and ping the user a second time.
+   */
+  private recordDone(messageKey: string, failures: number, stored: () => void): void {
+    this.options.store.markDone(messageKey).then(stored, (error: unknown) => {
+      const wait = backoffMs(failures + 1, this.retryBaseMs);
+      this.stats.errors += 1;
+      this.options.logger.warn(
+        `recording the end of ${messageKey} failed (${failures + 1} in a row): ${describeError(error)}; retrying in ${wait} ms`,
+      );
+      setTimeout(() => {
+        this.recordDone(messageKey, failures + 1, stored);
+      }, wait).unref();
+    });
+  }
+
+  /** Renews every lease this bot holds, all at once; drops the jobs whose lease is lost or that closed. */
+  async renew(): Promise<void> {
+    if (this.renewing) return;
+    this.renewing = true;
+    const { store, owner } = this.options;
+    const now = Date.now();
+    const failures: unknown[] = [];
+    await Promise.all(
+      [...this.owned.values()].map(async (owned) => {
+        let renewal: LeaseRenewal;
+        try {
+          renewal = await store.renew(owned.job, owner, owned.token, this.leaseMs, now);
+        } catch (error) {
+          failures.push(error);
+          return;
+        }
+        if (renewal === "held") owned.leaseUntil = Math.max(owned.leaseUntil, now + this.leaseMs);
+        if (renewal === "lost") this.lose(owned, `lost the lease of job ${jobKey(owned.job)} to another bot; it shows the job now`);
+        if (renewal === "closed") this.lose(owned, `job ${jobKey(owned.job)} is closed or had no event for ${JOB_KEY_TTL_S} s; dropped`);
+      }),
+    );
+    // One line per pass, however many jobs (Redis away fails them all).
+    if (failures.length > 0) this.failed(`renewing ${failures.length} lease(s)`, failures[0]);
+    this.renewing = false;
+  }
+
+  /** The job is not this bot's any more: forgotten here, and its pending updates dropped in delivery. */
+  private lose(owned: Owned, why: string): void {
+    if (this.owned.get(jobKey(owned.job)) !== owned) return;
+    this.owned.delete(jobKey(owned.job));
+    this.options.logger.warn(why);
+    for (let run = 0; run < owned.runs.length; run += 1)
+      this.options.delivery.drop(messageKeyFor(owned.job.userId, owned.job.requestId, run));
+  }
+
+  /** The fence delivery asks before every request for the job: whether this acquisition still holds the lease. */
+  private async holds(owned: Owned): Promise<boolean> {
+    if (this.owned.get(jobKey(owned.job)) !== owned) return false;
+    if (Date.now() >= owned.leaseUntil) {
+      // Not renewed for a whole lease (Redis away, or this process stalled): another bot may hold it.
+      this.lose(owned, `the lease of job ${jobKey(owned.job)} ran out unrenewed; another bot may show the job now`);
+      return false;
+    }
+    const left = await this.options.store.leaseLeft(owned.job, this.options.owner, owned.token);
+    if (left === null) {
+      this.lose(owned, `lost the lease of job ${jobKey(owned.job)} to another bot; it shows the job now`);
+      return false;
+    }
+    // Renewed every third of the lease: less than that left means renewals are failing.
+    if (left < this.leaseMs / 3) throw new Error(`the lease of job ${jobKey(owned.job)} ends in ${left} ms and is not renewed yet`);
+    return true;
   }
 
   /** One periodic pass; exposed for tests. */
@@ -154,13 +255,8 @@ export class Coordinator {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const { store, owner } = this.options;
+      const { store } = this.options;
       for (const owned of [...this.owned.values()]) {
-        if (!(await store.acquire(owned.job, owner, this.leaseMs))) {
-          this.options.logger.warn(`lost the lease of job ${jobKey(owned.job)} to another bot; it shows the job now`);
-          this.owned.delete(jobKey(owned.job));
-          continue;
-        }
         this.sync(owned);
         await owned.chain;
       }
@@ -179,9 +275,13 @@ export class Coordinator {
     if (this.adopting.has(key) || this.owned.has(key)) return;
     this.adopting.add(key);
     try {
-      if (!(await this.options.store.acquire(job, this.options.owner, this.leaseMs))) return;
+      const askedAt = Date.now();
+      const token = await this.options.store.acquire(job, this.options.owner, this.leaseMs);
+      if (token === null) return;
       const owned: Owned = {
         job,
+        token,
+        leaseUntil: askedAt + this.leaseMs,
         runs: [],
         cursor: null,
         lifecycleRead: 0,
@@ -256,7 +356,9 @@ export class Coordinator {
     const key = messageKeyFor(owned.job.userId, owned.job.requestId, run);
     const terminal = isTerminal(state.status);
     if (terminal && owned.done[run] === undefined) owned.done[run] = await this.options.store.isDone(key);
-    if (owned.done[run] === true) return;
+    if (owned.done[run] === true || owned.done[run] === "shown") return;
+    // The lease may have been lost while the events were read.
+    if (this.owned.get(jobKey(owned.job)) !== owned) return;
     const silentSince = owned.silentShown[run] === true ? owned.lastEventAt[run] : undefined;
     this.stats.updates += 1;
     this.options.delivery.publish(
@@ -264,6 +366,7 @@ export class Coordinator {
       this.targetOf(state),
       renderJob(state, silentSince === undefined ? {} : { silentSinceMs: silentSince }),
       terminal,
+      () => this.holds(owned),
     );
   }
 
@@ -273,7 +376,7 @@ export class Coordinator {
     if (this.owned.get(jobKey(owned.job)) !== owned) return;
     this.owned.delete(jobKey(owned.job));
     await this.options.store.close(owned.job);
-    await this.options.store.release(owned.job, this.options.owner);
+    await this.options.store.release(owned.job, this.options.owner, owned.token);
   }
 
   private targetOf(state: JobState): Target {
@@ -283,6 +386,10 @@ export class Coordinator {
 
   private failed(what: string, error: unknown): void {
     this.stats.errors += 1;
-    this.options.logger.warn(`${what} failed: ${error instanceof Error ? error.message : String(error)}; retried on the next pass`);
+    this.options.logger.warn(`${what} failed: ${describeError(error)}; retried on the next pass`);
   }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

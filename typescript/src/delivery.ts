@@ -2,6 +2,9 @@
 // RequestScheduler, for the whole bot; coalescing to the newest state; retrying transient failures
 // with capped exponential backoff (a terminal state is never abandoned for one); continuing in a new
 // message when the old one is gone or too old to edit; and telling the requester when a job ends.
+// Fenced: before every request for a job it checks that this bot still holds the job's lease (the
+// coordinator's Fence); once the lease is lost the job's pending state, retry timer and the answer
+// of a request in flight are dropped, never acted upon.
 
 import { createHash } from "node:crypto";
 import { DEFAULT_EDIT_INTERVAL_MS, MAX_TRACKED_JOBS, RATE_LIMIT_FLOOR_MS, RETRY_BASE_MS, RETRY_CAP_MS } from "./config.ts";
@@ -39,6 +42,19 @@ export interface DeliveryOptions {
   /** Called when a job's final state (and its notification) is shown, or the job is given up for good. */
   readonly onFinished?: (key: string) => void;
 }
+
+/**
+ * Whether this bot still holds the lease (with the fencing token it took) of the job whose message
+ * is about to be sent or edited; checked before every request to Discord for the job. False: the
+ * lease is lost and the job is dropped here. Throws when that cannot be known now (Redis away):
+ * retried like a failed request, with backoff.
+ */
+export type Fence = () => Promise<boolean>;
+
+const UNFENCED: Fence = () => Promise.resolve(true);
+
+/** The job's lease is gone: what was being sent is dropped. */
+class LeaseLost extends Error {}
 
 interface Update {
   readonly message: RenderedMessage;
@@ -89,6 +105,9 @@ class JobMessage {
   private mentionNext: bigint | null = null;
   /** Delivered the terminal state (and its notification), or stopped for good. */
   finished = false;
+  /** The lease is lost: nothing more is sent, and the answer of a request in flight is ignored. */
+  private dropped = false;
+  private fence: Fence = UNFENCED;
 
   constructor(
     private readonly key: string,
@@ -104,11 +123,31 @@ class JobMessage {
     return this.pending?.terminal === true || this.notifyOwed !== null;
   }
 
-  update(message: RenderedMessage, terminal: boolean): void {
-    if (this.finished) return;
+  update(message: RenderedMessage, terminal: boolean, fence: Fence): void {
+    if (this.finished || this.dropped) return;
     // Replacing, not queueing: states in between are never sent.
     this.pending = { message, terminal };
+    this.fence = fence;
     this.pump();
+  }
+
+  /** The lease is lost: the pending state, the retry timer and the answer in flight are dropped. */
+  drop(): void {
+    this.dropped = true;
+    this.pending = null;
+    this.notifyOwed = null;
+    this.pump();
+  }
+
+  /** Before each request: throws LeaseLost when the job's lease is no longer this bot's. */
+  private async fenced(): Promise<void> {
+    if (!this.dropped && (await this.fence())) return;
+    throw new LeaseLost(`the lease of job ${this.key} is lost: another bot shows it now`);
+  }
+
+  /** After each answer: one that arrives after the lease was lost is not acted upon. */
+  private answered(): void {
+    if (this.dropped) throw new LeaseLost(`the lease of job ${this.key} was lost while Discord answered`);
   }
 
   pump(): void {
@@ -117,6 +156,10 @@ class JobMessage {
     if (this.timer !== null) {
       clearTimeout(this.timer);
       this.timer = null;
+    }
+    if (this.dropped) {
+      this.pending = null;
+      this.notifyOwed = null;
     }
     if (this.pending === null && this.notifyOwed === null) {
       this.owner.jobIdle(this.key, this);
@@ -152,6 +195,7 @@ class JobMessage {
         await this.notify();
       } else {
         const update = await this.deliver();
+        this.answered();
         if (update?.terminal === true) {
           if (this.owner.notifyAtEnd && this.target.userId !== undefined) this.notifyOwed = update.message.embed.title ?? "Training ended";
           else this.finish();
@@ -161,6 +205,11 @@ class JobMessage {
       this.rateLimits = 0;
       this.lastSentAt = Date.now();
     } catch (error) {
+      if (error instanceof LeaseLost || this.dropped) {
+        this.owner.logger.info(`${describe(error)}; its pending update is dropped`);
+        this.drop();
+        return;
+      }
       // deliver() puts back the state it took before it throws: the newest is retried.
       this.failed(error);
     }
@@ -219,6 +268,7 @@ class JobMessage {
     if (this.ref !== null) {
       const ref = this.ref;
       await this.owner.turn(ref.channelId, () => this.urgent);
+      await this.fenced();
       const update = this.take();
       const message = this.outgoing(update.message);
       try {
@@ -260,6 +310,7 @@ class JobMessage {
       throw error;
     }
     await this.owner.turn(channelId, () => this.urgent);
+    await this.fenced();
     const update = this.take();
     this.uploadedChartKey = null;
     const base = this.outgoing(update.message);
@@ -283,6 +334,7 @@ class JobMessage {
       if (this.fellBack(error)) return await this.create(null, null);
       throw error;
     }
+    this.answered();
     this.created += 1;
     this.mentionNext = null;
     this.ref = { channelId, messageId: created.id };
@@ -334,12 +386,14 @@ class JobMessage {
     // No message to reply to when it was gone and its replacement failed before it was sent.
     if (ref !== null && title !== null && userId !== undefined) {
       await this.owner.turn(ref.channelId, () => true);
+      await this.fenced();
       await this.owner.port.createMessage(ref.channelId, {
         content: `<@${userId.toString()}> ${title}: see the message above.`,
         mentionUserId: userId,
         replyTo: ref.messageId,
         nonce: nonceFor(this.key, "end"),
       });
+      this.answered();
     }
     this.stop();
   }
@@ -380,8 +434,11 @@ export class Delivery {
     this.onFinished = options.onFinished ?? (() => undefined);
   }
 
-  /** Shows `message` as the newest state of the job `key`; returns at once. */
-  publish(key: string, target: Target, message: RenderedMessage, terminal: boolean): void {
+  /**
+   * Shows `message` as the newest state of the job `key`; returns at once. `fence` is asked before
+   * every request for the job (see Fence); without one the job is this bot's alone.
+   */
+  publish(key: string, target: Target, message: RenderedMessage, terminal: boolean, fence: Fence = UNFENCED): void {
     if (this.dead || this.gaveUp.has(key)) return;
     let job = this.jobs.get(key);
     if (job === undefined) {
@@ -389,7 +446,19 @@ export class Delivery {
       this.jobs.set(key, job);
       this.evictIdle();
     }
-    job.update(message, terminal);
+    job.update(message, terminal, fence);
+  }
+
+  /**
+   * The job's lease is lost: its pending state and retry timer are dropped, and the answer of a
+   * request in flight is ignored (not stored, no notification, not reported finished). A later
+   * publish (the lease taken again) starts afresh from the stored message id.
+   */
+  drop(key: string): void {
+    const job = this.jobs.get(key);
+    if (job === undefined) return;
+    this.jobs.delete(key);
+    job.drop();
   }
 
   /** Jobs with a message still being sent or waiting for its next edit. */

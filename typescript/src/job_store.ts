@@ -6,6 +6,7 @@
 import type { Redis } from "ioredis";
 import { JOB_KEY_TTL_S, MAX_STORED_BATCH_EVENTS } from "./config.ts";
 import { jobKey, userOfMessageKey, type JobId } from "./jobs.ts";
+import { scripted } from "./redis_scripts.ts";
 
 /** One log entry to keep: `member` is memberOf(entry id, text). */
 export interface StoredEntry {
@@ -27,9 +28,17 @@ export interface StoredEvents {
 export interface JobStore {
   append(entries: readonly StoredEntry[], nowMs: number): Promise<void>;
   read(job: JobId, after: string | null): Promise<StoredEvents>;
-  /** Takes the job's lease for `owner`, or renews it when `owner` holds it; false when another does. */
-  acquire(job: JobId, owner: string, leaseMs: number): Promise<boolean>;
-  release(job: JobId, owner: string): Promise<void>;
+  /** Takes the job's free lease for `owner`: its fencing token (new on every acquisition), or null when another holds it. */
+  acquire(job: JobId, owner: string, leaseMs: number): Promise<number | null>;
+  /**
+   * Renews the lease `owner` took with `token`: "lost" when another acquisition replaced it (or it
+   * expired), "closed" when the job left the open set or had no event since `nowMs` - the key expiry
+   * (the lease is freed then).
+   */
+  renew(job: JobId, owner: string, token: number, leaseMs: number, nowMs: number): Promise<LeaseRenewal>;
+  /** Milliseconds left on the lease `owner` took with `token`; null when it holds it no more. */
+  leaseLeft(job: JobId, owner: string, token: number): Promise<number | null>;
+  release(job: JobId, owner: string, token: number): Promise<void>;
   /** Jobs with a run whose final state Discord has not shown yet, oldest activity first. */
   openJobs(limit: number, nowMs: number): Promise<JobId[]>;
   close(job: JobId): Promise<void>;
@@ -37,6 +46,13 @@ export interface JobStore {
   isOpen(job: JobId): Promise<boolean>;
   isDone(messageKey: string): Promise<boolean>;
   markDone(messageKey: string): Promise<void>;
+}
+
+export type LeaseRenewal = "held" | "lost" | "closed";
+
+/** The lease's value: the owner's name and the acquisition's fencing token. */
+export function leaseHolder(owner: string, token: number): string {
+  return `${owner}#${token}`;
 }
 
 /** Log ids (`<ms>-<seq>`) zero-padded so that members sort in log order as plain strings. */
@@ -56,19 +72,16 @@ export function parseJobKey(key: string): JobId | null {
   return userId === null ? null : { userId, requestId: key.slice(key.indexOf(":") + 1) };
 }
 
-const ACQUIRE = `local v = redis.call('GET', KEYS[1])
-if v == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-return 0`;
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
-
 export class RedisJobStore implements JobStore {
+  private readonly redis: Redis;
+
   /** `prefix` is the bot's key prefix (`digits:bot:<group>:`). */
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.redis = scripted(redis);
+  }
 
   private key(kind: string, job: JobId): string {
     return `${this.prefix}${kind}:${jobKey(job)}`;
@@ -101,12 +114,25 @@ export class RedisJobStore implements JobStore {
     return { members: [...events, ...batches].sort(), lifecycleCount: count, lifecycleRead: events.length };
   }
 
-  async acquire(job: JobId, owner: string, leaseMs: number): Promise<boolean> {
-    return (await this.redis.eval(ACQUIRE, 1, this.key("lease", job), owner, leaseMs)) === 1;
+  async acquire(job: JobId, owner: string, leaseMs: number): Promise<number | null> {
+    const token = await this.redis.digitsLeaseAcquire(this.key("lease", job), this.key("fence", job), owner, leaseMs, JOB_KEY_TTL_S);
+    return token > 0 ? token : null;
   }
 
-  async release(job: JobId, owner: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.key("lease", job), owner);
+  async renew(job: JobId, owner: string, token: number, leaseMs: number, nowMs: number): Promise<LeaseRenewal> {
+    const oldest = nowMs - JOB_KEY_TTL_S * 1000;
+    const held = leaseHolder(owner, token);
+    const reply = await this.redis.digitsLeaseRenew(this.key("lease", job), `${this.prefix}open`, held, leaseMs, jobKey(job), oldest);
+    return reply === 1 ? "held" : reply === 0 ? "lost" : "closed";
+  }
+
+  async leaseLeft(job: JobId, owner: string, token: number): Promise<number | null> {
+    const left = await this.redis.digitsLeaseRemaining(this.key("lease", job), leaseHolder(owner, token));
+    return left < 0 ? null : left;
+  }
+
+  async release(job: JobId, owner: string, token: number): Promise<void> {
+    await this.redis.digitsLeaseRelease(this.key("lease", job), leaseHolder(owner, token));
   }
 
   async openJobs(limit: number, nowMs: number): Promise<JobId[]> {
@@ -162,8 +188,17 @@ export class MemoryJobStore implements JobStore {
     });
   }
 
-  acquire(): Promise<boolean> {
-    return Promise.resolve(true);
+  /** One process: every lease is its own. */
+  acquire(): Promise<number | null> {
+    return Promise.resolve(1);
+  }
+
+  renew(job: JobId): Promise<LeaseRenewal> {
+    return Promise.resolve(this.open.has(jobKey(job)) ? "held" : "closed");
+  }
+
+  leaseLeft(): Promise<number | null> {
+    return Promise.resolve(Number.POSITIVE_INFINITY);
   }
 
   release(): Promise<void> {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Coordinator } from "../src/coordinator.ts";
 import { Delivery } from "../src/delivery.ts";
-import { MemoryJobStore, type JobStore, type StoredEntry, type StoredEvents } from "../src/job_store.ts";
+import { MemoryJobStore, type JobStore, type LeaseRenewal, type StoredEntry, type StoredEvents } from "../src/job_store.ts";
 import type { JobId } from "../src/jobs.ts";
 import { MemoryMessageStore } from "../src/message_store.ts";
 import { RequestScheduler } from "../src/scheduler.ts";
@@ -36,20 +36,36 @@ class ScriptedStore implements JobStore {
   oddFailure: unknown = null;
 
   /** Names of calls that fail once, the next time they are made. */
-  readonly failOnce = new Set<"acquire" | "openJobs" | "markDone">();
+  readonly failOnce = new Set<"acquire" | "openJobs" | "markDone" | "renew" | "close">();
 
-  private fails(call: "acquire" | "openJobs" | "markDone"): boolean {
+  private fails(call: "acquire" | "openJobs" | "markDone" | "renew" | "close"): boolean {
     return this.failOnce.delete(call);
   }
 
-  acquire(): Promise<boolean> {
+  private token = 0;
+
+  private granted(): number | null {
+    this.token += 1;
+    return this.grant ? this.token : null;
+  }
+
+  acquire(): Promise<number | null> {
     this.acquireCalls += 1;
-    if (this.acquireGate !== null) return this.acquireGate.then(() => this.grant);
+    if (this.acquireGate !== null) return this.acquireGate.then(() => this.granted());
     if (this.fails("acquire")) return Promise.reject(new Error("Command timed out"));
     const odd = this.oddFailure;
     this.oddFailure = null;
     if (odd !== null) return rejectedWith(odd);
-    return Promise.resolve(this.grant);
+    return Promise.resolve(this.granted());
+  }
+
+  renew(): Promise<LeaseRenewal> {
+    if (this.fails("renew")) return Promise.reject(new Error("Command timed out"));
+    return Promise.resolve(this.grant ? "held" : "lost");
+  }
+
+  leaseLeft(): Promise<number | null> {
+    return Promise.resolve(this.grant ? Number.POSITIVE_INFINITY : null);
   }
 
   release(job: JobId, owner: string): Promise<void> {
@@ -86,6 +102,7 @@ class ScriptedStore implements JobStore {
   }
 
   close(job: JobId): Promise<void> {
+    if (this.fails("close")) return Promise.reject(new Error("Command timed out"));
     return this.inner.close(job);
   }
 
@@ -126,6 +143,7 @@ function setup(store = new ScriptedStore()): {
     logger: { info: () => undefined, warn: (line) => warnings.push(line) },
     owner: "me",
     onTerminal: (job) => terminals.push(job.requestId),
+    retryBaseMs: 5,
   });
   return { store, port, coordinator, delivery, warnings, terminals };
 }
@@ -183,7 +201,7 @@ void test("a lease lost to another bot stops this bot showing the job", async ()
   await settle(coordinator, delivery);
   assert.equal(coordinator.ownedJobs, 1);
   store.grant = false; // its renewal fails: another bot took it after a stall
-  await coordinator.tick();
+  await coordinator.renew();
   await coordinator.handle(entries(epochDone(1, 0.9, { request_id: "lost" })));
   await coordinator.tick();
   await delivery.whenIdle();
@@ -277,10 +295,23 @@ void test("Redis failing in the periodic pass, in taking a job or in recording i
     "taken on a later pass",
   );
   store.failOnce.add("markDone");
+  store.failOnce.add("close");
   await coordinator.handle(entries(completed(0.9, { request_id: "flaky" })));
   await settle(coordinator, delivery);
-  assert.match(warnings.join("\n"), /recording the end of .*flaky failed: Command timed out/);
+  assert.match(warnings.join("\n"), /recording the end of .*flaky failed \(1 in a row\): Command timed out; retrying in 5 ms/);
   assert.equal(coordinator.stats.errors, 3);
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  assert.equal(await store.isDone(`${BIG_USER_ID}:flaky`), true, "stored by the retry");
+  assert.match(warnings.join("\n"), /closing job .*flaky failed: Command timed out; retried on the next pass/);
+  await coordinator.tick();
+  assert.equal(coordinator.ownedJobs, 0, "closed once stored");
+  store.failOnce.add("renew");
+  await coordinator.handle(entries(started({ request_id: "renewed" })));
+  await settle(coordinator, delivery);
+  await coordinator.renew();
+  assert.match(warnings.at(-1) ?? "", /^renewing 1 lease\(s\) failed: Command timed out; retried on the next pass$/);
+  assert.equal(coordinator.ownedJobs, 1, "a failed renewal is not a lost lease");
+  assert.equal(coordinator.stats.errors, 5);
 });
 
 void test("a pass started while one is running does nothing", async () => {
