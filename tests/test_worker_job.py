@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import handwriting_ai.training as training_module
 from handwriting_ai.events.codec import Event, decode_event
 from handwriting_ai.settings import (
     DigitsSettings,
@@ -20,7 +21,6 @@ from handwriting_ai.settings import (
     UploadSettings,
 )
 from handwriting_ai.training import TrainingError
-from handwriting_worker import job as job_module
 from handwriting_worker.job import JobTimedOut, _digits, context_of, run_job
 from handwriting_worker.rq_job import train_job
 from tests.model_api import ModelApi, serve_model_api
@@ -163,7 +163,7 @@ def test_divergence_is_the_user_s_to_fix(tmp_path: Path, monkeypatch: pytest.Mon
     def diverge(*args: object, **kwargs: object) -> None:
         raise TrainingError("loss became nan (diverged); lower lr (now 1.0) and train again")
 
-    monkeypatch.setattr(job_module, "train_model", diverge)
+    monkeypatch.setattr(training_module, "train_model", diverge)  # run_job imports it late
     sink = Collect()
     outcome = run_job(_request(lr=1.0), _settings(tmp_path), sink)
     assert (outcome.error_kind, sink.events[-1]["error_kind"]) == ("user", "user")

@@ -7,6 +7,7 @@ Add a command with a ``_add_<name>`` function that registers its parser and a ha
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import socket
@@ -16,27 +17,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
-from handwriting_ai.events.codec import RequestValidationError
+from handwriting_ai.archs import parse_arch
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
-from handwriting_ai.training.models import parse_arch
 from handwriting_worker import evaluate, predict
-from handwriting_worker.intake import Intake
-from handwriting_worker.queue_commands import (
-    AlreadyQueued,
-    RedisUnreachable,
-    connect,
-    enqueue_request,
-    run_worker,
-)
-from handwriting_worker.replay import parse_since, run_replay
+from handwriting_worker.replay import parse_since
 from handwriting_worker.request_options import (
     add_arch_option,
     add_request_options,
     request_from_args,
 )
-from handwriting_worker.rq_worker import setup_logging
-from handwriting_worker.tail import run_tail
-from handwriting_worker.train_command import run_train
+
+# Each handler imports what only it needs (rq, httpx, torch...): `--help`, `tail`, `intake` and
+# `enqueue` start in a fraction of a second and tens of MB (tests/test_cli_light.py,
+# bench/light_commands.py); the worker loads torch once before forking its work horses.
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -59,6 +52,9 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    from handwriting_worker.replay import run_replay  # noqa: PLC0415
+    from handwriting_worker.tail import run_tail  # noqa: PLC0415
+
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -127,6 +123,12 @@ def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _worker(args: argparse.Namespace) -> int:
+    # torch once, here: each job's work horse is forked from this process and inherits it (the
+    # light commands never load it; tests/test_cli_light.py).
+    for heavy in ("handwriting_ai.training", "handwriting_worker.upload"):
+        importlib.import_module(heavy)
+    from handwriting_worker.queue_commands import RedisUnreachable, run_worker  # noqa: PLC0415
+
     try:
         run_worker(load_settings(), burst=bool(getattr(args, "burst", False)))
     except (SettingsError, RedisUnreachable) as exc:
@@ -151,6 +153,10 @@ def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _intake(args: argparse.Namespace) -> int:
+    from handwriting_worker.intake import Intake  # noqa: PLC0415
+    from handwriting_worker.queue_commands import RedisUnreachable, connect  # noqa: PLC0415
+    from handwriting_worker.rq_worker import setup_logging  # noqa: PLC0415
+
     try:
         settings = load_settings()
         connection = connect(settings)
@@ -180,6 +186,13 @@ def _add_intake(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _enqueue(args: argparse.Namespace) -> int:
+    from handwriting_ai.events.codec import RequestValidationError  # noqa: PLC0415
+    from handwriting_worker.queue_commands import (  # noqa: PLC0415
+        AlreadyQueued,
+        RedisUnreachable,
+        enqueue_request,
+    )
+
     try:
         enqueue_request(load_settings(), request_from_args(args), sys.stdout)
     except RequestValidationError as exc:
@@ -210,6 +223,8 @@ def _train(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
+    from handwriting_worker.train_command import run_train  # noqa: PLC0415 (torch)
+
     arch: object = args.arch  # argparse already limited it to ARCHS
     return run_train(
         settings,

@@ -12,18 +12,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from handwriting_ai.contracts import DigitsManifestV1
-from handwriting_ai.data.digits import DigitsData, load_mnist, load_offline
-from handwriting_ai.data.idx import DataError
 from handwriting_ai.settings import SettingsError, load_settings
-from handwriting_ai.training.loop import evaluate, normalize
-from handwriting_ai.training.saved import ArtifactError, load_saved
+
+if TYPE_CHECKING:  # torch, imported by run() only: `--help` of every command stays light
+    from handwriting_ai.data.digits import DigitsData
 
 
 def _validation_digits(manifest: DigitsManifestV1, data_root: Path) -> DigitsData:
+    from handwriting_ai.data.digits import load_mnist, load_offline  # noqa: PLC0415
+    from handwriting_ai.data.idx import DataError  # noqa: PLC0415
+
     dataset = manifest["dataset"]
     split_seed = dataset["split_seed"]
     if dataset["name"] == "mnist":
@@ -42,6 +43,12 @@ def _validation_digits(manifest: DigitsManifestV1, data_root: Path) -> DigitsDat
 
 def run(args: argparse.Namespace) -> int:
     """The ``evaluate`` command; the exit status."""
+    import torch  # noqa: PLC0415 (see TYPE_CHECKING above)
+
+    from handwriting_ai.data.idx import DataError  # noqa: PLC0415
+    from handwriting_ai.training.loop import evaluate, normalize  # noqa: PLC0415
+    from handwriting_ai.training.saved import ArtifactError, load_saved  # noqa: PLC0415
+
     artifact_dir = Path(str(args.artifact_dir))
     try:
         settings = load_settings()

@@ -13,30 +13,27 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from handwriting_ai.contracts import DigitsTrainV1
 from handwriting_ai.contracts.common import ErrorKind
-from handwriting_ai.data.digits import DigitsData, load_digits
-from handwriting_ai.data.idx import DataError
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import Event, RequestValidationError, validate_request
 from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.settings import Settings
-from handwriting_ai.training import (
-    Arch,
-    BatchReport,
-    BestReport,
-    EpochReport,
-    TrainConfig,
-    TrainingError,
-    TrainResult,
-    new_run_id,
-    train_model,
-)
 from handwriting_worker.prune import prune_snapshots
 from handwriting_worker.texts import event_text
-from handwriting_worker.upload import UploadConfig, upload_model
+
+if TYPE_CHECKING:  # torch: imported where a job trains (run_job), not by the light commands
+    from handwriting_ai.archs import Arch
+    from handwriting_ai.data.digits import DigitsData
+    from handwriting_ai.training import (
+        BatchReport,
+        BestReport,
+        EpochReport,
+        TrainConfig,
+        TrainResult,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +146,8 @@ class JobEvents:
 
 
 def _train_config(request: DigitsTrainV1, arch: Arch) -> TrainConfig:
+    from handwriting_ai.training import TrainConfig  # noqa: PLC0415 (torch)
+
     return TrainConfig(
         model_id=request["model_id"],
         epochs=request["epochs"],
@@ -161,6 +160,8 @@ def _train_config(request: DigitsTrainV1, arch: Arch) -> TrainConfig:
 
 
 def _digits(settings: Settings, download: bool) -> DigitsData:
+    from handwriting_ai.data.digits import load_digits  # noqa: PLC0415 (torch)
+
     data = load_digits(
         settings.digits.data_root,
         download=download,
@@ -185,6 +186,9 @@ def run_job(
     fallback_request_id: str | None = None,
 ) -> JobOutcome:
     """Runs one job from its raw request; never raises for anything the job itself does."""
+    from handwriting_ai.data.idx import DataError  # noqa: PLC0415 (torch: see TYPE_CHECKING)
+    from handwriting_ai.training import TrainingError, new_run_id, train_model  # noqa: PLC0415
+
     events = JobEvents(
         context_of(payload, fallback_request_id),
         publisher,
@@ -247,6 +251,9 @@ def _upload(
             "system",
             "upload not attempted: HANDWRITING_API_URL is set but HANDWRITING_API_KEY is not",
         )
+    # httpx (and its CLI's rich): only a job that uploads needs them.
+    from handwriting_worker.upload import UploadConfig, upload_model  # noqa: PLC0415
+
     config = UploadConfig(
         api_url=settings.handwriting_api_url,
         api_key=settings.handwriting_api_key.get_secret_value(),

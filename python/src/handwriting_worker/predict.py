@@ -13,16 +13,17 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
-from handwriting_ai.data.idx import DataError
-from handwriting_ai.data.images import read_digit_image
-from handwriting_ai.training.loop import normalize
-from handwriting_ai.training.saved import ArtifactError, load_saved
-
 
 def run(args: argparse.Namespace) -> int:
     """The ``predict`` command; the exit status."""
+    # torch, imported here only: `--help` of every command stays light.
+    import torch  # noqa: PLC0415
+
+    from handwriting_ai.data.idx import DataError  # noqa: PLC0415
+    from handwriting_ai.data.images import read_digit_image  # noqa: PLC0415
+    from handwriting_ai.training.loop import normalize  # noqa: PLC0415
+    from handwriting_ai.training.saved import ArtifactError, load_saved  # noqa: PLC0415
+
     try:
         saved = load_saved(Path(str(args.artifact_dir)))
     except ArtifactError as exc:

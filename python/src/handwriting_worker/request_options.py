@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import uuid
 
+from handwriting_ai.archs import ARCHS
 from handwriting_ai.contracts import names
 from handwriting_ai.contracts.names import REQUEST_V1
 from handwriting_ai.events.schemas import numeric_bounds
-from handwriting_ai.training import ARCHS
 
 # The request schema's defaults (its `default`s, generated into contracts/names.py), tuned so
 # that `make train` reaches >= 98.5% on the offline digits within 30 s on 2 cores.

@@ -1,5 +1,6 @@
 """The trainer: ``train_model(TrainConfig(...), observer, data_root=..., artifacts_root=...)``."""
 
+from handwriting_ai.archs import ARCHS, DEFAULT_ARCH, Arch, parse_arch
 from handwriting_ai.training.artifacts import load_model, new_run_id
 from handwriting_ai.training.loop import (
     BatchReport,
@@ -12,7 +13,6 @@ from handwriting_ai.training.loop import (
     TrainResult,
     train_model,
 )
-from handwriting_ai.training.models import ARCHS, DEFAULT_ARCH, Arch, parse_arch
 
 __all__ = [
     "ARCHS",

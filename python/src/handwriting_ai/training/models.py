@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 from torch import nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
-Arch = Literal["cnn", "resnet18"]
-ARCHS: tuple[Arch, ...] = get_args(Arch)
-DEFAULT_ARCH: Arch = "cnn"
+from handwriting_ai.archs import ARCHS, DEFAULT_ARCH, Arch, parse_arch
+
+__all__ = [
+    "ARCHS",
+    "DEFAULT_ARCH",
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "Arch",
+    "build_model",
+    "parse_arch",
+    "resnet18_digits",
+    "small_cnn",
+]
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 """Pixel mean and standard deviation of MNIST's training set (pixels scaled to [0, 1])."""
@@ -49,14 +57,6 @@ def resnet18_digits() -> nn.Module:
     # add_module replaces it; a plain assignment would not type-check (maxpool is a MaxPool2d).
     model.add_module("maxpool", nn.Identity())
     return model
-
-
-def parse_arch(name: str) -> Arch:
-    """``name`` as an ``Arch``, or a ValueError naming the choices (for CLIs and checkpoints)."""
-    for arch in ARCHS:
-        if name == arch:
-            return arch
-    raise ValueError(f"unknown arch {name!r}; choose one of {', '.join(ARCHS)}")
 
 
 def build_model(arch: Arch) -> nn.Module:
