@@ -22,7 +22,6 @@ from redis.exceptions import RedisError, ResponseError
 
 from demo.bot_build import ensure_bot_built
 from demo.processes import Child, kill_marked, start_redis
-from handwriting_ai.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EPOCHS = 2
@@ -71,29 +70,45 @@ class Screen:
         self.drawn = 0  # notes stay; the next message is drawn below them
 
 
-def _stream(env: dict[str, str]) -> str:
-    default = Settings.model_fields["digits_events_stream"].default
-    return env.get("DIGITS_EVENTS_STREAM") or str(default)
+def _private_names(env: dict[str, str], marker: str) -> None:
+    """Queue, event log, channel and requests stream of the demo's own: with REDIS_URL set (a
+    real Redis), its worker must take no real user's job and its bot no real bot's entry."""
+    env["RQ__QUEUE"] = marker
+    env["DIGITS_EVENTS_STREAM"] = f"{marker}:events:log"
+    env["DIGITS_EVENTS_CHANNEL"] = f"{marker}:events"
+    env["DIGITS_REQUESTS_STREAM"] = f"{marker}:requests"
+    env["DIGITS_BOT_GROUP"] = marker  # the dry-run bot's throwaway group is named after it
+    env.pop("DISCORD_PUBLIC_KEY", None)  # (a dry run serves no /train anyway)
 
 
-def _make_group(env: dict[str, str]) -> None:
-    """The bot's consumer group, made before the job is queued so the bot reads all of it."""
-    client = Redis.from_url(env["REDIS_URL"])
+def _wait_for_bot(env: dict[str, str], bot: Child) -> None:
+    """Until the bot's group exists on the demo's log: it then reads the job from the start."""
+    client = Redis.from_url(env["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
+    deadline = time.monotonic() + 120
     try:
-        client.xgroup_create(_stream(env), env["DIGITS_BOT_GROUP"], id="$", mkstream=True)
-    except ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+        while time.monotonic() < deadline:
+            try:
+                if client.xinfo_groups(env["DIGITS_EVENTS_STREAM"]):
+                    return
+            except ResponseError:  # no stream yet: the bot makes it with its group
+                pass
+            if bot.process.poll() is not None:
+                raise RuntimeError(f"the bot exited {bot.process.returncode} at start")
+            time.sleep(0.1)
     finally:
         client.close()
+    raise RuntimeError("the bot did not start reading within 120 s")
 
 
-def _drop_group(env: dict[str, str]) -> None:
-    """Removes the demo's group (it matters when REDIS_URL is someone's real Redis)."""
+def _drop_private(env: dict[str, str]) -> None:
+    """Deletes the demo's streams and queue (it matters when REDIS_URL is someone's real Redis)."""
     client = Redis.from_url(env["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
     try:
-        client.xgroup_destroy(_stream(env), env["DIGITS_BOT_GROUP"])
-    except (ResponseError, OSError, RedisError):
+        queue = env["RQ__QUEUE"]
+        client.delete(env["DIGITS_EVENTS_STREAM"], env["DIGITS_REQUESTS_STREAM"])
+        for key in client.scan_iter(match=f"rq:*{queue}*", count=1000):  # its registries
+            client.delete(key)
+    except (OSError, RedisError):
         pass
     finally:
         client.close()
@@ -151,19 +166,19 @@ def run(epochs: int, out: TextIO) -> int:
         env.update(
             {"DIGITS__ARTIFACTS_ROOT": f"{tmp}/artifacts", "DIGITS__SPOOL_DIR": f"{tmp}/spool"}
         )
-        env["DIGITS_BOT_GROUP"] = f"digits-demo-{os.getpid()}"  # never takes a real bot's entries
+        _private_names(env, f"digits-demo-{os.getpid()}")
         try:
             ensure_bot_built()  # npm start runs typescript/dist/
             if "REDIS_URL" not in env:
                 redis, env["REDIS_URL"] = start_redis(ROOT)
                 children.append(redis)
                 screen.note(f"demo: a private redis-server on {env['REDIS_URL']}")
-            _make_group(env)
             worker_argv = [sys.executable, "-m", "handwriting_worker", "worker"]
             children.append(Child("worker", worker_argv, env, ROOT, terms=2))
             bot_argv = ["npm", "start", "--silent", "--", "--dry-run"]
             bot = Child("bot", bot_argv, env, ROOT / "typescript", stdout=subprocess.PIPE)
             children.append(bot)
+            _wait_for_bot(env, bot)
             request_id = _enqueue(env, epochs)
             screen.note(
                 f"demo: queued request {request_id} ({epochs} epoch(s)); the bot's message:"
@@ -182,7 +197,7 @@ def run(epochs: int, out: TextIO) -> int:
                 child.stop()
             kill_marked(env["DIGITS_BOT_GROUP"])
             if "REDIS_URL" in os.environ:
-                _drop_group(env)
+                _drop_private(env)
             if os.environ.get("DISCORD_TOKEN"):
                 screen.note(
                     "demo: DISCORD_TOKEN is set: for real Discord run `make setup`, then "

@@ -11,7 +11,12 @@ import time
 from pathlib import Path
 
 from redis import Redis
+from redis.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from handwriting_ai.contracts import names
+from handwriting_ai.settings import RqSettings
+from tests.conftest import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +93,44 @@ def test_ctrl_c_stops_every_process_the_demo_started() -> None:
     assert "SIGINT: stopping everything" in rest
     _redis_is_gone(seen)
     assert _leftovers(f"digits-demo-{demo.pid}") == []
+
+
+def test_with_redis_url_set_the_demo_touches_no_real_queue_stream_or_channel(
+    redis_server: RedisServer,
+) -> None:
+    """`make demo` against someone's real Redis: a real user's job stays queued for the real
+    workers, nothing reaches the real event log or channel, and the demo's own keys are gone."""
+    env = _env() | {"REDIS_URL": redis_server.url}
+    real = Redis.from_url(redis_server.url)
+    listener = PubSub(real.connection_pool, ignore_subscribe_messages=True)
+    listener.subscribe(names.EVENTS_CHANNEL)
+    queued = subprocess.run(
+        [sys.executable, "-m", "handwriting_worker", "enqueue", "--user-id", "7"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert queued.stdout.startswith("request_id ")
+    real_queue = f"rq:queue:{RqSettings().queue}"
+    try:
+        demo = subprocess.run(
+            [sys.executable, "-m", "demo", "--epochs", "1"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "## Training completed" in demo.stdout
+        assert real.llen(real_queue) == 1, "the demo's worker took a real user's job"
+        assert not real.exists(names.EVENTS_STREAM, names.REQUESTS_STREAM)
+        heard = [listener.get_message(timeout=0.1) for _ in range(20)]
+        assert [m for m in heard if m is not None] == [], "the demo published on the real channel"
+        assert list(real.scan_iter(match="*digits-demo-*")) == [], "the demo left keys behind"
+    finally:
+        listener.close()
+        real.close()

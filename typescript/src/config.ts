@@ -129,7 +129,9 @@ export const USAGE = `Usage: npm start [-- --dry-run] [-- --help]
 Shows digits training events from Redis as one Discord message per job, edited in place.
 
 Options:
-  --dry-run   print each rendered update instead of sending it (no DISCORD_TOKEN needed)
+  --dry-run   print each rendered update instead of sending it (no DISCORD_TOKEN needed); it
+              reads through a throwaway group of its own (DIGITS_BOT_GROUP only prefixes it),
+              never serves /train (DISCORD_PUBLIC_KEY is ignored) and writes no job keys
   --help      show this help
 
 Environment:
@@ -138,7 +140,7 @@ Environment:
   DIGITS_EVENTS_STREAM      event log (Redis Stream) to read, default ${DEFAULT_EVENTS_STREAM}
   DIGITS_BOT_GROUP          consumer group shared by the bots that split the work, default ${DEFAULT_BOT_GROUP}
                             (also namespaces the bot's keys: digits:bot:<group>:...); a --dry-run
-                            without it uses a throwaway group, deleted at exit
+                            uses <group>-dry-run-<pid>, deleted at exit
   DIGITS_BOT_CONSUMER       this bot's name in the group, default <hostname>-<pid>; unique per bot
   DIGITS_BOT_LEASE_MS       a dead bot's jobs are taken over after this long, default ${DEFAULT_LEASE_MS}
   DIGITS_BOT_CLAIM_MS       a dead bot's unacknowledged entries are claimed after this idle time, default ${DEFAULT_CLAIM_IDLE_MS}
@@ -206,15 +208,16 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
   if (typeof claimIdleMs === "string") return { kind: "error", message: claimIdleMs };
   const silentAfterS = wholeNumber(env, "DIGITS_SILENT_AFTER_S", DEFAULT_SILENT_AFTER_S, 1);
   if (typeof silentAfterS === "string") return { kind: "error", message: silentAfterS };
-  // A dry run must never take the real bots' entries: without a group of its own it uses a
-  // throwaway one, removed when it stops.
   const groupText = nonEmpty(env.DIGITS_BOT_GROUP);
-  const group = groupText ?? (dryRun ? `digits-dry-run-${process.pid}` : DEFAULT_BOT_GROUP);
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(group)) {
-    return { kind: "error", message: `DIGITS_BOT_GROUP must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(group)}` };
+  if (groupText !== null && !/^[A-Za-z0-9._-]{1,64}$/.test(groupText)) {
+    return { kind: "error", message: `DIGITS_BOT_GROUP must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(groupText)}` };
   }
   const interactions = loadInteractionSettings(env);
   if (interactions.kind === "error") return { kind: "error", message: interactions.message };
+  // A dry run never touches what production reads, whatever the environment says (an operator's
+  // env file may be loaded): a throwaway group of its own, removed when it stops, so it never
+  // acknowledges the real bots' entries; and no interactions endpoint, so it never queues a job.
+  const group = dryRun ? `${groupText ?? "digits"}-dry-run-${process.pid}` : (groupText ?? DEFAULT_BOT_GROUP);
   return {
     kind: "run",
     config: {
@@ -224,7 +227,7 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
       redisUrl: nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL,
       eventsStream: nonEmpty(env.DIGITS_EVENTS_STREAM) ?? DEFAULT_EVENTS_STREAM,
       group,
-      throwawayGroup: groupText === null && dryRun,
+      throwawayGroup: dryRun,
       consumer: nonEmpty(env.DIGITS_BOT_CONSUMER) ?? `${hostname()}-${process.pid}`,
       leaseMs,
       claimIdleMs,
@@ -234,7 +237,7 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
       notifyAtEnd: notifyText === "true",
       discordMaxRps: rps,
       shutdownTimeoutMs,
-      interactions: interactions.kind === "on" ? interactions.settings : null,
+      interactions: interactions.kind === "on" && !dryRun ? interactions.settings : null,
     },
   };
 }

@@ -212,7 +212,10 @@ void test("a start that fails (the interactions port is taken) is a one-line err
   const address = taken.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
   try {
-    const { output, exited } = startMain(["--dry-run"], {
+    // Not a dry run: a dry run serves no interactions endpoint (test/dry_run_isolation.test.ts).
+    const { output, exited } = startMain([], {
+      DISCORD_TOKEN: "t",
+      DISCORD_API_URL: "http://127.0.0.1:9",
       REDIS_URL: server.url,
       DIGITS_EVENTS_STREAM: "cli-taken",
       DISCORD_PUBLIC_KEY: "c".repeat(64),

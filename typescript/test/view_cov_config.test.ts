@@ -64,8 +64,8 @@ void test("every setting can be overridden, and blank values mean the default", 
     [bot.notifyAtEnd, bot.discordMaxRps, bot.shutdownTimeoutMs, bot.leaseMs, bot.claimIdleMs, bot.silentAfterS],
     [false, 7, 0, 300, 100, 1],
   );
-  assert.equal(bot.group, "bots.a_b-c");
-  assert.equal(bot.throwawayGroup, false, "a dry run with a group of its own keeps it");
+  assert.equal(bot.group, `bots.a_b-c-dry-run-${process.pid}`, "a dry run only prefixes its throwaway group with it");
+  assert.equal(bot.throwawayGroup, true);
   assert.equal(bot.discordApiUrl, "http://127.0.0.1:1/api");
   assert.equal(bot.redisUrl, "redis://127.0.0.1:6380");
   assert.equal(bot.editIntervalMs, 1500);
@@ -94,7 +94,7 @@ void test("each number setting names itself, its bound and the value when it is 
 });
 
 void test("the interactions endpoint is on with a public key and an application id, and its errors stop the start", () => {
-  const on = config(["--dry-run"], { DISCORD_PUBLIC_KEY: KEY, DISCORD_APPLICATION_ID: "123", DIGITS_INTERACTIONS_PORT: "0" });
+  const on = config([], { DISCORD_TOKEN: "t", DISCORD_PUBLIC_KEY: KEY, DISCORD_APPLICATION_ID: "123", DIGITS_INTERACTIONS_PORT: "0" });
   assert.equal(on.interactions?.publicKeyHex, KEY);
   assert.equal(on.interactions.applicationId, "123");
   assert.equal(on.interactions.port, 0);

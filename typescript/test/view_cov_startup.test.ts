@@ -106,33 +106,38 @@ void test("a stop that cannot send a pending update within the shutdown timeout 
   assert.ok(logger.has(/^info pending updates not all sent within 200 ms$/), logger.lines.join("\n"));
 });
 
-void test("a dry run with the interactions endpoint on listens for Discord, and deletes its throwaway group at stop", async () => {
+void test("a dry run serves no /train and deletes its throwaway group at stop; a bot with DISCORD_PUBLIC_KEY listens for Discord", async () => {
   const stream = "startup-dry-log";
-  const config = botConfig(["--dry-run"], {
-    DIGITS_EVENTS_STREAM: stream,
+  const endpoint = {
     DISCORD_PUBLIC_KEY: "b".repeat(64),
     DISCORD_APPLICATION_ID: "77",
     DIGITS_INTERACTIONS_HOST: "127.0.0.1",
     DIGITS_INTERACTIONS_PORT: "0",
-    DIGITS_NOTIFY_CHANNEL_ID: "555",
-  });
+  };
+  const config = botConfig(["--dry-run"], { DIGITS_EVENTS_STREAM: stream, DIGITS_NOTIFY_CHANNEL_ID: "555", ...endpoint });
   assert.equal(config.throwawayGroup, true);
+  assert.equal(config.interactions, null, "a dry run never queues a job");
   const logger = new LinesLogger();
   const bot = await startBot(config, { logger, stopping: () => false, onFatal: noFatal });
   assert.ok(bot !== null);
   assert.ok(logger.has(/ \(dry run\)$/), logger.lines.join("\n"));
-  assert.ok(bot.interactionsPort !== null && bot.interactionsPort > 0);
-  assert.ok(
-    logger.has(new RegExp(`^info interactions endpoint listening on http://127\\.0\\.0\\.1:${bot.interactionsPort}/interactions$`)),
-  );
-  const answer = await fetch(`http://127.0.0.1:${bot.interactionsPort}/interactions`, { method: "POST", body: "{}" });
-  assert.equal(answer.status, 401, "an unsigned request is refused");
+  assert.equal(bot.interactionsPort, null);
   assert.match(JSON.stringify(await stage.publisher.xinfo("GROUPS", stream)), new RegExp(config.group));
-
   await bot.stop("SIGINT");
   assert.ok(logger.has(/^info SIGINT: stopping/));
   assert.deepEqual(await stage.publisher.xinfo("GROUPS", stream), [], "the throwaway group is gone");
-  await assert.rejects(fetch(`http://127.0.0.1:${bot.interactionsPort}/interactions`, { method: "POST", body: "{}" }));
+
+  const live = botConfig([], { DISCORD_TOKEN: TOKEN, DISCORD_API_URL: stage.apiUrl, DIGITS_EVENTS_STREAM: stream, ...endpoint });
+  const served = await startBot(live, { logger, stopping: () => false, onFatal: noFatal });
+  assert.ok(served !== null);
+  assert.ok(served.interactionsPort !== null && served.interactionsPort > 0);
+  assert.ok(
+    logger.has(new RegExp(`^info interactions endpoint listening on http://127\\.0\\.0\\.1:${served.interactionsPort}/interactions$`)),
+  );
+  const answer = await fetch(`http://127.0.0.1:${served.interactionsPort}/interactions`, { method: "POST", body: "{}" });
+  assert.equal(answer.status, 401, "an unsigned request is refused");
+  await served.stop("SIGTERM");
+  await assert.rejects(fetch(`http://127.0.0.1:${served.interactionsPort}/interactions`, { method: "POST", body: "{}" }));
 });
 
 void test("a Redis user that may not list consumers or delete groups still runs the bot; that housekeeping is skipped", async () => {
