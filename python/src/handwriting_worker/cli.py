@@ -233,6 +233,7 @@ def _train(args: argparse.Namespace) -> int:
         sys.stderr,
         arch=parse_arch(arch) if isinstance(arch, str) else None,
         download=bool(args.download),
+        json=bool(args.json),
     )
 
 
@@ -242,9 +243,9 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="train one model here, without Redis or a queue",
         description=(
             "Runs one job in this process on the offline digits (DIGITS__DATA_ROOT, made by "
-            "`make data`). Events go to stdout as JSON lines, and to Redis too when REDIS_URL "
-            "is set; a progress bar goes to stderr. Exit status: 0 completed, 1 failed, "
-            "2 bad arguments."
+            "`make data`). Events go to stdout as JSON lines (on a terminal only with "
+            "--json), and to Redis too when REDIS_URL is set; a progress bar and readable "
+            "lines go to stderr. Exit status: 0 completed, 1 failed, 2 bad arguments."
         ),
     )
     add_request_options(parser)
@@ -253,6 +254,11 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--download",
         action="store_true",
         help="full MNIST, downloaded by torchvision into DIGITS__DATA_ROOT (needs network)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON lines on stdout even when it is a terminal (always when it is not)",
     )
 
 

@@ -1,7 +1,11 @@
 """``train``: one job in this process, no Redis or RQ needed: the main job on a fresh machine.
 
 Events go to stdout as JSON lines (and to Redis too when REDIS_URL is set); a progress bar on
-stderr is drawn from the same events. Exit 0 when completed, 1 when failed, 2 on bad input.
+stderr is drawn from the same events. When stdout is a terminal (``make train`` run by a
+person) the JSON lines are not written there unless ``json`` asks for them: they would land in
+the bar's line and bury the readable lines printed above it; with ``json`` on a terminal the
+bar is left out and the readable lines come between the JSON ones. A pipe or a file gets the
+JSON lines as ever. Exit 0 when completed, 1 when failed, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -25,14 +29,18 @@ def run_train(
     *,
     arch: Arch | None = None,
     download: bool = False,
+    json: bool = False,
 ) -> int:
     """Runs the request here; the exit status."""
     if arch is not None:
         settings = settings.model_copy(
             update={"train": settings.train.model_copy(update={"arch": arch})}
         )
-    events = open_publisher(settings, to_redis=settings.redis_url is not None, stream=stdout)
-    progress = BackgroundPublisher(ProgressPublisher(stderr), name="progress")
+    terminal = stdout.isatty()
+    lines = stdout if json or not terminal else None
+    events = open_publisher(settings, to_redis=settings.redis_url is not None, stream=lines)
+    live = False if terminal and json else None  # None: a bar when stderr is a terminal
+    progress = BackgroundPublisher(ProgressPublisher(stderr, live=live), name="progress")
     publisher = FanOutPublisher([events, progress])
     try:
         outcome = run_job(request, settings, publisher, download=download)
