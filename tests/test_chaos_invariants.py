@@ -13,6 +13,7 @@ from handwriting_ai.contracts.names import BOT_KEY_PREFIX, EVENTS_STREAM, REQUES
 from tests.chaos.ed25519 import public_key, sign
 from tests.chaos.invariants import GROUP, check
 from tests.chaos.runner import run_seed
+from tests.chaos.schedule import OTHER
 from tests.chaos.stand_in import Write
 
 USER = 2**62 + 12345
@@ -109,6 +110,13 @@ def test_a_live_message_of_a_job_never_queued_and_a_doubled_interaction_are_viol
     assert _kinds(client, [], {"1": {"b" * 32, "c" * 32}}).count("interaction_twice") == 1
     # A repeat answered late (deferred) names no request id: the count shows it.
     assert _kinds(client, [], {"1": {"b" * 32}}).count("interaction_twice") == 1
+
+
+@pytest.mark.timeout(30)
+def test_a_job_cancelled_by_someone_other_than_its_owner_is_a_violation(client: Redis) -> None:
+    _log(client, ["started"])  # the failed event below is not yet delivered to the bots
+    client.xadd(EVENTS_STREAM, {"event": _event("failed", message=f"cancelled by user {OTHER}")})
+    assert _kinds(client, _shown("Queued", "Training cancelled")) == ["cancel_by_other"]
 
 
 @pytest.mark.timeout(10)

@@ -7,8 +7,8 @@ import os
 import signal
 import time
 
-from tests.chaos.interactions import OTHER, OWNER, Interactions
-from tests.chaos.schedule import Fault
+from tests.chaos.interactions import Interactions
+from tests.chaos.schedule import OTHER, OWNER, Fault
 from tests.chaos.system import BOTS, WORKERS, System
 
 SLOW_FOR_S = 6.0

@@ -19,11 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from tests.chaos.ed25519 import sign
-from tests.chaos.system import APPLICATION_ID
-from tests.e2e_support import USER_ID
+from tests.chaos.schedule import APPLICATION_ID, OWNER
 
-OWNER = USER_ID
-OTHER = 1234567890123456789
 _REQUEST_ID = re.compile(r"`([0-9a-f]{32})`")
 
 

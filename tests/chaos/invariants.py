@@ -8,7 +8,8 @@ system left behind: the event log and the bots' store in Redis, and every write 
   at most one end notification;
 - non-terminal edits of one message are at least the edit interval apart;
 - every log entry the bots' group acknowledged is in the bots' store;
-- an interaction id delivered twice starts at most one job.
+- an interaction id delivered twice starts at most one job, and only the owner's Cancel
+  cancels (the harness's other user is no admin).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from handwriting_ai.contracts.names import (
     REQUESTS_STREAM,
 )
 from tests.chaos.messages import FINAL_TITLES, Message, messages_of
-from tests.chaos.schedule import EDIT_INTERVAL_S
+from tests.chaos.schedule import EDIT_INTERVAL_S, OTHER
 from tests.chaos.stand_in import Write
 
 GROUP = "digits-bot"
@@ -182,6 +183,12 @@ def check(client: Redis, writes: list[Write], trains: dict[str, set[str]]) -> li
         Violation("terminal_count", job, f"{len(terminals[job])}: {terminals[job]}")
         for job in sorted(jobs)
         if len(terminals[job]) != 1
+    ]
+    out += [
+        Violation("cancel_by_other", job, text)
+        for job in sorted(jobs)
+        for text in terminals[job]
+        if f"cancelled by user {OTHER}" in text
     ]
     shown = messages_of(writes)
     for job in sorted(jobs | set(shown)):

@@ -18,6 +18,11 @@ LOST_WORKER_AFTER_S = 4
 """RQ__LOST_WORKER_AFTER_S, its smallest value: redis_pause_lost outlasts it."""
 EDIT_INTERVAL_S = 1.5
 """The bot's default DIGITS_EDIT_INTERVAL_MS, which the harness keeps."""
+APPLICATION_ID = "424242"
+OWNER = 2**62 + 12345
+"""Who asks for every job (above 2^53: a JS number would lose its last digits)."""
+OTHER = 1234567890123456789
+"""Who presses Cancel on a job not theirs (no admin)."""
 
 PROCESS_KINDS = (
     "bot_pause",
@@ -75,7 +80,7 @@ def _param(rng: random.Random, kind: str) -> float:
     lease_s, lost_s = LEASE_MS / 1000, float(LOST_WORKER_AFTER_S)
     ranges = {
         "redis_restart": (0.2, 2.0),
-        "bot_pause": (lease_s + 0.5, lease_s + 3.0),
+        "bot_pause": (lease_s + 0.5, lease_s + 8.0),  # long enough to outlast a job's end
         "redis_pause_lease": (lease_s + 0.5, lost_s - 0.5),
         "redis_pause_lost": (lost_s + 1.0, lost_s + 3.0),
         "discord_5xx": (1, 6),

@@ -25,13 +25,12 @@ from redis.exceptions import RedisError
 
 from tests.chaos.ed25519 import public_key
 from tests.chaos.invariants import requested_ids
-from tests.chaos.schedule import CLAIM_MS, LEASE_MS, LOST_WORKER_AFTER_S
+from tests.chaos.schedule import APPLICATION_ID, CLAIM_MS, LEASE_MS, LOST_WORKER_AFTER_S
 from tests.chaos.stand_in import ChaosDiscord
 from tests.conftest import RedisServer, free_port
 from tests.discord_api import serve_discord_api
 from tests.e2e_support import Process, wait_until, worker_env
 
-APPLICATION_ID = "424242"
 SELF_RESTART_S = 1.0
 BOTS, WORKERS = ("bot0", "bot1"), ("worker0", "worker1")
 
