@@ -92,6 +92,7 @@ function command(userId: bigint, options: Record<string, string | number | boole
     kind: "command",
     name: "train",
     options: new Map(Object.entries(options)),
+    id: "1",
     applicationId: APPLICATION_ID,
     token: "t",
     userId,
@@ -101,7 +102,7 @@ function command(userId: bigint, options: Record<string, string | number | boole
 }
 
 function button(userId: bigint, customId: string): Extract<UserInteraction, { kind: "button" }> {
-  return { kind: "button", customId, applicationId: APPLICATION_ID, token: "t", userId, guildId: null, channelId: "901" };
+  return { kind: "button", customId, id: "2", applicationId: APPLICATION_ID, token: "t", userId, guildId: null, channelId: "901" };
 }
 
 const limits = { maxJobsPerUser: 2, maxJobsTotal: 3, activeJobTtlS: 60 };
@@ -141,7 +142,7 @@ void test("two Cancel presses at once: one records who and asks the intake, the 
   assert.equal(await redis.xlen(settings.requestsStream), 1);
 });
 
-void test("a Cancel whose request and clean-up Redis both refuse fails with the request's error", async () => {
+void test("a Cancel whose request Redis refuses records nothing, even with no clean-up allowed: the next press is taken", async () => {
   await redis.flushall();
   const settings = settingsWith();
   await reserveActive(redis, settings, OWNER, "job", Date.now());
@@ -150,14 +151,15 @@ void test("a Cancel whose request and clean-up Redis both refuse fails with the 
     const customId = `digits:cancel:${OWNER.toString()}:job`;
     await assert.rejects(
       handleCancel(button(OWNER, customId), { redis: client, settings, now: Date.now, isOpen: notOpen }),
-      /NOPERM.*'xadd'/,
+      /can't run this command.* on @user_script:4/, // line 4 of the script: its XADD
     );
     assert.equal(await redis.xlen(settings.requestsStream), 0);
-    // The claim could not be undone: the next press says so instead of sending a second request.
-    assert.match(
+    assert.equal(await redis.exists(cancelKey(OWNER, "job")), 0, "the press and its request are one step: neither happened");
+    assert.equal(
       await handleCancel(button(OWNER, customId), { redis, settings, now: Date.now, isOpen: notOpen }),
-      /^This job is already being cancelled/,
+      "Cancelling: the job's message will say when it has stopped.",
     );
+    assert.equal(await redis.xlen(settings.requestsStream), 1);
   } finally {
     client.disconnect();
   }
@@ -228,6 +230,39 @@ void test("when the stream refuses the request and the release fails too, the re
   } finally {
     client.disconnect();
   }
+});
+
+void test("a refused request whose Queued message Discord will not edit either: the user is told to ignore that message", async () => {
+  await redis.flushall();
+  await redis.set(settingsWith().requestsStream, "not a stream");
+  const edits: string[] = [];
+  const deps = trainDeps(redis, settingsWith(), {
+    newRequestId: () => "stuck",
+    discord: {
+      openDm: (userId) => port.openDm(userId),
+      createMessage: (channelId, message) => port.createMessage(channelId, message),
+      editMessage: () => {
+        edits.push("edit");
+        return Promise.reject(new Error("503 Service Unavailable"));
+      },
+    },
+  });
+  assert.equal(
+    await handleTrain(command(OWNER), deps),
+    "Not queued: the queue could not take the request. Nothing will run, whatever the message I sent you says (it could not be updated). Try again in a minute.",
+  );
+  assert.equal(edits.length, 3, "tried three times within Discord's 3 s");
+  const logs = deps.log instanceof Logs ? deps.log.lines.join("\n") : "";
+  assert.match(logs, /could not be withdrawn: 503 Service Unavailable/);
+  assert.match(logs, /the request stuck could not be queued: WRONGTYPE/);
+  assert.equal(await isActive(redis, OWNER, "stuck", Date.now()), false);
+});
+
+void test("a refused request whose Queued message was never shown fails with the stream's error", async () => {
+  await redis.flushall();
+  await redis.set(settingsWith().requestsStream, "not a stream");
+  const deps = trainDeps(redis, settingsWith(), { channelFor: () => Promise.reject(new Error("no channel")) });
+  await assert.rejects(handleTrain(command(OWNER), deps), /WRONGTYPE/);
 });
 
 void test("/train with an option the request does not know names it", async () => {

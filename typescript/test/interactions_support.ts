@@ -59,6 +59,7 @@ export interface Endpoint {
   stop(): Promise<void>;
 }
 
+/** Each interaction built here has its own id and token, as Discord's have. */
 let nextToken = 1;
 
 /** Starts Redis, the stand-in and the endpoint; `env` adds settings (DIGITS_*). */
@@ -155,7 +156,7 @@ export function trainInteraction(
 ): object {
   return {
     type: 2,
-    id: "1",
+    id: String(nextToken),
     application_id: APPLICATION_ID,
     token: `token-${nextToken++}`,
     channel_id: channelId,
@@ -167,7 +168,7 @@ export function trainInteraction(
 export function buttonInteraction(userId: bigint, customId: string): object {
   return {
     type: 3,
-    id: "2",
+    id: String(nextToken),
     application_id: APPLICATION_ID,
     token: `token-${nextToken++}`,
     channel_id: "901",

@@ -138,11 +138,17 @@ void test("a Queued message Discord fails to take does not stop the job", async 
   assert.ok(endpoint.logs.lines.some((line) => line.includes("could not be shown")));
 });
 
-void test("when the stream cannot take the request the job does not count and the user is told", async () => {
+void test("when the stream cannot take the request the job does not count, its Queued message is withdrawn, and the user is told", async () => {
   await clear();
   await endpoint.redis.set(endpoint.settings.requestsStream, "not a stream");
+  const before = new Set(endpoint.discord.messages.keys());
   assert.match(contentOf(await post(endpoint, trainInteraction(OWNER))), /^Something went wrong on our side; nothing was changed/);
   assert.equal(await endpoint.redis.zcard(`digits:active:user:${OWNER.toString()}`), 0);
+  const shown = [...endpoint.discord.messages.keys()].filter((id) => !before.has(id));
+  assert.equal(shown.length, 1, "the Queued message was sent before the stream refused");
+  const id = shown[0] ?? "";
+  assert.match(endpoint.discord.titles.get(id) ?? "", /^Not queued · /, "it says so now");
+  assert.deepEqual(endpoint.discord.messages.get(id)?.components, [], "no Cancel button left");
   await endpoint.redis.del(endpoint.settings.requestsStream);
 });
 

@@ -6,6 +6,7 @@
 
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { scripted } from "../redis_scripts.ts";
 import { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX } from "./settings.ts";
 
 export type Reservation =
@@ -13,21 +14,7 @@ export type Reservation =
   | { readonly kind: "user_limit"; readonly active: number }
   | { readonly kind: "total_limit"; readonly active: number };
 
-// KEYS: user set, all set. ARGV: now ms, expiry ms, request id, user:request, per user, total, ttl s.
-const RESERVE = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local mine = redis.call('ZCARD', KEYS[1])
-if mine >= tonumber(ARGV[5]) then return {0, mine} end
-local all = redis.call('ZCARD', KEYS[2])
-if all >= tonumber(ARGV[6]) then return {-1, all} end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-redis.call('EXPIRE', KEYS[2], ARGV[7])
-return {1, all}`;
-
-/** RESERVE's answer: {verdict, count}, Lua integers as numbers. */
+/** digitsActiveReserve's answer (redis_scripts.ts): {verdict, count}, Lua integers as numbers. */
 const ReserveReply = z.tuple([z.number().int(), z.number().int()]);
 
 function userKey(userId: bigint): string {
@@ -47,9 +34,7 @@ export interface Limits {
 /** Counts a new job against the limits, atomically; `ahead`: jobs active before it. */
 export async function reserveActive(redis: Redis, limits: Limits, userId: bigint, requestId: string, nowMs: number): Promise<Reservation> {
   const expiresMs = nowMs + limits.activeJobTtlS * 1000;
-  const reply = await redis.eval(
-    RESERVE,
-    2,
+  const reply = await scripted(redis).digitsActiveReserve(
     userKey(userId),
     ACTIVE_ALL_KEY,
     nowMs,

@@ -1,12 +1,14 @@
 // The Cancel button on a job's live message, and what pressing it does. Only the requester or an
-// admin (DIGITS_ADMIN_USER_IDS) may cancel; the first press records who on the cancel key (which
-// the worker side reads), then asks the intake to act through the requests stream.
+// admin (DIGITS_ADMIN_USER_IDS) may cancel; the first press asks the intake to act through the
+// requests stream and records who on the cancel key (which the worker side reads), both in one
+// script: a failure can never leave the press recorded with no request sent (the button blocked).
 // A second press, or one after the job ended, changes nothing and says so.
 
 import type { APIActionRowComponent, APIButtonComponent } from "discord-api-types/v10";
 import { ButtonStyle, ComponentType } from "discord-api-types/v10";
 import type { Redis } from "ioredis";
 import { stringify } from "lossless-json";
+import { scripted } from "../redis_scripts.ts";
 import { isActive } from "./active.ts";
 import type { UserInteraction } from "./server.ts";
 import { CANCEL_FIELD, CANCEL_ID_PREFIX, cancelKey, CUSTOM_ID_MAX, REQUESTS_STREAM_MAXLEN, type InteractionSettings } from "./settings.ts";
@@ -31,14 +33,6 @@ export function parseCancelId(customId: string): { readonly userId: bigint; read
   return { userId: BigInt(match[1]), requestId: match[2] };
 }
 
-// KEYS: the cancel key. ARGV: who presses, TTL s. The user id of whoever pressed first, or nil when
-// this press is the first (then it is recorded): one atomic step, so the earlier one is always known.
-const CLAIM = `
-local earlier = redis.call('GET', KEYS[1])
-if earlier then return earlier end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return false`;
-
 export interface CancelDeps {
   readonly redis: Redis;
   readonly settings: InteractionSettings;
@@ -59,16 +53,18 @@ export async function handleCancel(interaction: UserInteraction & { kind: "butto
   }
   const active = (await isActive(deps.redis, job.userId, job.requestId, deps.now())) || (await deps.isOpen(job.userId, job.requestId));
   if (!active) return "This job has already ended: there is nothing to cancel.";
-  const key = cancelKey(job.userId, job.requestId);
-  const earlier: unknown = await deps.redis.eval(CLAIM, 1, key, by.toString(), deps.settings.activeJobTtlS);
-  if (typeof earlier === "string") return `This job is already being cancelled (by <@${earlier}>); nothing more to do.`;
   // stringify gives undefined only for undefined or a function: an object always gives its text.
   const cancel = String(stringify({ request_id: job.requestId, user_id: job.userId, by }));
-  try {
-    await deps.redis.xadd(deps.settings.requestsStream, "MAXLEN", "~", REQUESTS_STREAM_MAXLEN, "*", CANCEL_FIELD, cancel);
-  } catch (error) {
-    await deps.redis.del(key).catch(() => 0); // not sent: a later press may try again
-    throw error;
-  }
+  // The request appended and the press recorded in one step; a failed append records nothing.
+  const earlier = await scripted(deps.redis).digitsCancelClaimAndRequest(
+    cancelKey(job.userId, job.requestId),
+    deps.settings.requestsStream,
+    by.toString(),
+    deps.settings.activeJobTtlS,
+    REQUESTS_STREAM_MAXLEN,
+    CANCEL_FIELD,
+    cancel,
+  );
+  if (earlier !== null) return `This job is already being cancelled (by <@${earlier}>); nothing more to do.`;
   return "Cancelling: the job's message will say when it has stopped.";
 }

@@ -2,6 +2,7 @@
 // rest of the bot uses (cancelButton for the live message, releaseActive when a job ends).
 
 import { handleCancel } from "./cancel.ts";
+import { handledOnce } from "./once.ts";
 import { InteractionsServer, type Handler, type InteractionReplies } from "./server.ts";
 import type { InteractionSettings } from "./settings.ts";
 import { handleTrain, type TrainDeps } from "./train.ts";
@@ -25,7 +26,8 @@ export async function startInteractions(
   deps: TrainDeps,
   replies: InteractionReplies,
 ): Promise<{ readonly server: InteractionsServer; readonly port: number }> {
-  const server = new InteractionsServer(settings, interactionHandler(deps), replies, deps.log, deps.now);
+  const handler = handledOnce(interactionHandler(deps), { redis: deps.redis, maxAgeS: settings.maxAgeS, log: deps.log });
+  const server = new InteractionsServer(settings, handler, replies, deps.log, deps.now);
   const address = await server.start();
   deps.log.info(`interactions endpoint listening on http://${settings.host}:${address.port}/interactions`);
   return { server, port: address.port };

@@ -40,6 +40,8 @@ export type Interaction =
   | { readonly kind: "unsupported"; readonly type: number };
 
 interface Common {
+  /** The interaction's own id: a repeated delivery carries the same one (see once.ts). */
+  readonly id: string;
   readonly applicationId: string;
   readonly token: string;
   /** Whoever used the command or pressed the button (member.user in a guild, user in a DM). */
@@ -64,6 +66,7 @@ export function parseInteraction(body: string): Interaction | { readonly kind: "
   const user = data.member?.user.id ?? data.user?.id;
   if (user === undefined) return { kind: "invalid", reason: "no member.user or user" };
   const common: Common = {
+    id: data.id,
     applicationId: data.application_id,
     token: data.token,
     userId: BigInt(user),

@@ -2,7 +2,8 @@
 // bound is written here), the job counts against the limits, its live message appears at once
 // ("Queued", with the Cancel button) and is stored as the message its events will edit, and
 // the request goes to the requests stream for the intake. Every refusal is an ephemeral text
-// that names what to change; nothing is queued then.
+// that names what to change; nothing is queued then. A request the stream refuses leaves no
+// "Queued" message with a Cancel button behind: the message is edited to "Not queued" first.
 
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -14,7 +15,7 @@ import { DigitsTrainV1 } from "../generated/contracts.ts";
 import { REQUEST_V1 } from "../generated/names.ts";
 import type { Logger } from "../log.ts";
 import { releaseActive, reserveActive } from "./active.ts";
-import { queuedMessage } from "./queued.ts";
+import { notQueuedMessage, queuedMessage } from "./queued.ts";
 import type { UserInteraction } from "./server.ts";
 import { REQUEST_FIELD, REQUESTS_STREAM_MAXLEN, TRAIN_DEFAULTS, type InteractionSettings } from "./settings.ts";
 
@@ -57,24 +58,48 @@ function allowed(interaction: Command, settings: InteractionSettings): boolean {
   return channels.size === 0 || (interaction.channelId !== null && channels.has(interaction.channelId));
 }
 
-async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps): Promise<string | null> {
+/** Tries to withdraw the Queued message (before Discord's 3 s are up), waiting this long between tries. */
+const WITHDRAW_WAITS_MS = [0, 250, 500];
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Shows the Queued message: its ref, null when it could not be shown (the job still goes), or the refusal. */
+async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps): Promise<MessageRef | null | string> {
+  let ref: MessageRef | null = null;
   try {
     const channelId = await deps.channelFor(request.user_id);
     const key = deps.messageKeyFor(request.user_id, request.request_id);
     // The job's first message: if the bot dies before storing its id, the run's first create gets it back.
     const created = await deps.discord.createMessage(channelId, { ...queuedMessage(request, ahead), nonce: messageNonce(key) });
-    await deps.messages.set(key, { channelId, messageId: created.id });
-    return null;
+    ref = { channelId, messageId: created.id };
+    await deps.messages.set(key, ref);
+    return ref;
   } catch (error) {
     if (error instanceof DeliveryError && error.kind === "dms_closed") {
       return "Not queued: I cannot send you direct messages, where the job's progress would appear. Allow direct messages from this server's members and try again.";
     }
     // The job can still run: its first event creates the message instead.
-    deps.log.warn(
-      `interactions: the Queued message of ${request.request_id} could not be shown: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    return null;
+    deps.log.warn(`interactions: the Queued message of ${request.request_id} could not be shown: ${describe(error)}`);
+    return ref;
   }
+}
+
+/** Edits the Queued message to "Not queued" (no Cancel button); false when Discord never took the edit. */
+async function withdrawQueued(ref: MessageRef, request: DigitsTrainV1, deps: TrainDeps): Promise<boolean> {
+  let last: unknown = null;
+  for (const wait of WITHDRAW_WAITS_MS) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    try {
+      await deps.discord.editMessage(ref, notQueuedMessage(request));
+      return true;
+    } catch (error) {
+      last = error;
+    }
+  }
+  deps.log.warn(`interactions: the Queued message of ${request.request_id} could not be withdrawn: ${describe(last)}`);
+  return false;
 }
 
 export async function handleTrain(interaction: Command, deps: TrainDeps): Promise<string> {
@@ -89,12 +114,14 @@ export async function handleTrain(interaction: Command, deps: TrainDeps): Promis
   if (reservation.kind === "total_limit") {
     return `Not queued: the queue is full (${reservation.active} jobs queued or running, at most ${deps.settings.maxJobsTotal}). Try again later.`;
   }
+  let shown: MessageRef | null = null;
   try {
-    const refused = await showQueued(request, reservation.ahead, deps);
-    if (refused !== null) {
+    const queued = await showQueued(request, reservation.ahead, deps);
+    if (typeof queued === "string") {
       await releaseActive(deps.redis, request.user_id, requestId);
-      return refused;
+      return queued;
     }
+    shown = queued;
     await deps.redis.xadd(
       deps.settings.requestsStream,
       "MAXLEN",
@@ -106,7 +133,10 @@ export async function handleTrain(interaction: Command, deps: TrainDeps): Promis
     );
   } catch (error) {
     await releaseActive(deps.redis, request.user_id, requestId).catch(() => undefined);
-    throw error;
+    // Nothing was changed once the message is withdrawn: the error is the answer ("try again").
+    if (shown === null || (await withdrawQueued(shown, request, deps))) throw error;
+    deps.log.warn(`interactions: the request ${requestId} could not be queued: ${describe(error)}`);
+    return "Not queued: the queue could not take the request. Nothing will run, whatever the message I sent you says (it could not be updated). Try again in a minute.";
   }
   const ahead = reservation.ahead === 0 ? "nothing ahead of it" : `${reservation.ahead} ahead of it`;
   return `Queued: request \`${requestId}\` (${ahead}). Its progress appears in the message I just sent you, with a Cancel button.`;
