@@ -23,13 +23,17 @@ class SchemaSetupError(RuntimeError):
 
 
 def schemas_dir(module_file: str = __file__) -> Path:
-    """The repo's ``schemas/`` folder, found from this package's place in the checkout."""
-    # events/ -> handwriting_ai/ -> src/ -> python/ -> repo root
-    path = Path(module_file).resolve().parents[4] / "schemas"
+    """The schemas, shipped in the package as ``handwriting_ai/schema_files``.
+
+    In a checkout that is a link to the repo's ``schemas/`` (the one copy); a wheel carries the
+    files themselves (pyproject's package-data), so an installed package needs no checkout.
+    """
+    path = (Path(module_file).parents[1] / "schema_files").resolve()
     if not (path / "common.json").is_file():
         raise SchemaSetupError(
-            f"{path}/common.json not found: the event runtime reads the schemas from the repo "
-            "checkout; install the project editable (pip install -e .) from the repo root"
+            f"{path}/common.json not found: the package ships the schemas in "
+            "handwriting_ai/schema_files (in a checkout, a link to schemas/); reinstall it "
+            "(pip install -e . from the repo root, or pip install . for a wheel)"
         )
     return path
 
