@@ -10,7 +10,7 @@ import { BATCH_V1 } from "./generated/names.ts";
 import { DEFAULT_LEASE_MS, DEFAULT_SILENT_AFTER_S, JOB_KEY_TTL_S, MAX_ADOPT_SCAN, RETRY_BASE_MS, SYNC_INTERVAL_MS } from "./config.ts";
 import { decodeEvent, decodeEventBytes, type DecodedEvent } from "./decode.ts";
 import { backoffMs, type Delivery, type Target } from "./delivery.ts";
-import { InvalidLog } from "./invalid_log.ts";
+import { categoryOf, InvalidLog } from "./invalid_log.ts";
 import { foldRuns, jobKey, jobOf, messageKeyFor, type JobId } from "./jobs.ts";
 import { memberOf, textOf, type JobStore, type LeaseRenewal, type StoredEntry } from "./job_store.ts";
 import type { Logger } from "./log.ts";
@@ -104,14 +104,14 @@ export class Coordinator {
       this.stats.received += 1;
       if (entry.event === null) {
         this.stats.invalid += 1;
-        this.invalid.record("entry has no event field", `entry ${entry.id}`);
+        this.invalid.record("no event field", "entry has no event field", `entry ${entry.id}`);
         continue;
       }
       const decoded = decodeEventBytes(entry.event);
       const text = entry.event.toString("utf8");
       if (decoded.kind === "invalid") {
         this.stats.invalid += 1;
-        this.invalid.record(decoded.reason, text);
+        this.invalid.record(categoryOf(decoded.reason), decoded.reason, text);
         continue;
       }
       stored.push({ job: jobOf(decoded), member: memberOf(entry.id, text), batch: isBatch(decoded) });

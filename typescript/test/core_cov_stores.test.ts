@@ -1,13 +1,13 @@
 // The Redis-facing parts against a real redis-server: keys in the open set that name no job, a
 // message key that names no user, a handler failing with something that is not an Error, the
-// XAUTOCLAIM reply shapes; and the in-memory stores, the dry-run printer and the invalid-entry log.
+// XAUTOCLAIM reply shapes; and the in-memory stores and the dry-run printer (the invalid-entry log:
+// test/invalid_log.test.ts).
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ButtonStyle, ComponentType } from "discord-api-types/v10";
 import { Redis } from "ioredis";
 import { ConsoleDiscordPort } from "../src/console_port.ts";
-import { InvalidLog } from "../src/invalid_log.ts";
 import { MemoryJobStore, RedisJobStore, memberOf, parseJobKey } from "../src/job_store.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { RedisMessageStore } from "../src/message_store.ts";
@@ -158,18 +158,4 @@ void test("the dry run prints buttons by their label, and components without one
     },
   );
   assert.equal(out, "--- edit m in c\nx\n[Cancel] [?] [?]\n");
-});
-
-void test("invalid entries beyond the first few are summed up once the interval has passed", async () => {
-  const { logger, lines } = recorder();
-  const log = new InvalidLog(logger, 1, 20);
-  log.record("bad json", "{");
-  log.record("bad json", "{{");
-  log.record("no type", "{}");
-  assert.equal(lines.length, 1);
-  assert.match(lines[0] ?? "", /invalid event #1 \(bad json\): "\{" \(further invalid entries are counted, not shown\)/);
-  await new Promise((resolve) => setTimeout(resolve, 80));
-  assert.deepEqual(lines.slice(1), ["warn invalid events since the last report: 1 × bad json; 1 × no type (3 in all)"]);
-  log.flush();
-  assert.equal(lines.length, 2, "nothing new to report");
 });

@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { Logger } from "../log.ts";
 import { DEFERRED, ephemeral, parseInteraction, PONG, type Interaction } from "./interaction.ts";
 import { INTERACTIONS_PATH, MAX_BODY_BYTES, REQUEST_TIMEOUT_MS } from "./settings.ts";
+import { RefusalLog } from "./refusal_log.ts";
 import { publicKeyFromHex, verifyInteraction } from "./verify.ts";
 
 export type UserInteraction = Extract<Interaction, { kind: "command" | "button" }>;
@@ -43,6 +44,7 @@ export class InteractionsServer {
   private readonly server: Server;
   private readonly key: KeyObject;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly refusals: RefusalLog;
 
   constructor(
     private readonly options: ServerOptions,
@@ -52,6 +54,7 @@ export class InteractionsServer {
     private readonly now: () => number = Date.now,
   ) {
     this.key = publicKeyFromHex(options.publicKeyHex);
+    this.refusals = new RefusalLog(log);
     this.server = createServer((req, res) => {
       this.receive(req, res);
     });
@@ -83,6 +86,7 @@ export class InteractionsServer {
     await Promise.allSettled([...this.inFlight]);
     this.server.closeAllConnections();
     await closed;
+    this.refusals.close();
   }
 
   private receive(req: IncomingMessage, res: ServerResponse): void {
@@ -121,8 +125,7 @@ export class InteractionsServer {
       this.options.maxAgeS,
     );
     if (verdict !== "ok") {
-      // Set while the socket is open, as it is here: a request's end is read before its socket's close.
-      this.log.warn(`interactions: refused a request from ${String(req.socket.remoteAddress)}: ${verdict}`);
+      this.refusals.record(verdict); // counted: a flood of junk must not flood the log
       send(res, 401, { error: verdict === "bad signature" ? "invalid request signature" : "request too old" });
       return;
     }
