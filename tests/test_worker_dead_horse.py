@@ -15,6 +15,7 @@ from rq import Queue
 from rq.job import Job
 
 from handwriting_ai.events.codec import decode_event
+from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.settings import EventsSettings, Settings
 from handwriting_worker.reports import (
     CANCEL_META,
@@ -24,13 +25,9 @@ from handwriting_worker.reports import (
     report_safely,
     stop_cause,
 )
-from handwriting_worker.rq_job import (
-    RUN_ID_META,
-    SERIALIZER,
-    TERMINAL_META,
-    _remember,
-    _start_run,
-)
+from handwriting_ai.events import builders as ev
+from handwriting_ai.events.factory import redis_sink
+from handwriting_worker.rq_job import RUN_ID_META, SERIALIZER, _remember
 from handwriting_worker.rq_worker import DigitsWorker, setup_logging
 from tests.conftest import RedisServer, free_port
 
@@ -108,61 +105,78 @@ def test_the_parent_publishes_one_failed_event_with_the_run(
 
 
 def test_nothing_more_once_the_job_sent_its_terminal_event_and_no_run_is_fine(
-    redis_server: RedisServer, queue: Queue
+    redis_server: RedisServer, queue: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = Redis.from_url(redis_server.url)
     pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
     pubsub.subscribe("dead-horse")
+    settings = _settings(redis_server, legacy=False)
     done = _job(queue, {"request_id": "r-done", "user_id": 1, "model_id": "m"})
-    _remember(done, TERMINAL_META, True)
-    report_dead_horse(_settings(redis_server, legacy=False), done, KILLED)
+    ctx = ev.JobContext("r-done", 1, "m", "20261128T160000Z-abcdef")
+    sink = redis_sink(settings)
+    sink.publish(ev.completed(ctx, val_acc=0.5))  # the horse's own terminal event
+    sink.close()
+    report_dead_horse(settings, done, KILLED)
     no_run = _job(queue, {"request_id": "r-early", "user_id": 1, "model_id": "m"})
-    report_dead_horse(_settings(redis_server, legacy=False), no_run, KILLED)
+    report_dead_horse(settings, no_run, KILLED)
     no_args = Job.create(
         "handwriting_worker.rq_job.train_job", connection=queue.connection, serializer=SERIALIZER
     )
-    report_dead_horse(_settings(redis_server, legacy=False), no_args, EXIT_3)
+    report_dead_horse(settings, no_args, EXIT_3)
 
     events = [dict(decode_event(t)) for t in _drain(pubsub)]
-    assert [(e["request_id"], e.get("run_id")) for e in events] == [
-        ("r-early", None),
-        (f"rq-job-{no_args.id}", None),
+    assert [(e["request_id"], e["type"], e.get("run_id")) for e in events] == [
+        ("r-done", "digits.train.completed.v1", "20261128T160000Z-abcdef"),
+        ("r-early", "digits.train.failed.v1", None),
+        (f"rq-job-{no_args.id}", "digits.train.failed.v1", None),
     ]
-    _remember(None, TERMINAL_META, True)  # outside RQ there is no job to note it on
+    # The report that lost is logged once, naming both.
+    [line] = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert "'r-done'" in line and "failed.v1" in line and "completed.v1 (0.5)" in line
+    _remember(None, RUN_ID_META, "x")  # outside RQ there is no job to note it on
     pubsub.close()
     client.close()
 
 
-def test_two_reporters_publish_one_event_and_a_requeued_run_is_reported_again(
-    redis_server: RedisServer, queue: Queue
-) -> None:
+def test_two_reporters_publish_one_event(redis_server: RedisServer, queue: Queue) -> None:
     client = Redis.from_url(redis_server.url)
     pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
     pubsub.subscribe("dead-horse")
     settings = _settings(redis_server, legacy=False)
     job = _job(queue, {"request_id": "r-twice", "user_id": "77", "model_id": "m"})
     _remember(job, RUN_ID_META, "20261128T160000Z-abcdef")
-    assert report_failed(settings, job, "system", "worker lost: one")
-    assert not report_failed(settings, job, "system", "worker lost: two")
-    _start_run(job)  # an RQ requeue runs it again: meta and claim are forgotten
-    assert job.get_meta(refresh=True) == {}
-    assert report_failed(settings, job, "system", "worker lost: three")
+    report_failed(settings, job, "system", "worker lost: one")
+    report_failed(settings, job, "system", "worker lost: two")
 
     events = [dict(decode_event(t)) for t in _drain(pubsub)]
     assert [(e["message"], e["user_id"], e.get("run_id")) for e in events] == [
         ("worker lost: one", 77, "20261128T160000Z-abcdef"),
-        ("worker lost: three", 77, None),
     ]
+    logged = [data for _, data in log_range(client, "digits:events:log")]
+    assert len(logged) == 1 and b"worker lost: one" in logged[0]
     pubsub.close()
     client.close()
 
 
-def test_a_report_that_cannot_reach_redis_is_logged_not_raised(
-    redis_server: RedisServer, queue: Queue, caplog: pytest.LogCaptureFixture
+def test_a_report_whose_meta_cannot_be_read_goes_out_without_it(
+    redis_server: RedisServer,
+    queue: Queue,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    job = _job(queue, {"request_id": "r-gone"})
-    job.connection = Redis(port=free_port(), socket_connect_timeout=0.2)
-    report_safely(_settings(redis_server, legacy=False), job, "system", "lost")
+    job = _job(queue, {"request_id": "r-gone", "user_id": 1, "model_id": "m"})
+    job.connection = Redis(port=free_port(), socket_connect_timeout=0.2)  # its meta: unreadable
+    settings = _settings(redis_server, legacy=False)
+    report_safely(settings, job, "system", "lost")
+    assert "sending it without the job's meta" in caplog.text
+    [(_, text)] = log_range(queue.connection, "digits:events:log")
+    assert b'"r-gone"' in text and b'"lost"' in text
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no publisher")
+
+    monkeypatch.setattr("handwriting_worker.reports.publish_failed", broken)
+    report_safely(settings, job, "system", "lost")  # logged, never raised
     assert "plain report of job" in caplog.text
 
 

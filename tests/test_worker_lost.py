@@ -36,7 +36,7 @@ from tests.e2e_support import (
 )
 
 FAILED = "digits.train.failed.v1"
-LOST_AFTER_S = 4
+LOST_AFTER_S = 6
 
 
 class Workers:

@@ -20,7 +20,7 @@ from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.settings import Settings
 from handwriting_worker.rq_job import SERIALIZER, train_job
 from handwriting_worker.rq_worker import DigitsWorker
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, free_port
 
 REQUEST = {"request_id": "req-paths", "user_id": 42, "model_id": "paths"}
 
@@ -39,11 +39,38 @@ def _failed_messages(client: Redis, settings_stream: str = "digits:events:log") 
     return [text for text in texts if '"digits.train.failed.v1"' in text]
 
 
-def test_an_abandoned_job_is_reported_as_a_lost_worker(redis_server: RedisServer) -> None:
+def test_an_abandoned_job_is_reported_as_a_lost_worker_one_unit_later(
+    redis_server: RedisServer,
+) -> None:
     worker, job, client = _setup(redis_server)
     assert worker._abandoned(job, AbandonedJobError, AbandonedJobError(), None) is True
+    worker.maintain_events()
+    assert _failed_messages(client) == []  # not due yet: its machine may deliver its end first
+    pending = f"digits:lost-pending:{worker.settings.rq.queue}"
+    client.zadd(pending, {job.id: 0})  # due now
+    worker._events_at -= worker.unit_s
+    worker.maintain_events()
     [failed] = _failed_messages(client)
     assert "worker lost: no heartbeat" in failed and '"req-paths"' in failed
+    assert client.zcard(pending) == 0
+
+
+def test_a_lost_job_gone_from_redis_is_dropped_from_the_list(redis_server: RedisServer) -> None:
+    worker, job, client = _setup(redis_server)
+    pending = f"digits:lost-pending:{worker.settings.rq.queue}"
+    client.zadd(pending, {"no-such-job": 0})
+    worker.maintain_events()
+    assert _failed_messages(client) == []
+    assert client.zcard(pending) == 0
+
+
+def test_lost_jobs_wait_while_redis_is_away(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker, job, client = _setup(redis_server)
+    worker.connection = Redis(port=free_port(), socket_connect_timeout=0.2)
+    worker.maintain_events()
+    assert "lost jobs not reported yet" in caplog.text
 
 
 def test_other_exceptions_are_left_to_rq(redis_server: RedisServer) -> None:
@@ -74,7 +101,7 @@ def test_a_repeated_signal_within_a_second_sends_no_second_report(
     assert _failed_messages(client) == []
 
 
-def test_a_busy_worker_cleans_up_lost_jobs_once_a_quarter(
+def test_a_busy_worker_cleans_up_lost_jobs_once_a_unit(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker, job, _ = _setup(redis_server)
@@ -85,8 +112,8 @@ def test_a_busy_worker_cleans_up_lost_jobs_once_a_quarter(
     monkeypatch.setattr(type(registry), "cleanup", lambda self, **kw: cleanups.append(kw))
     worker.maintain_heartbeats(job)  # just constructed: the clean-up is not due yet
     assert (len(beats), len(cleanups)) == (1, 0)
-    worker._lost_checked_at -= worker.quarter_s
+    worker._lost_checked_at -= worker.unit_s
     worker.maintain_heartbeats(job)
     assert (len(beats), len(cleanups)) == (2, 1)
-    worker.maintain_heartbeats(job)  # due again only a quarter later
+    worker.maintain_heartbeats(job)  # due again only a unit later
     assert (len(beats), len(cleanups)) == (3, 1)

@@ -1,11 +1,15 @@
 """Cancel from Discord, on the worker side: a queued job is removed, a running one stopped.
 
-The bot has already recorded who cancelled (``requests_keys.CANCEL_KEY``) before the intake
+Each ending goes out through the terminal script (``handwriting_ai.events.terminal``), so a
+Cancel racing the job's own end (or another Cancel) still leaves one terminal event. The
+bot has already recorded who cancelled (``requests_keys.CANCEL_KEY``) before the intake
 gets here, and every path reads that record, so each ending says "cancelled by user N" exactly
 once (failed, error_kind user):
 - queued: removed from RQ's queue list; the one that removed it (LREM said 1) publishes;
 - taken by a worker but not yet started: the work horse finds the record and publishes;
-- running: RQ's stop-job command; the worker's parent publishes (``reports.stop_cause``);
+- running: RQ's stop-job command; the worker's parent publishes (``reports.stop_cause``); a
+  stop that reached no worker is caught by the horse itself, which polls the record
+  (``cancel_watch``);
 - not yet queued: the intake finds the record when the request comes, queues nothing, publishes;
 - already ended: nothing (its terminal event is out).
 """
@@ -20,32 +24,14 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from handwriting_ai.contracts.common import ErrorKind
-from handwriting_ai.events import builders as ev
 from handwriting_ai.settings import Settings
-from handwriting_worker.reports import claim_report, publish_failed, report_failed
+from handwriting_worker.reports import report_failed
 from handwriting_worker.requests_keys import cancel_text, job_id_for
 from handwriting_worker.rq_job import SERIALIZER
 
 log = logging.getLogger(__name__)
 
 _WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
-
-
-def publish_once(
-    settings: Settings,
-    connection: Redis,
-    job_id: str,
-    ctx: ev.JobContext,
-    *,
-    error_kind: ErrorKind,
-    message: str,
-) -> bool:
-    """The failed event of a job that never ran, unless it was published already."""
-    if not claim_report(connection, job_id):
-        return False
-    publish_failed(settings, ctx, error_kind=error_kind, message=message)
-    return True
 
 
 def cancel_request(

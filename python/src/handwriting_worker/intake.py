@@ -28,9 +28,10 @@ from handwriting_ai.events import builders as ev
 from handwriting_ai.events import json_numbers
 from handwriting_ai.events.codec import RequestValidationError, decode_request
 from handwriting_ai.settings import Settings
-from handwriting_worker.cancel import cancel_request, publish_once
+from handwriting_worker.cancel import cancel_request
 from handwriting_worker.job import context_of, user_of
 from handwriting_worker.queue_commands import queue_of
+from handwriting_worker.reports import publish_failed
 from handwriting_worker.requests_keys import (
     CANCEL_FIELD,
     REQUEST_FIELD,
@@ -123,17 +124,15 @@ class Intake:
         try:
             request = decode_request(text)
         except RequestValidationError as exc:
-            claim = f"stream-{entry_id}"
-            ctx = context_of(_loads(text), claim)
-            publish_once(self.settings, self.redis, claim, ctx, error_kind="user", message=str(exc))
+            ctx = context_of(_loads(text), f"stream-{entry_id}")
+            # Through the terminal script: an entry delivered again is refused once.
+            publish_failed(self.settings, ctx, error_kind="user", message=str(exc))
             return self._refuse(str(exc))
         job_id = job_id_for(request["user_id"], request["request_id"])
         if self._enqueue_once(job_id, request) == "cancelled":
             ctx = ev.JobContext.from_request(request)
             by = user_of(_text(self.redis.get(cancel_key(ctx.user_id, ctx.request_id)) or b""))
-            publish_once(
-                self.settings, self.redis, job_id, ctx, error_kind="user", message=cancel_text(by)
-            )
+            publish_failed(self.settings, ctx, error_kind="user", message=cancel_text(by))
             return f"cancelled before it was queued ({job_id})"
         return f"queued as {job_id}"
 

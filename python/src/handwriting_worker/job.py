@@ -37,8 +37,22 @@ if TYPE_CHECKING:  # torch: imported where a job trains (run_job), not by the li
 
 log = logging.getLogger(__name__)
 
-_UNKNOWN = "unknown"
+UNKNOWN = "unknown"
 _DECIMAL = re.compile(r"^(?:0|[1-9][0-9]{0,18})$")
+
+
+class JobStopped(BaseException):
+    """The job must stop now, and ``message`` says why: its Cancel record was seen while it
+    trained (error_kind user), or the process was interrupted (Ctrl-C, SIGTERM: system).
+
+    A ``BaseException`` for the same reason as ``JobTimedOut``: the trainer's observer guard
+    catches ``Exception`` only.
+    """
+
+    def __init__(self, message: str, error_kind: ErrorKind = "user") -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_kind: ErrorKind = error_kind
 
 
 class JobTimedOut(BaseException):
@@ -82,11 +96,11 @@ def context_of(payload: object, fallback_request_id: str | None = None) -> ev.Jo
     """
     fields = payload if isinstance(payload, dict) else {}
 
-    def text(value: object, fallback: str = _UNKNOWN) -> str:
+    def text(value: object, fallback: str = UNKNOWN) -> str:
         return value if isinstance(value, str) and 1 <= len(value) <= ev.MAX_ID_LENGTH else fallback
 
     return ev.JobContext(
-        request_id=text(fields.get("request_id"), fallback_request_id or _UNKNOWN),
+        request_id=text(fields.get("request_id"), fallback_request_id or UNKNOWN),
         user_id=user_of(fields.get("user_id")),
         model_id=text(fields.get("model_id")),
     )
@@ -102,19 +116,29 @@ class JobEvents:
         *,
         legacy: bool,
         artifacts_root: Path | None = None,
+        cancel_check: Callable[[], str | None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.publisher = publisher
         self.legacy = legacy
         self.artifacts_root = artifacts_root
+        self.cancel_check = cancel_check
 
     def emit(self, event: Event) -> None:
         self.publisher.publish(event)
 
+    def check_cancel(self) -> None:
+        """Raises ``JobStopped`` once the job was cancelled (``cancel_check`` says by whom)."""
+        message = self.cancel_check() if self.cancel_check is not None else None
+        if message is not None:
+            raise JobStopped(message)
+
     def on_batch(self, report: BatchReport) -> None:
+        self.check_cancel()
         self.emit(ev.batch(self.ctx, **report))
 
     def on_epoch(self, report: EpochReport) -> None:
+        self.check_cancel()
         self.emit(ev.epoch(self.ctx, **report))
         if self.legacy:
             epoch, total, val_acc = report["epoch"], report["total_epochs"], report["val_acc"]
@@ -184,8 +208,14 @@ def run_job(
     download: bool = False,
     on_run_id: Callable[[str], None] | None = None,
     fallback_request_id: str | None = None,
+    cancel_check: Callable[[], str | None] | None = None,
 ) -> JobOutcome:
-    """Runs one job from its raw request; never raises for anything the job itself does."""
+    """Runs one job from its raw request; never raises for anything the job itself does.
+
+    ``cancel_check`` (the work horse's) is asked at each batch and epoch: a text means the job
+    was cancelled, and it ends failed (user) with that text. An interruption (``JobStopped``
+    raised by a signal handler, or Ctrl-C) publishes failed (system) and is raised again.
+    """
     from handwriting_ai.data.idx import DataError  # noqa: PLC0415 (torch: see TYPE_CHECKING)
     from handwriting_ai.training import TrainingError, new_run_id, train_model  # noqa: PLC0415
 
@@ -194,6 +224,7 @@ def run_job(
         publisher,
         legacy=settings.events.legacy,
         artifacts_root=settings.digits.artifacts_root,
+        cancel_check=cancel_check,
     )
     try:
         request = validate_request(payload)
@@ -201,10 +232,10 @@ def run_job(
         return events.failed("user", f"{exc}; nothing was trained")
     run_id = new_run_id()
     events.ctx = ev.JobContext.from_request(request, run_id)
-    if on_run_id is not None:
-        on_run_id(run_id)
     step = "training"
     try:
+        if on_run_id is not None:
+            on_run_id(run_id)
         events.started(request["epochs"])
         result = train_model(
             _train_config(request, settings.train.arch),
@@ -230,6 +261,14 @@ def run_job(
         return events.completed(result.val_acc)
     except JobTimedOut as exc:  # RQ's alarm in the work horse: the job can still report it
         return events.failed("system", str(exc))
+    except JobStopped as exc:
+        if exc.error_kind == "user":  # cancelled: the job's own end
+            return events.failed("user", exc.message)
+        events.failed("system", f"{step} interrupted: {exc.message}")
+        raise
+    except KeyboardInterrupt:
+        events.failed("system", f"{step} interrupted: Ctrl-C")
+        raise
     except (DataError, TrainingError) as exc:  # their messages already say what and how to fix
         # Divergence (TrainingError) is the request's learning rate: the user's to fix.
         kind: ErrorKind = "user" if isinstance(exc, TrainingError) else "system"

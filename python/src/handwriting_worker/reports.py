@@ -1,10 +1,13 @@
-"""The failed event of a job that could not send its own: exactly one, whoever sends it.
+"""The failed event of a job that could not send its own: whoever sends it, one per job.
 
-A job's work horse publishes its own terminal event, then notes ``terminal_sent``. When the
-horse dies first, someone else reports it: the worker's parent (horse killed, stop-job, cold
-shutdown), or, when the parent is gone too, a surviving worker's registry clean-up (RQ's
-abandoned jobs). Each reporter first claims the job's ``REPORTED_KEY`` with SET NX, so two of
-them never both publish, and none publishes after the horse's own terminal event.
+A job's work horse publishes its own terminal event. When the horse dies first, someone else
+reports it: the worker's parent (horse killed, stop-job, cold shutdown), or, when the parent is
+gone too, a surviving worker's clean-up (``lost``). A report is an ordinary failed event
+handed to a publisher whose Redis sink sends every terminal event through one script
+(``handwriting_ai.events.terminal``): the first terminal event of a job to reach Redis is its
+only one, and a report that comes after the horse's own event (or after another report) is
+dropped there and logged. That publisher's thread delivers this machine's spool before the
+report, so a horse's own terminal event waiting there (Redis was away) wins over the report.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import os
 import signal
 from datetime import UTC, datetime
 
-from redis import Redis
 from rq.job import Job
 
 from handwriting_ai.contracts.common import ErrorKind
@@ -23,13 +25,7 @@ from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import Settings
 from handwriting_worker.job import context_of, user_of
 from handwriting_worker.requests_keys import cancel_text, cancelled_by
-from handwriting_worker.rq_job import (
-    REPORTED_KEY,
-    REPORTED_TTL_S,
-    RUN_ID_META,
-    TERMINAL_META,
-    fallback_request_id,
-)
+from handwriting_worker.rq_job import RUN_ID_META, fallback_request_id
 from handwriting_worker.texts import event_text
 
 log = logging.getLogger(__name__)
@@ -76,37 +72,33 @@ def report_failed(
     message: str,
     *,
     use_meta: bool = True,
-) -> bool:
-    """Publishes the job's failed event unless it, or another report, was already sent.
+) -> None:
+    """Publishes the job's failed event; the terminal script drops it when the job had ended.
 
-    ``use_meta=False`` leaves the job's meta unread (when reading it is what failed).
-    True when this call published it.
+    ``use_meta=False`` leaves the job's meta (its run id) unread, when reading it is what
+    failed.
     """
     meta = job.get_meta(refresh=True) if use_meta else {}
-    if meta.get(TERMINAL_META):
-        return False  # the horse sent its own terminal event: exactly one per job
-    if not claim_report(job.connection, job.id):
-        return False
     ctx = context_of(job.args[0] if job.args else None, fallback_request_id(job.id))
     run_id = meta.get(RUN_ID_META)
     if isinstance(run_id, str):
         ctx = ctx.with_run(run_id)
     message = ev.one_line(event_text(message, settings.digits.artifacts_root))
-    log.warning("job %s (request %s) failed (%s): %s", job.id, ctx.request_id, error_kind, message)
+    log.warning(
+        "job %s (request %r): reporting it failed (%s): %s",
+        job.id,
+        ctx.request_id,
+        error_kind,
+        message,
+    )
     publish_failed(settings, ctx, error_kind=error_kind, message=message)
-    return True
-
-
-def claim_report(connection: Redis, job_id: str) -> bool:
-    """The one right to publish a job's terminal event in its place (SET NX on REPORTED_KEY)."""
-    claimed = connection.set(REPORTED_KEY.format(job_id=job_id), 1, nx=True, ex=REPORTED_TTL_S)
-    return bool(claimed)
 
 
 def publish_failed(
     settings: Settings, ctx: ev.JobContext, *, error_kind: ErrorKind, message: str
 ) -> None:
-    """Publishes a job's failed event (and its legacy twin when on) and flushes it."""
+    """Publishes a job's failed event (and its legacy twin when on) and flushes it: through
+    the terminal script when it reaches Redis, else spooled on this machine for later."""
     publisher = open_publisher(settings)
     try:
         publisher.publish(ev.failed(ctx, error_kind=error_kind, message=message))

@@ -1,14 +1,19 @@
 """The RQ worker, tuned so that every way a job can end publishes its one terminal event.
 
-RQ's own machinery does the work; this class sets its clocks and adds the reports:
+RQ's own machinery does the work; this class sets its clocks and adds the reports, each
+through the terminal script (one terminal event per job, the first to reach Redis):
 - a horse that dies (killed, out of memory): the parent reports it (``work_horse_killed``);
 - RQ's stop-job command: the parent reports who stopped it (see ``reports.stop_cause``);
 - a cold shutdown (a second SIGTERM): the parent reports it before it exits;
 - parent and horse both gone (host lost, SIGKILL): the job's heartbeat in RQ's
-  StartedJobRegistry runs out, and a surviving worker's registry clean-up (RQ's abandoned
-  jobs) reports it. Clean-up also runs while a worker is busy, so one busy worker suffices.
-``RQ__LOST_WORKER_AFTER_S`` bounds that last case: heartbeats every quarter of it, a
-heartbeat lasts two quarters, clean-up runs every quarter (and an idle worker wakes for it).
+  StartedJobRegistry runs out, a surviving worker's registry clean-up (RQ's abandoned jobs)
+  notes it, and one unit later a worker reports it (``lost``). Clean-up also runs while a
+  worker is busy, so one busy worker suffices.
+- a job that is not a plain training job (``job_class``): refused, never run.
+The spool of this machine is delivered at start and at every maintenance, before lost jobs
+are reported. ``RQ__LOST_WORKER_AFTER_S`` bounds the lost case: in units of a sixth of it,
+heartbeats every unit, a heartbeat lasts two, clean-up and spool delivery run every unit (an
+idle worker wakes for them), and a lost job is reported one unit after it was found.
 The job's own timeout is raised as ``JobTimedOut`` (a BaseException) so nothing swallows it.
 """
 
@@ -20,15 +25,19 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType, TracebackType
 
 from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.exceptions import AbandonedJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 
-from handwriting_ai.events.factory import open_publisher
+from handwriting_ai.events.factory import deliver_spool
 from handwriting_ai.printable import SafeFormatter
 from handwriting_ai.settings import Settings
-from handwriting_worker.job import JobTimedOut
+from handwriting_worker.job import UNKNOWN, JobTimedOut, context_of
+from handwriting_worker.job_class import DigitsJob, refusal
+from handwriting_worker.lost import note_lost, report_due
 from handwriting_worker.reports import report_dead_horse, report_safely, stop_cause
 from handwriting_worker.rq_job import SERIALIZER
 
@@ -58,30 +67,57 @@ class DigitsWorker(Worker):
 
     def __init__(self, settings: Settings, connection: Redis) -> None:
         self.settings = settings
-        self.quarter_s = max(1, settings.rq.lost_worker_after_s // 4)
+        self.unit_s = max(1, settings.rq.lost_worker_after_s // 6)
         self._lost_checked_at = time.monotonic()
+        self._events_at = 0.0
         self._running: Job | None = None
         super().__init__(
-            [Queue(settings.rq.queue, connection=connection, serializer=SERIALIZER)],
+            [
+                Queue(
+                    settings.rq.queue,
+                    connection=connection,
+                    serializer=SERIALIZER,
+                    job_class=DigitsJob,
+                )
+            ],
             connection=connection,
             serializer=SERIALIZER,
+            job_class=DigitsJob,
             exception_handlers=[self._abandoned],
             work_horse_killed_handler=self._horse_killed,
-            job_monitoring_interval=self.quarter_s,
-            maintenance_interval=self.quarter_s,
-            worker_ttl=self.quarter_s + _RQ_DEQUEUE_MARGIN_S,
+            job_monitoring_interval=self.unit_s,
+            maintenance_interval=self.unit_s,
+            worker_ttl=self.unit_s + _RQ_DEQUEUE_MARGIN_S,
         )
 
     def get_heartbeat_ttl(self, job: Job) -> int:
-        return 2 * self.quarter_s
+        return 2 * self.unit_s
 
     def maintain_heartbeats(self, job: Job) -> None:
         super().maintain_heartbeats(job)
         # A busy worker looks for lost jobs too (RQ's full maintenance waits until it is idle).
-        if time.monotonic() - self._lost_checked_at >= self.quarter_s:
+        if time.monotonic() - self._lost_checked_at >= self.unit_s:
             self._lost_checked_at = time.monotonic()
             for queue in self.queues:
                 queue.started_job_registry.cleanup(exception_handlers=self._exc_handlers)
+        self.maintain_events()
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self._is_horse:  # the idle loop's, once a unit
+            self.maintain_events()
+
+    def maintain_events(self) -> None:
+        """Once a unit, in the parent: this machine's spool first (a job's own end beats a
+        report of its loss), then the lost jobs that are due (see ``lost``). Never raises."""
+        if time.monotonic() - self._events_at < self.unit_s:
+            return
+        self._events_at = time.monotonic()
+        deliver_spool(self.settings)
+        try:
+            report_due(self.settings, self.connection, self.settings.rq.queue, 2 * self.unit_s)
+        except RedisError as exc:
+            log.warning("lost jobs not reported yet: %s", exc)
 
     def _abandoned(
         self,
@@ -90,25 +126,39 @@ class DigitsWorker(Worker):
         exc_value: BaseException,
         tb: TracebackType | None,
     ) -> bool:
-        if exc_type is AbandonedJobError:  # no heartbeat: its worker is gone
-            report_safely(
-                self.settings,
-                job,
-                "system",
-                f"worker lost: no heartbeat from the worker running this job for "
-                f"{2 * self.quarter_s} s (its machine was lost or it was killed)",
-            )
+        if exc_type is AbandonedJobError:  # no heartbeat: its worker is gone (or Redis was)
+            note_lost(self.connection, job.origin, job.id, self.unit_s)
         return True
 
     def _horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: object) -> None:
         report_dead_horse(self.settings, job, ret_val)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        reason = refusal(job)
+        if reason is not None:
+            self.refuse(job, queue, reason)
+            return
         self._running = job
         try:
             super().execute_job(job, queue)
         finally:
             self._running = None
+
+    def refuse(self, job: Job, queue: Queue, reason: str) -> None:
+        """Never runs ``job``: failed in RQ, one log line, and one failed event when it names
+        a request (so its user's message ends)."""
+        log.error("refused job %s from queue %s: %s", job.id, queue.name, reason)
+        with self.connection.pipeline() as pipe:
+            pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+            job.set_status(JobStatus.FAILED, pipeline=pipe)
+            queue.failed_job_registry.add(job, exc_string=f"refused: {reason}", pipeline=pipe)
+            pipe.execute()
+        try:
+            payload: object = job.args[0] if job.args else None
+        except Exception:  # unreadable data names no request
+            payload = None
+        if context_of(payload).request_id != UNKNOWN:
+            report_safely(self.settings, job, "system", f"refused by the worker: {reason}")
 
     def handle_job_failure(
         self,
@@ -149,18 +199,10 @@ def setup_logging(level: str = "INFO") -> None:
         logger.setLevel(level)
 
 
-def deliver_spool(settings: Settings) -> None:
-    """Sends the events spooled on this machine by jobs that ended while Redis was away.
-
-    A publisher's thread delivers the spool before anything else. Done when a worker starts:
-    RQ quits on a Redis error in its main loop, so the outage that spooled a job's last events
-    can also stop its worker; the supervisor's restart then delivers them, with no new job.
-    """
-    open_publisher(settings).close(settings.events.close_timeout_s)
-
-
 def run_worker(settings: Settings, connection: Redis, *, burst: bool = False) -> None:
     """Works the queue until stopped (or, with ``burst``, until it is empty)."""
     setup_logging()
+    # RQ quits on a Redis error in its main loop, so the outage that spooled a job's last
+    # events can also stop its worker; the supervisor's restart delivers them, first thing.
     deliver_spool(settings)
     DigitsWorker(settings, connection).work(burst=burst, logging_level="INFO")

@@ -6,10 +6,18 @@ person) the JSON lines are not written there unless ``json`` asks for them: they
 the bar's line and bury the readable lines printed above it; with ``json`` on a terminal the
 bar is left out and the readable lines come between the JSON ones. A pipe or a file gets the
 JSON lines as ever. Exit 0 when completed, 1 when failed, 2 on bad input.
+Ctrl-C or SIGTERM stops the job with its one failed event (system, "... interrupted"),
+published before the process leaves (exit 130 or 143), so a job whose events go to Redis never
+stays "training" in Discord.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import TextIO
 
 from handwriting_ai.events.background import BackgroundPublisher
@@ -17,7 +25,7 @@ from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.events.publishers import FanOutPublisher
 from handwriting_ai.settings import Settings
 from handwriting_ai.training import Arch
-from handwriting_worker.job import run_job
+from handwriting_worker.job import JobStopped, run_job
 from handwriting_worker.progress import ProgressPublisher
 
 
@@ -43,9 +51,34 @@ def run_train(
     progress = BackgroundPublisher(ProgressPublisher(stderr, live=live), name="progress")
     publisher = FanOutPublisher([events, progress])
     try:
-        outcome = run_job(request, settings, publisher, download=download)
+        with _sigterm_stops_the_job():
+            outcome = run_job(request, settings, publisher, download=download)
+    except KeyboardInterrupt:
+        stderr.write("train: interrupted (Ctrl-C)\n")
+        return 128 + signal.SIGINT
+    except JobStopped as exc:
+        stderr.write(f"train: {exc.message}\n")
+        return 128 + signal.SIGTERM
     finally:
         publisher.close(settings.events.close_timeout_s)
     if outcome.status == "completed":
         return 0
     return 2 if outcome.error_kind == "user" else 1
+
+
+@contextmanager
+def _sigterm_stops_the_job() -> Iterator[None]:
+    """SIGTERM raises ``JobStopped`` in the training thread while the job runs (Python's
+    default would end the process at once, the job's end unsaid); Ctrl-C is Python's own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can take signals
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise JobStopped("SIGTERM", error_kind="system")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

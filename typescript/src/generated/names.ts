@@ -58,8 +58,14 @@ export const EVENTS_STREAM = "digits:events:log";
 /** Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open. */
 export const BOT_KEY_PREFIX = "digits:bot:";
 
-/** Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id. */
-export const LOST_REPORTED_KEY = "digits:lost-reported:{job_id}";
+/** Claimed (SET NX, with a TTL) by the one terminal event (completed.v1 or failed.v1) of a job, in the same Lua script that logs and publishes it; the value is that event's JSON text. {user_id}:{request_id} name the job. */
+export const TERMINAL_KEY = "digits:terminal:{user_id}:{request_id}";
+
+/** Claimed (SET NX) by a job's legacy terminal event (completed or failed), only when the v1 terminal event of the same kind won TERMINAL_KEY. */
+export const TERMINAL_LEGACY_KEY = "digits:terminal-legacy:{user_id}:{request_id}";
+
+/** Sorted set (one per RQ queue, {queue}) of RQ job ids found lost (no heartbeat), scored by when their failed event is due: a worker reports them a little later, so a terminal event spooled on the lost job's machine can arrive first. */
+export const LOST_PENDING_KEY = "digits:lost-pending:{queue}";
 
 /** Default Redis Stream the bot appends /train and Cancel requests to and the intake reads (DIGITS_REQUESTS_STREAM). */
 export const REQUESTS_STREAM = "digits:requests";

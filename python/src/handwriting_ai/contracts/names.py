@@ -64,8 +64,14 @@ EVENTS_STREAM: Final = "digits:events:log"
 BOT_KEY_PREFIX: Final = "digits:bot:"
 """Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open."""
 
-LOST_REPORTED_KEY: Final = "digits:lost-reported:{job_id}"
-"""Redis key a reporter claims (SET NX) before reporting a job lost; {job_id} is the RQ job id."""
+TERMINAL_KEY: Final = "digits:terminal:{user_id}:{request_id}"
+"""Claimed (SET NX, with a TTL) by the one terminal event (completed.v1 or failed.v1) of a job, in the same Lua script that logs and publishes it; the value is that event's JSON text. {user_id}:{request_id} name the job."""
+
+TERMINAL_LEGACY_KEY: Final = "digits:terminal-legacy:{user_id}:{request_id}"
+"""Claimed (SET NX) by a job's legacy terminal event (completed or failed), only when the v1 terminal event of the same kind won TERMINAL_KEY."""
+
+LOST_PENDING_KEY: Final = "digits:lost-pending:{queue}"
+"""Sorted set (one per RQ queue, {queue}) of RQ job ids found lost (no heartbeat), scored by when their failed event is due: a worker reports them a little later, so a terminal event spooled on the lost job's machine can arrive first."""
 
 REQUESTS_STREAM: Final = "digits:requests"
 """Default Redis Stream the bot appends /train and Cancel requests to and the intake reads (DIGITS_REQUESTS_STREAM)."""

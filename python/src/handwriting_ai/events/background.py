@@ -4,7 +4,8 @@
   the worker sleeps, one ``Event.set``.
 - Bounded: batch events are only taken while the queue is under 3/4 of ``capacity``; the other
   (lifecycle) events while there is any room, and when there is none a queued batch event is
-  evicted to make room. Order is preserved.
+  evicted to make room. A terminal event (completed, failed) is never refused: when no batch
+  event can go, the oldest queued non-terminal event is evicted for it. Order is preserved.
 - A failing sink: the event at the head is kept and tried again after a backoff (doubling up
   to ``max_backoff_s``); the sink reconnects by itself. One warning when publishing starts to
   fail and one note when it recovers, not one per event.
@@ -31,6 +32,7 @@ from handwriting_ai.defaults import CLOSE_TIMEOUT_S, QUEUE_SIZE
 from handwriting_ai.events.codec import Event, encode_event
 from handwriting_ai.events.publishers import Publisher, PublishError
 from handwriting_ai.events.spool import Spool
+from handwriting_ai.events.terminal import TERMINAL_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,11 @@ class BackgroundPublisher:
             size = len(self._queue)
             batch = event["type"] == BATCH_V1
             limit = self._batch_capacity if batch else self._capacity
-            if self._closing or (size >= limit and (batch or not self._evict_batches(1))):
+            full = size >= limit and (batch or not self._evict_batches(1))
+            if full and event["type"] in TERMINAL_TYPES:
+                self._evict_for_terminal()
+                full = False
+            if self._closing or full:
                 with self._lock:
                     self._dropped += 1
                 return
@@ -189,6 +195,18 @@ class BackgroundPublisher:
             self._dropped += evicted
             self._batches -= evicted
             return evicted > 0
+
+    def _evict_for_terminal(self) -> None:
+        """Makes room for a terminal event in a queue full of lifecycle events: evicts the
+        oldest non-terminal one after the head (which the thread may be publishing). When
+        only terminal events are queued, none goes: the new one goes in over the limit."""
+        with self._lock:
+            for index, queued in enumerate(islice(self._queue, 1, None), start=1):
+                if queued["type"] not in TERMINAL_TYPES:
+                    del self._queue[index]
+                    self._dropped += 1
+                    self._batches -= queued["type"] == BATCH_V1
+                    return
 
     def _save(self, left: list[Event]) -> None:
         """Spools the lifecycle events in ``left``; counts the rest (and any it cannot save)."""

@@ -1,7 +1,8 @@
-"""The publisher a job uses, made from settings."""
+"""The publisher a job uses, and the spool's delivery, made from settings."""
 
 from __future__ import annotations
 
+import logging
 from typing import TextIO
 
 from handwriting_ai.events.background import BackgroundPublisher
@@ -15,6 +16,8 @@ from handwriting_ai.events.publishers import (
 )
 from handwriting_ai.events.spool import Spool
 from handwriting_ai.settings import Settings, redact_url
+
+logger = logging.getLogger(__name__)
 
 
 def open_publisher(
@@ -33,10 +36,7 @@ def open_publisher(
     sinks: list[Publisher] = []
     if events.enabled and to_redis:
         url = settings.redis_url_value()
-        log = EventLog(settings.digits_events_stream, events.stream_maxlen, events.stream_max_age_s)
-        redis = RedisPublisher(
-            url, settings.digits_events_channel, timeout_s=events.redis_timeout_s, log=log
-        )
+        redis = redis_sink(settings)
         spool = Spool(settings.digits.spool_dir, redis.publish_text)
         name = f"events to {redact_url(url)} {settings.digits_events_channel}"
         sinks.append(BackgroundPublisher(redis, name=name, capacity=events.queue_size, spool=spool))
@@ -48,3 +48,41 @@ def open_publisher(
     if not sinks:
         return NullPublisher()
     return sinks[0] if len(sinks) == 1 else FanOutPublisher(sinks)
+
+
+def redis_sink(settings: Settings) -> RedisPublisher:
+    """The synchronous Redis sink: channel, event log, and the terminal script."""
+    events = settings.events
+    log = EventLog(settings.digits_events_stream, events.stream_maxlen, events.stream_max_age_s)
+    return RedisPublisher(
+        settings.redis_url_value(),
+        settings.digits_events_channel,
+        timeout_s=events.redis_timeout_s,
+        log=log,
+    )
+
+
+def deliver_spool(settings: Settings) -> bool:
+    """Delivers this machine's spool now, in this thread; False when some of it has to wait.
+
+    For the worker's parent: at start and at each maintenance, so a job's spooled terminal
+    event reaches Redis soon after Redis is back, before any worker reports the job lost.
+    Nothing is opened when the spool is empty. Never raises.
+    """
+    if not settings.events.enabled:
+        return True
+    spool = Spool(settings.digits.spool_dir, lambda text: None)
+    try:
+        if not spool.pending():
+            return True
+        sink = redis_sink(settings)
+    except Exception as exc:  # an unreadable spool folder, a bad URL: the worker goes on
+        logger.error("spool delivery failed: %s", exc)
+        return False
+    try:
+        return Spool(settings.digits.spool_dir, sink.publish_text).deliver()
+    except Exception as exc:
+        logger.error("spool delivery failed: %s", exc)
+        return False
+    finally:
+        sink.close()

@@ -20,6 +20,7 @@ from redis.retry import Retry
 
 from handwriting_ai.defaults import CLOSE_TIMEOUT_S, REDIS_TIMEOUT_S
 from handwriting_ai.events.codec import Event, EventEncodeError, encode_event
+from handwriting_ai.events.terminal import JobEnd, Terminal, terminal_job, terminal_job_of_text
 from handwriting_ai.settings import redact_url
 
 TRIM_EVERY_S = 10.0
@@ -72,7 +73,9 @@ class RedisPublisher:
     failure. With ``log``, each event is PUBLISHed and XADDed (one field, ``event``: the exact
     JSON text; ``MAXLEN ~``) in one pipeline, and at most every ``TRIM_EVERY_S`` seconds an
     ``XTRIM MINID ~`` drops entries older than ``log.max_age_s``: approximate trimming only
-    removes whole stream nodes, so it costs next to nothing.
+    removes whole stream nodes, so it costs next to nothing. A terminal event (completed or
+    failed) goes through ``terminal.Terminal`` instead: claimed, logged and published in one
+    script, so a job's first terminal event is its only one.
     """
 
     def __init__(
@@ -100,6 +103,12 @@ class RedisPublisher:
                 f"REDIS_URL {redact_url(url)!r} is not a Redis URL ({exc}); use "
                 "redis://[:password@]host[:port][/db], rediss://... or unix:///path"
             ) from None
+        self.terminal = Terminal(
+            self._client,
+            channel,
+            stream=log.stream if log is not None else None,
+            maxlen=log.maxlen if log is not None else 0,
+        )
 
     def publish(self, event: Event) -> None:
         """Encodes and publishes ``event``; ``PublishError`` on a Redis or encoding error."""
@@ -107,11 +116,19 @@ class RedisPublisher:
             text = encode_event(event)
         except EventEncodeError as exc:
             raise PublishError(str(exc), retryable=False) from exc
-        self.publish_text(text)
+        self.publish_text(text, terminal_job(event))
 
-    def publish_text(self, text: str) -> int:
-        """Publishes (and logs) encoded text; returns how many subscribers received it."""
+    def publish_text(self, text: str, end: JobEnd | None = None) -> int:
+        """Publishes (and logs) encoded text; returns how many subscribers received it.
+
+        A terminal event goes through the terminal script (``end``: which job it ends; read
+        from the text when not given, as for a spooled line); 0 when another terminal event
+        of its job won before it (the script logged that).
+        """
+        end = end if end is not None else terminal_job_of_text(text)
         try:
+            if end is not None:
+                return self._terminal(text, end)
             if self.log is None:
                 return self._client.publish(self.channel, text)
             pipe = self._client.pipeline(transaction=False)
@@ -130,6 +147,18 @@ class RedisPublisher:
             raise PublishError(
                 f"publish to {self.where} failed: {type(exc).__name__}: {exc}", retryable=True
             ) from exc
+
+    def _terminal(self, text: str, end: JobEnd) -> int:
+        now = time.time()
+        due = self.log is not None and now >= self._next_trim
+        minid = f"{int((now - self.log.max_age_s) * 1000)}-0" if self.log and due else None
+        try:
+            verdict = self.terminal.deliver(text, end, trim_minid=minid)
+        except ValueError as exc:  # a reply of the wrong shape: retrying will not change it
+            raise PublishError(str(exc), retryable=False) from exc
+        if due:
+            self._next_trim = now + TRIM_EVERY_S
+        return verdict.receivers
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         """Closes the connection pool."""
