@@ -135,6 +135,42 @@ def test_a_full_queue_of_lifecycle_events_refuses_one_more() -> None:
     assert [e.get("epoch") for e in sink.received] == [0, 1, 2, 3]
 
 
+def test_a_full_queue_evicts_a_lifecycle_event_for_the_terminal_one_never_the_terminal() -> None:
+    sink, publisher = blocked(capacity=4)
+    for n in range(1, 4):  # 3 queued behind the one in the sink (the head): full
+        publisher.publish(epoch_event(n))
+    failed = b.failed(CTX, error_kind="system", message="x")
+    completed = b.completed(CTX, val_acc=0.9)
+    publisher.publish(failed)  # epoch 1 (the oldest after the head) goes for it
+    publisher.publish(completed)  # epoch 2 goes
+    publisher.publish(epoch_event(4))  # refused: the queue is full, no batch to evict
+    publisher.publish(b.legacy_failed(CTX, error_kind="system", message="x"))  # epoch 3 goes
+    publisher.publish(b.legacy_completed(CTX, val_acc=0.9))  # nothing to evict: over the limit
+    assert (publisher.pending, publisher.stats.dropped) == (5, 4)
+    sink.gate.set()
+    publisher.close(5.0)
+    assert [e["type"] for e in sink.received] == [
+        "digits.train.epoch.v1",
+        "digits.train.failed.v1",
+        "digits.train.completed.v1",
+        "failed",
+        "completed",
+    ]
+
+
+def test_a_terminal_event_evicts_a_batch_before_any_lifecycle_event() -> None:
+    sink, publisher = blocked(capacity=4)
+    publisher.publish(batch_event(1))
+    publisher.publish(epoch_event(1))
+    publisher.publish(epoch_event(2))  # full: 1 batch + 2 epochs behind the head
+    publisher.publish(b.completed(CTX, val_acc=0.9))  # the batch goes
+    sink.gate.set()
+    publisher.close(5.0)
+    assert [e["type"] for e in sink.received][-1] == "digits.train.completed.v1"
+    assert "digits.train.batch.v1" not in [e["type"] for e in sink.received]
+    assert publisher.stats.dropped == 1
+
+
 def test_close_evicts_queued_batches_so_the_terminal_event_goes_next() -> None:
     sink, publisher = blocked(capacity=64)
     terminal = b.completed(CTX, val_acc=0.9)

@@ -14,8 +14,10 @@ from redis.client import PubSub
 from rq import Queue
 from rq.job import Job
 
+from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import decode_event
 from handwriting_ai.events.eventlog import log_range
+from handwriting_ai.events.factory import redis_sink
 from handwriting_ai.settings import EventsSettings, Settings
 from handwriting_worker.reports import (
     CANCEL_META,
@@ -25,8 +27,6 @@ from handwriting_worker.reports import (
     report_safely,
     stop_cause,
 )
-from handwriting_ai.events import builders as ev
-from handwriting_ai.events.factory import redis_sink
 from handwriting_worker.rq_job import RUN_ID_META, SERIALIZER, _remember
 from handwriting_worker.rq_worker import DigitsWorker, setup_logging
 from tests.conftest import RedisServer, free_port

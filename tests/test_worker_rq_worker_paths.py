@@ -56,7 +56,7 @@ def test_an_abandoned_job_is_reported_as_a_lost_worker_one_unit_later(
 
 
 def test_a_lost_job_gone_from_redis_is_dropped_from_the_list(redis_server: RedisServer) -> None:
-    worker, job, client = _setup(redis_server)
+    worker, _job, client = _setup(redis_server)
     pending = f"digits:lost-pending:{worker.settings.rq.queue}"
     client.zadd(pending, {"no-such-job": 0})
     worker.maintain_events()
@@ -67,7 +67,7 @@ def test_a_lost_job_gone_from_redis_is_dropped_from_the_list(redis_server: Redis
 def test_lost_jobs_wait_while_redis_is_away(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    worker, job, client = _setup(redis_server)
+    worker, _job, _client = _setup(redis_server)
     worker.connection = Redis(port=free_port(), socket_connect_timeout=0.2)
     worker.maintain_events()
     assert "lost jobs not reported yet" in caplog.text
