@@ -7,6 +7,7 @@
 // of a request in flight are dropped, never acted upon.
 
 import { createHash } from "node:crypto";
+import { actionFor, type Action, type RequestKind } from "./discord_answers.ts";
 import { DEFAULT_EDIT_INTERVAL_MS, MAX_TRACKED_JOBS, RATE_LIMIT_FLOOR_MS, RETRY_BASE_MS, RETRY_CAP_MS } from "./config.ts";
 import {
   CHART_FILE_NAME,
@@ -83,7 +84,10 @@ export function backoffMs(failures: number, base: number = RETRY_BASE_MS): numbe
   return Math.min(RETRY_CAP_MS, base * 2 ** Math.min(30, Math.max(0, failures - 1)));
 }
 
-const REPLACED_KINDS = new Set(["unknown_message", "unknown_channel", "too_old"]);
+/** What `discord_answers.ts` says to do after `error` answered a request of this kind; anything not from Discord is retried. */
+function actionOf(request: RequestKind, error: unknown): Action {
+  return error instanceof DeliveryError ? actionFor(request, error.kind) : "retry";
+}
 
 /** The message of one job. At most one request to Discord is in flight for it at a time. */
 class JobMessage {
@@ -103,6 +107,9 @@ class JobMessage {
   private notifyOwed: string | null = null;
   /** The user to mention in the next new message (after falling back to a shared channel). */
   private mentionNext: bigint | null = null;
+  /** The request that failed last, and its channel: what an error is acted on for (`discord_answers.ts`). */
+  private lastRequest: RequestKind = "open_dm";
+  private lastChannel = "";
   /** Delivered the terminal state (and its notification), or stopped for good. */
   finished = false;
   /** The lease is lost: nothing more is sent, and the answer of a request in flight is ignored. */
@@ -217,14 +224,16 @@ class JobMessage {
 
   private failed(error: unknown): void {
     const now = Date.now();
-    if (error instanceof DeliveryError && error.kind === "unauthorized") {
+    const action = actionOf(this.lastRequest, error);
+    if (error instanceof DeliveryError && action === "stop_bot") {
       this.abandon();
       this.owner.fatal(error);
       return;
     }
-    if (error instanceof DeliveryError && (error.kind === "forbidden" || error.kind === "dms_closed")) {
+    // A permanent refusal (or closed DMs with no channel to move to): retrying cannot help.
+    if (action === "give_up" || action === "notify_channel") {
       this.owner.logger.warn(
-        `giving up on job ${this.key}: ${error.message} (the bot may not post there; nothing more is sent for this job)`,
+        `giving up on job ${this.key}: ${describe(error)} (Discord refuses ${this.lastRequest} for good; nothing more is sent for this job and it is closed)`,
       );
       this.abandon();
       return;
@@ -233,7 +242,10 @@ class JobMessage {
       this.rateLimits += 1;
       const wait = Math.min(RETRY_CAP_MS, Math.max(error.retryAfterMs, backoffMs(this.rateLimits, RATE_LIMIT_FLOOR_MS)));
       this.retryAt = now + wait;
-      this.owner.logger.warn(`rate limited on job ${this.key}; retrying in ${wait} ms`);
+      // Discord's own 429s hold the scheduler too: a global one every request, a route's its channel.
+      if (error.scope === "global") this.owner.scheduler.holdUntil(now + error.retryAfterMs);
+      else if (error.scope !== null) this.owner.scheduler.holdChannel(this.lastChannel, now + error.retryAfterMs);
+      this.owner.logger.warn(`rate limited on job ${this.key} (${error.scope ?? "client"}); retrying in ${wait} ms`);
       return;
     }
     this.failures += 1;
@@ -242,6 +254,14 @@ class JobMessage {
     this.owner.logger.warn(
       `sending update for job ${this.key} failed (${this.failures} in a row): ${describe(error)}; retrying in ${wait} ms`,
     );
+  }
+
+  /** Notes the request about to be sent, for `failed`. */
+  private sending(request: "open_dm" | "create" | "edit", channelId: string): void {
+    const dm = this.target.kind === "dm" && channelId !== this.owner.fallbackChannelId;
+    this.lastRequest =
+      request === "open_dm" ? "open_dm" : request === "create" ? (dm ? "create_dm" : "create_channel") : dm ? "edit_dm" : "edit_channel";
+    this.lastChannel = channelId;
   }
 
   private stop(): void {
@@ -271,16 +291,19 @@ class JobMessage {
       await this.fenced();
       const update = this.take();
       const message = this.outgoing(update.message);
+      this.sending("edit", ref.channelId);
       try {
         await this.owner.port.editMessage(ref, message);
         return update;
       } catch (error) {
         if (message.chartPng !== undefined) this.uploadedChartKey = null;
-        if (!(error instanceof DeliveryError && REPLACED_KINDS.has(error.kind))) {
-          this.pending ??= update;
-          throw error;
-        }
         this.pending ??= update;
+        const action = actionOf(this.lastRequest, error);
+        if (action === "notify_channel" && this.fellBack()) {
+          this.ref = null;
+          return await this.create(null, null);
+        }
+        if (!(error instanceof DeliveryError && action === "new_message")) throw error;
         this.ref = null;
         if (error.kind === "unknown_channel") this.owner.forgetDm(this.target);
         if (error.kind === "too_old") {
@@ -302,13 +325,8 @@ class JobMessage {
 
   /** Posts a new message; `replyTo` (in `replyChannel`) links it to the earlier one of the job. */
   private async create(replyChannel: string | null, replyTo: string | null): Promise<Update | null> {
-    let channelId: string;
-    try {
-      channelId = await this.owner.channelFor(this.target, () => this.urgent);
-    } catch (error) {
-      if (this.fellBack(error)) return await this.create(null, null);
-      throw error;
-    }
+    if (this.target.kind === "dm") this.sending("open_dm", `open-dm:${this.target.userId.toString()}`);
+    const channelId = await this.owner.channelFor(this.target, () => this.urgent);
     await this.owner.turn(channelId, () => this.urgent);
     await this.fenced();
     const update = this.take();
@@ -325,13 +343,16 @@ class JobMessage {
         : {}),
     };
     let created: CreatedMessage;
+    this.sending("create", channelId);
     try {
       created = await this.owner.port.createMessage(channelId, message);
     } catch (error) {
       this.pending ??= update;
       this.uploadedChartKey = null;
-      if (error instanceof DeliveryError && error.kind === "unknown_channel") this.owner.forgetDm(this.target);
-      if (this.fellBack(error)) return await this.create(null, null);
+      const action = actionOf(this.lastRequest, error);
+      // A DM channel that is gone is opened again at the next try.
+      if (action === "new_message") this.owner.forgetDm(this.target);
+      if (action === "notify_channel" && this.fellBack()) return await this.create(null, null);
       throw error;
     }
     this.answered();
@@ -348,10 +369,10 @@ class JobMessage {
     return null;
   }
 
-  /** On closed DMs, switches the job to the fallback channel when there is one. */
-  private fellBack(error: unknown): boolean {
+  /** On closed DMs, switches the job to the fallback channel when there is one (false: none, give up). */
+  private fellBack(): boolean {
     const fallback = this.owner.fallbackChannelId;
-    if (!(error instanceof DeliveryError && error.kind === "dms_closed" && this.target.kind === "dm" && fallback !== null)) return false;
+    if (this.target.kind !== "dm" || fallback === null) return false;
     this.owner.logger.info(`user of job ${this.key} does not accept DMs; posting in channel ${fallback}`);
     this.mentionNext = this.target.userId;
     this.target = { kind: "channel", channelId: fallback, userId: this.target.userId };
@@ -387,6 +408,7 @@ class JobMessage {
     if (ref !== null && title !== null && userId !== undefined) {
       await this.owner.turn(ref.channelId, () => true);
       await this.fenced();
+      this.sending("create", ref.channelId);
       await this.owner.port.createMessage(ref.channelId, {
         content: `<@${userId.toString()}> ${title}: see the message above.`,
         mentionUserId: userId,

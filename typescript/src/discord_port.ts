@@ -1,6 +1,7 @@
 // What delivery needs from Discord, so that the REST client, the dry-run printer and test fakes
 // are interchangeable. Ports speak in OutgoingMessage; delivery decides what goes in one.
 
+import type { AnswerKind } from "./discord_answers.ts";
 import type { APIActionRowComponent, APIComponentInMessageActionRow, APIEmbed } from "discord-api-types/v10";
 
 export interface MessageRef {
@@ -76,14 +77,19 @@ export interface DiscordPort {
 }
 
 /**
- * rate_limited: wait retryAfterMs; unknown_message: the message was deleted; unknown_channel:
- * the channel (or DM) is gone; too_old: Discord refuses edits of this message (30046);
- * dms_closed: the user does not accept DMs (50007); forbidden: no access to the channel (403);
- * unauthorized: the token is refused (401), fatal for the whole bot; failed: anything else,
- * taken as transient.
+ * What Discord answered, as delivery tells answers apart (`discord_answers.ts` recognises them and
+ * says what to do with each): rate_limited: wait retryAfterMs; too_old: 30046; unknown_message,
+ * unknown_channel, unknown_user: 10008, 10003, 10013; dms_closed: 50007; forbidden: 403;
+ * invalid: a body or id Discord refuses (400); unauthorized: 401; failed: 5xx, timeout, no answer.
  */
-export type DeliveryErrorKind =
-  "rate_limited" | "unknown_message" | "unknown_channel" | "too_old" | "dms_closed" | "forbidden" | "unauthorized" | "failed";
+export type DeliveryErrorKind = AnswerKind;
+
+/**
+ * Whose limit a 429 was (X-RateLimit-Scope; X-RateLimit-Global): global holds every request of the
+ * bot, user and shared (per resource, not counted toward the invalid-request limit) the route's
+ * channel; null: the client's own wait, no request was sent.
+ */
+export type RateLimitScope = "global" | "user" | "shared" | null;
 
 /** The only error a DiscordPort throws. */
 export class DeliveryError extends Error {
@@ -94,6 +100,7 @@ export class DeliveryError extends Error {
     message: string,
     /** For rate_limited: how long Discord asked us to wait (0 when it did not say). */
     readonly retryAfterMs = 0,
+    readonly scope: RateLimitScope = null,
   ) {
     super(message);
   }

@@ -1,10 +1,10 @@
 // DiscordPort over Discord's REST API with @discordjs/rest: turns an OutgoingMessage into a JSON or
 // multipart body and Discord's errors into DeliveryError kinds that delivery acts on.
 
-import { DiscordAPIError, HTTPError, RateLimitError, REST, type RawFile } from "@discordjs/rest";
+import { DiscordAPIError, HTTPError, RateLimitError, REST, RESTEvents, type RawFile } from "@discordjs/rest";
 import { Routes, type RESTPostAPIChannelMessageJSONBody } from "discord-api-types/v10";
 import { z } from "zod";
-import { DISCORD_DMS_CLOSED, DISCORD_MESSAGE_TOO_OLD, DISCORD_UNKNOWN_CHANNEL, DISCORD_UNKNOWN_MESSAGE } from "./config.ts";
+import { answerKindOf } from "./discord_answers.ts";
 import {
   CHART_FILE_NAME,
   DeliveryError,
@@ -48,32 +48,39 @@ function files(message: OutgoingMessage): RawFile[] | undefined {
   return [{ name: CHART_FILE_NAME, data: Buffer.from(message.chartPng), contentType: "image/png" }];
 }
 
-export function toDeliveryError(error: unknown): DeliveryError {
+/** The part of a 429's body the bot reads (Discord's rate limit response structure). */
+const RateLimitBody = z.object({
+  code: z.number().int().optional(),
+  global: z.boolean().optional(),
+  retry_after: z.number().nonnegative().optional(),
+  message: z.string().optional(),
+});
+
+/**
+ * `rateLimitBody`: the JSON body of the 429 behind a RateLimitError, or undefined when the client
+ * threw before sending anything (its own bucket said wait). A 429 whose body carries an error code
+ * of its own (30046) is that error, not a rate limit.
+ */
+export function toDeliveryError(error: unknown, rateLimitBody?: unknown): DeliveryError {
   if (error instanceof RateLimitError) {
-    // Without a Retry-After header the client reports 0; delivery floors and backs off.
-    return new DeliveryError("rate_limited", `rate limited on ${error.route}`, error.retryAfter);
+    const body = RateLimitBody.safeParse(rateLimitBody ?? {});
+    const data = body.success ? body.data : {};
+    const code = data.code ?? null;
+    const kind = answerKindOf(429, code);
+    const text = `Discord 429 (${String(code ?? 0)}) on ${error.method.toUpperCase()} ${error.route}: ${data.message ?? "rate limited"}`;
+    if (kind !== "rate_limited") return new DeliveryError(kind, text);
+    // Without a Retry-After header the client reports 0: the body's retry_after (seconds) says it.
+    const retryAfterMs = error.retryAfter > 0 ? error.retryAfter : Math.ceil((data.retry_after ?? 0) * 1000);
+    const scope = rateLimitBody === undefined ? null : error.global || data.global === true ? "global" : error.scope;
+    return new DeliveryError("rate_limited", text, retryAfterMs, scope);
   }
   if (error instanceof DiscordAPIError) {
-    const text = `Discord ${error.status} (${String(error.code)}): ${error.message}`;
-    if (error.status === 401) return new DeliveryError("unauthorized", text);
-    if (error.code === DISCORD_DMS_CLOSED) return new DeliveryError("dms_closed", text);
-    if (error.code === DISCORD_MESSAGE_TOO_OLD) return new DeliveryError("too_old", text);
-    if (error.status === 403) return new DeliveryError("forbidden", text);
-    if (error.code === DISCORD_UNKNOWN_CHANNEL) return new DeliveryError("unknown_channel", text);
-    if (error.code === DISCORD_UNKNOWN_MESSAGE || error.status === 404) return new DeliveryError("unknown_message", text);
-    return new DeliveryError("failed", text);
+    const code = typeof error.code === "number" ? error.code : null;
+    return new DeliveryError(answerKindOf(error.status, code), `Discord ${error.status} (${String(error.code)}): ${error.message}`);
   }
   // The client throws HTTPError only for a 5xx that outlived its retries (a 401 is a DiscordAPIError).
   if (error instanceof HTTPError) return new DeliveryError("failed", `Discord HTTP ${error.status}: ${error.message}`);
   return new DeliveryError("failed", error instanceof Error ? error.message : String(error));
-}
-
-async function call<T>(request: () => Promise<T>): Promise<T> {
-  try {
-    return await request();
-  } catch (error) {
-    throw toDeliveryError(error);
-  }
 }
 
 function idOf(response: unknown, what: string): string {
@@ -92,6 +99,8 @@ export interface RestPortOptions {
 
 export class RestDiscordPort implements DiscordPort {
   private readonly rest: REST;
+  /** The body of each request's 429, by the request's own signal (see `call`). */
+  private readonly rateLimitBodies = new WeakMap<AbortSignal, Promise<unknown>>();
 
   constructor(options: RestPortOptions) {
     this.rest = new REST({
@@ -103,19 +112,45 @@ export class RestDiscordPort implements DiscordPort {
       retries: 2,
       timeout: options.timeoutMs ?? 10_000,
     }).setToken(options.token);
+    // With rejectOnRateLimit the client throws a RateLimitError that carries the headers but not
+    // the body, and 30046 arrives as a 429 with its code only in the body. The client hands every
+    // response to RESTEvents.Response listeners (synchronously, before it throws), with the
+    // request's data, signal included: the body is read there, and the bucket handling (Retry-After,
+    // X-RateLimit-Global, sublimits) stays the client's.
+    this.rest.on(RESTEvents.Response, (request, response) => {
+      const signal = request.data.signal;
+      if (response.status !== 429 || signal === undefined) return;
+      this.rateLimitBodies.set(
+        signal,
+        response.json().catch(() => null),
+      );
+    });
+  }
+
+  /** Runs one request with its own signal, so that a 429's body can be found; errors become DeliveryErrors. */
+  private async call<T>(request: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const signal = new AbortController().signal;
+    try {
+      return await request(signal);
+    } catch (error) {
+      throw toDeliveryError(error, error instanceof RateLimitError ? await this.rateLimitBodies.get(signal) : undefined);
+    }
   }
 
   async openDm(userId: bigint): Promise<string> {
     // The id goes out as a decimal string, exactly as Discord expects snowflakes.
-    const response = await call(() => this.rest.post(Routes.userChannels(), { body: { recipient_id: userId.toString() } }));
+    const response = await this.call((signal) =>
+      this.rest.post(Routes.userChannels(), { body: { recipient_id: userId.toString() }, signal }),
+    );
     return idOf(response, "the DM channel");
   }
 
   async createMessage(channelId: string, message: OutgoingMessage): Promise<CreatedMessage> {
     const upload = files(message);
-    const response = await call(() =>
+    const response = await this.call((signal) =>
       this.rest.post(Routes.channelMessages(channelId), {
         body: messageBody(message, true),
+        signal,
         ...(upload !== undefined ? { files: upload } : {}),
       }),
     );
@@ -128,9 +163,10 @@ export class RestDiscordPort implements DiscordPort {
 
   /** Edits the deferred answer of an interaction (its webhook's @original message; no bot token). */
   async editOriginal(applicationId: string, token: string, content: string): Promise<void> {
-    await call(() =>
+    await this.call((signal) =>
       this.rest.patch(Routes.webhookMessage(applicationId, token, "@original"), {
         body: { content, allowed_mentions: { parse: [] } },
+        signal,
         auth: false,
       }),
     );
@@ -138,9 +174,10 @@ export class RestDiscordPort implements DiscordPort {
 
   async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {
     const upload = files(message);
-    await call(() =>
+    await this.call((signal) =>
       this.rest.patch(Routes.channelMessage(ref.channelId, ref.messageId), {
         body: messageBody(message, false),
+        signal,
         ...(upload !== undefined ? { files: upload } : {}),
       }),
     );

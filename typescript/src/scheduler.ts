@@ -64,6 +64,12 @@ export class RequestScheduler {
     this.pump();
   }
 
+  /** Nothing goes to `channel` before `at` (a 429 of its route, per user or shared); other channels go on. */
+  holdChannel(channel: string, at: number): void {
+    this.channelNextAt.set(channel, Math.max(this.channelNextAt.get(channel) ?? Number.NEGATIVE_INFINITY, at));
+    this.pump();
+  }
+
   private pump(): void {
     if (this.timer !== null) {
       clearTimeout(this.timer);

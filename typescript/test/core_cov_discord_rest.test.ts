@@ -69,7 +69,9 @@ void test("each refusal Discord answers becomes the kind delivery acts on", asyn
     [404, { code: 10003, message: "Unknown Channel" }, "unknown_channel"],
     [404, { code: 10008, message: "Unknown Message" }, "unknown_message"],
     [404, { code: 0, message: "404: Not Found" }, "unknown_message"],
-    [400, { code: 50035, message: "Invalid Form Body" }, "failed"],
+    [400, { code: 50035, message: "Invalid Form Body" }, "invalid"],
+    [404, { code: 10013, message: "Unknown User" }, "unknown_user"],
+    [429, { code: 30046, message: "Maximum number of edits", retry_after: 1, global: false }, "too_old"],
   ];
   for (const [status, body, kind] of cases) {
     const error = await refusal(status, body);
