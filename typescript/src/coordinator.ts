@@ -26,8 +26,6 @@ export interface CoordinatorOptions {
   readonly owner: string;
   readonly leaseMs?: number;
   readonly silentAfterS?: number;
-  /** Post every job here instead of a DM to its user. */
-  readonly notifyChannelId?: string | null;
   /** Called when a run's terminal event is folded (frees the user's slot for new jobs). */
   readonly onTerminal?: (job: JobId) => void;
   /** First wait before a failed "done" write is tried again (doubling, capped); default RETRY_BASE_MS. */
@@ -379,9 +377,9 @@ export class Coordinator {
     await this.options.store.release(owned.job, this.options.owner, owned.token);
   }
 
+  /** A DM first; delivery moves the job to the notify channel when the user's DMs are closed. */
   private targetOf(state: JobState): Target {
-    const channel = this.options.notifyChannelId ?? null;
-    return channel === null ? { kind: "dm", userId: state.userId } : { kind: "channel", channelId: channel, userId: state.userId };
+    return { kind: "dm", userId: state.userId };
   }
 
   private failed(what: string, error: unknown): void {

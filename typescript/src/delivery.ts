@@ -79,6 +79,11 @@ export function messageNonce(key: string, n = 0): string {
   return nonceFor(key, `message-${n}`);
 }
 
+/** The first message of a job moved to the notify channel because its user's DMs are closed. */
+export function closedDmsMention(userId: bigint): string {
+  return `<@${userId.toString()}> your training job (your DMs are closed to the bot)`;
+}
+
 /** Capped exponential backoff: base, 2*base, 4*base, … for the 1st, 2nd, 3rd failure in a row. */
 export function backoffMs(failures: number, base: number = RETRY_BASE_MS): number {
   return Math.min(RETRY_CAP_MS, base * 2 ** Math.min(30, Math.max(0, failures - 1)));
@@ -338,9 +343,7 @@ class JobMessage {
       ...base,
       nonce: messageNonce(this.key, this.created),
       ...(continued ? { replyTo, content: "Continued from the earlier message (Discord stops edits after an hour)." } : {}),
-      ...(mention !== null
-        ? { mentionUserId: mention, content: `<@${mention.toString()}> your training job (your DMs are closed to the bot)` }
-        : {}),
+      ...(mention !== null ? { mentionUserId: mention, content: closedDmsMention(mention) } : {}),
     };
     let created: CreatedMessage;
     this.sending("create", channelId);

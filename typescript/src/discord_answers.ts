@@ -57,7 +57,7 @@ export const ANSWERS: readonly Answer[] = [
     kind: "invalid",
     status: 400,
     code: null,
-    why: "400: the body is refused (50035 invalid form body, 50033 invalid recipient, 50006 empty)",
+    why: "400 (or another 4xx not named above): the request is refused (50035 invalid form body, 50033 invalid recipient, 50006 empty)",
   },
 ];
 

@@ -5,7 +5,6 @@ import { BOT_KEY_PREFIX, type BotConfig } from "./config.ts";
 import { ConsoleDiscordPort } from "./console_port.ts";
 import { Coordinator } from "./coordinator.ts";
 import { Delivery } from "./delivery.ts";
-import type { DiscordPort } from "./discord_port.ts";
 import { RestDiscordPort } from "./discord_rest.ts";
 import { releaseActive, startInteractions } from "./interactions/index.ts";
 import type { InteractionsServer } from "./interactions/server.ts";
@@ -44,11 +43,6 @@ export interface RunningBot {
 /** The one line `npm start` prints before it exits 1 when the bot could not start. */
 export function startFailureLine(error: unknown): string {
   return `digits-bot: ${error instanceof Error ? error.message : String(error)}\n`;
-}
-
-/** Where a /train's Queued message goes: the notify channel when set, else the requester's DM. */
-export function queuedChannel(notifyChannelId: string | null, port: DiscordPort): (userId: bigint) => Promise<string> {
-  return (userId) => (notifyChannelId !== null ? Promise.resolve(notifyChannelId) : port.openDm(userId));
 }
 
 /** Frees an ended job's /train slot with `release`; a failure is logged (the slot then expires by itself). */
@@ -97,7 +91,6 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
     owner: config.consumer,
     leaseMs: config.leaseMs,
     silentAfterS: config.silentAfterS,
-    notifyChannelId: config.notifyChannelId,
     // The job no longer counts against the /train limits.
     onTerminal: releaseSlot((job) => releaseActive(commands, job.userId, job.requestId), logger),
   });
@@ -133,7 +126,9 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
         redis: commands,
         settings,
         discord: scheduled,
-        channelFor: queuedChannel(config.notifyChannelId, scheduled),
+        // The requester's DM first; the notify channel when DMs are closed (as delivery does).
+        channelFor: (userId) => scheduled.openDm(userId),
+        notifyChannelId: config.notifyChannelId,
         messages: messageStore,
         messageKeyFor,
         log: logger,

@@ -1,14 +1,30 @@
-// A local HTTP server speaking the part of Discord's REST API the bot uses, recording requests and
-// enforcing the limits it models: a global requests-per-second limit (429 + retry_after and the
-// Retry-After / X-RateLimit-* headers), an optional per-channel limit, 30046 on edits of messages
-// older than a configurable age, 50007 for users whose DMs are closed, 401 for a wrong token, 403
-// for channels the bot may not use, nonce + enforce_nonce deduplication, and multipart uploads.
+// A local HTTP server speaking the part of Discord's REST API the bot uses, answering as Discord
+// does (sources cited where each answer is made), recording requests and enforcing the limits it
+// models:
+// - a global requests-per-second limit: 429, `global: true`, Retry-After, X-RateLimit-Global and
+//   X-RateLimit-Scope: global; an optional per-channel limit (scope user); scripted 429s of any
+//   scope (`shared`: a per-resource limit, Discord's docs, "Rate Limits" > "Header Format");
+// - 30046 on edits of messages older than a configurable age, sent as Discord sends it: HTTP 429
+//   with the code in the body (discord.py users see "429 Too Many Requests (error code: 30046)",
+//   aikaterna/aikaterna-cogs#302; the 429 body's optional `code`, Discord's docs "Rate Limits" >
+//   "Rate Limit Response Structure");
+// - 50007 (403) for users whose DMs are closed, 10003 (404) for deleted channels, 10008 (404) for
+//   deleted messages, 10013 (404) for unknown users, 401 for a wrong token, 403 / 50001 for
+//   channels the bot may not use, 50035 (400) with its `errors` tree, 50006 for an empty create;
+// - messages held as Discord holds them (content, embeds, components, attachments), every answer
+//   the whole message object; an edit without `attachments` keeps the message's attachments, one
+//   with `attachments` keeps only those listed plus the files it uploads (Discord's docs, "Edit
+//   Message": "any attachments not listed will be removed"); nonce + enforce_nonce;
+// - strict mode (on unless `{ strict: false }`): bodies Discord refuses are refused
+//   (`discord_body_rules.ts`: embed limits, empty field values, nonce over 25, parse with users).
 // Also the parts the interactions endpoint uses: message components (buttons), edits of an
 // interaction's deferred answer (webhook @original) and the bulk overwrite of application commands.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
+import type { AnswerKind } from "../src/discord_answers.ts";
+import { bodyProblem } from "./discord_body_rules.ts";
 
 export interface RecordedRequest {
   readonly method: string;
@@ -22,10 +38,20 @@ export interface RecordedRequest {
   readonly files: readonly { readonly field: string; readonly name: string; readonly bytes: Uint8Array }[];
 }
 
+export interface HeldAttachment {
+  readonly id: string;
+  readonly filename: string;
+  readonly size: number;
+}
+
 export interface StoredMessage {
   readonly id: string;
   readonly channelId: string;
   readonly createdAt: number;
+  editedAt: number | null;
+  /** Attachments the message holds now (uploads keep their bytes in `uploads`). */
+  attachments: HeldAttachment[];
+  readonly nonce: string | undefined;
   title: string;
   content: string | undefined;
   /** The embeds as last sent (Discord keeps them on edits without embeds). */
@@ -39,27 +65,100 @@ export interface StoredMessage {
   components: unknown;
 }
 
-const DmBody = z.object({ recipient_id: z.string() });
+const DmBody = z.object({ recipient_id: z.string().regex(/^[0-9]{1,20}$/) });
 const MessageBody = z
   .object({
     embeds: z.array(z.object({ title: z.string().optional() }).loose()).optional(),
     content: z.string().optional(),
     allowed_mentions: z.object({ parse: z.array(z.string()), users: z.array(z.string()).optional() }).loose(),
     message_reference: z.object({ message_id: z.string() }).loose().optional(),
-    nonce: z.string().max(25).optional(),
+    nonce: z.string().optional(),
     enforce_nonce: z.boolean().optional(),
     components: z.array(z.unknown()).optional(),
+    attachments: z.array(z.object({ id: z.string() }).loose()).optional(),
   })
   .loose();
 
-type Answer = { status: number; body: unknown; headers?: Record<string, string> };
+/** Discord's 50035 answer; `errors` names the field (Discord's docs, "Example JSON Error Response"). */
+function invalidForm(errors: Record<string, unknown>): Answer {
+  return { status: 400, body: { code: 50035, errors, message: "Invalid Form Body" } };
+}
+
+function schemaErrors(error: z.ZodError): Record<string, unknown> {
+  const first = error.issues[0];
+  let tree: Record<string, unknown> = { _errors: [{ code: "BASE_TYPE_INVALID", message: first?.message ?? "Invalid" }] };
+  for (const part of [...(first?.path ?? [])].reverse()) tree = { [String(part)]: tree };
+  return tree;
+}
+
+/** A 429 as Discord sends it (Discord's docs, "Rate Limits": body, Retry-After, X-RateLimit-Scope / -Global). */
+export function tooMany(retryAfterS: number, scope: "user" | "shared" | "global", header = true, code?: number, message?: string): Answer {
+  const global = scope === "global";
+  const headers: Record<string, string> = header ? { "retry-after": String(retryAfterS), "x-ratelimit-scope": scope } : {};
+  if (header && global) headers["x-ratelimit-global"] = "true";
+  const body = {
+    message: message ?? "You are being rate limited.",
+    retry_after: retryAfterS,
+    global,
+    ...(code === undefined ? {} : { code }),
+  };
+  return { status: 429, body, headers };
+}
+
+/**
+ * Discord's answer of each kind the bot tells apart (`discord_answers.ts`), as Discord sends it:
+ * the JSON error codes of Discord's docs, "Opcodes and Status Codes"; 30046 as a 429 (see above).
+ */
+export function discordAnswer(kind: AnswerKind, scope: "user" | "shared" | "global" = "user"): Answer {
+  switch (kind) {
+    case "rate_limited":
+      return tooMany(0.2, scope);
+    case "too_old":
+      // retry_after: Discord's value is not documented; waiting it out does not help anyway.
+      return tooMany(3, "user", true, 30046, "Maximum number of edits to messages older than 1 hour reached. Try again later.");
+    case "unknown_message":
+      return { status: 404, body: { code: 10008, message: "Unknown Message" } };
+    case "unknown_channel":
+      return { status: 404, body: { code: 10003, message: "Unknown Channel" } };
+    case "unknown_user":
+      return { status: 404, body: { code: 10013, message: "Unknown User" } };
+    case "dms_closed":
+      return { status: 403, body: { code: 50007, message: "Cannot send messages to this user" } };
+    case "forbidden":
+      return { status: 403, body: { code: 50001, message: "Missing Access" } };
+    case "invalid":
+      return invalidForm({ recipients: { _errors: [{ code: "BASE_TYPE_INVALID", message: "Invalid Recipient(s)" }] } });
+    case "unauthorized":
+      return { status: 401, body: { code: 0, message: "401: Unauthorized" } };
+    case "failed":
+      return { status: 502, body: { code: 0, message: "502: Bad Gateway" } };
+  }
+}
+
+export interface FakeDiscordOptions {
+  /** Refuse bodies Discord would refuse (default true). */
+  readonly strict?: boolean;
+}
+
+export type Answer = { status: number; body: unknown; headers?: Record<string, string> };
 
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
   /** Message ids that answer 404 Unknown Message. */
   readonly deleted = new Set<string>();
   /** Answer the next N requests with 429 and this Retry-After (seconds); omitted when `header` is false. */
-  rateLimit: { count: number; retryAfterS: number; header?: boolean } = { count: 0, retryAfterS: 0 };
+  rateLimit: { count: number; retryAfterS: number; header?: boolean; scope?: "user" | "shared" | "global" } = {
+    count: 0,
+    retryAfterS: 0,
+  };
+  /** Channels that answer 404 / 10003 Unknown Channel (deleted). */
+  readonly deletedChannels = new Set<string>();
+  /** User ids that answer 404 / 10013 Unknown User when a DM is opened. */
+  readonly unknownUsers = new Set<string>();
+  /** The next request whose "METHOD /path" matches gets `answer` (each entry used once, in order). */
+  readonly scripted: { readonly match: RegExp; readonly answer: Answer }[] = [];
+  /** Refuse bodies Discord would refuse (`discord_body_rules.ts`). */
+  readonly strict: boolean;
   /** Requests per second for the whole bot, over a sliding second (Discord: 50). */
   globalPerSecond = 50;
   /** Per channel: at most `burst` requests per `windowMs`; null: not enforced. */
@@ -91,7 +190,8 @@ export class FakeDiscord {
   private nextId = 1;
   private readonly server: Server;
 
-  constructor() {
+  constructor(options: FakeDiscordOptions = {}) {
+    this.strict = options.strict ?? true;
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -155,20 +255,12 @@ export class FakeDiscord {
     else send();
   }
 
-  private tooMany(retryAfterS: number, global: boolean, header: boolean): Answer {
-    const headers: Record<string, string> = header
-      ? { "retry-after": String(retryAfterS), "x-ratelimit-scope": global ? "global" : "user" }
-      : {};
-    if (header && global) headers["x-ratelimit-global"] = "true";
-    return { status: 429, body: { message: "You are being rate limited.", retry_after: retryAfterS, global }, headers };
-  }
-
   /** The sliding-window limits; an answer when one is exceeded. */
   private limited(path: string, now: number): Answer | null {
     while (this.recent.length > 0 && (this.recent[0] ?? 0) <= now - 1000) this.recent.shift();
     if (this.recent.length >= this.globalPerSecond) {
       this.limitHits += 1;
-      return this.tooMany(Math.max(0.001, ((this.recent[0] ?? now) + 1000 - now) / 1000), true, true);
+      return tooMany(Math.max(0.001, ((this.recent[0] ?? now) + 1000 - now) / 1000), "global", true);
     }
     const channel = /^\/channels\/([^/]+)/.exec(path)?.[1];
     if (this.channelLimit !== null && channel !== undefined) {
@@ -177,7 +269,7 @@ export class FakeDiscord {
       this.channelRecent.set(channel, times);
       if (times.length >= this.channelLimit.burst) {
         this.limitHits += 1;
-        return this.tooMany(((times[0] ?? now) + window - now) / 1000, false, true);
+        return tooMany(((times[0] ?? now) + window - now) / 1000, "user", true);
       }
       times.push(now);
     }
@@ -198,11 +290,12 @@ export class FakeDiscord {
   }
 
   private answer(method: string, path: string, body: string, authorization: string | undefined, files: RecordedRequest["files"]): Answer {
-    if (this.token !== null && authorization !== `Bot ${this.token}`)
-      return { status: 401, body: { code: 0, message: "401: Unauthorized" } };
+    if (this.token !== null && authorization !== `Bot ${this.token}`) return discordAnswer("unauthorized");
+    const scripted = this.scripted.findIndex((next) => next.match.test(`${method} ${path}`));
+    if (scripted >= 0) return this.scripted.splice(scripted, 1)[0]?.answer ?? discordAnswer("failed");
     if (this.rateLimit.count > 0) {
       this.rateLimit.count -= 1;
-      return this.tooMany(this.rateLimit.retryAfterS, false, this.rateLimit.header ?? true);
+      return tooMany(this.rateLimit.retryAfterS, this.rateLimit.scope ?? "user", this.rateLimit.header ?? true);
     }
     const now = Date.now();
     const limit = this.limited(path, now);
@@ -226,7 +319,8 @@ export class FakeDiscord {
     }
     if (method === "POST" && path === "/users/@me/channels") {
       const parsed = DmBody.safeParse(JSON.parse(body));
-      if (!parsed.success) return { status: 400, body: { code: 50035, message: "Invalid Form Body" } };
+      if (!parsed.success) return invalidForm(schemaErrors(parsed.error));
+      if (this.unknownUsers.has(parsed.data.recipient_id)) return discordAnswer("unknown_user");
       return { status: 200, body: { id: `dm${parsed.data.recipient_id}`, type: 1 }, headers };
     }
     const create = /^\/channels\/([^/]+)\/messages$/.exec(path);
@@ -235,24 +329,24 @@ export class FakeDiscord {
     if (channelId === undefined || !((method === "POST" && create !== null) || (method === "PATCH" && edit !== null))) {
       return { status: 404, body: { code: 0, message: "404: Not Found" } };
     }
-    const parsed = MessageBody.safeParse(JSON.parse(body));
-    if (!parsed.success) return { status: 400, body: { code: 50035, message: "Invalid Form Body" } };
+    if (this.deletedChannels.has(channelId)) return discordAnswer("unknown_channel");
+    const json: unknown = JSON.parse(body);
+    const parsed = MessageBody.safeParse(json);
+    if (!parsed.success) return invalidForm(schemaErrors(parsed.error));
     const data = parsed.data;
-    if (this.forbiddenChannels.has(channelId)) return { status: 403, body: { code: 50001, message: "Missing Access" } };
-    if (channelId.startsWith("dm") && this.dmsClosed.has(channelId.slice(2))) {
-      return { status: 403, body: { code: 50007, message: "Cannot send messages to this user" } };
-    }
+    const problem = this.strict ? bodyProblem(parsed.data) : null;
+    if (problem !== null) return invalidForm(problem);
+    if (this.forbiddenChannels.has(channelId)) return discordAnswer("forbidden");
+    if (channelId.startsWith("dm") && this.dmsClosed.has(channelId.slice(2))) return discordAnswer("dms_closed");
     const title = data.embeds?.[0]?.title ?? "";
-    const upload = files.find((file) => file.field === "files[0]");
+    const uploads = files.filter((file) => /^files\[[0-9]+\]$/.test(file.field));
     if (edit !== null) {
       const messageId = edit[2] ?? "";
       const stored = this.messages.get(messageId);
-      if (this.deleted.has(messageId) || stored === undefined) return { status: 404, body: { code: 10008, message: "Unknown Message" } };
+      if (this.deleted.has(messageId) || stored === undefined) return discordAnswer("unknown_message");
       if (this.maxEditAgeMs !== null && now - stored.createdAt > this.maxEditAgeMs) {
-        return {
-          status: 400,
-          body: { code: 30046, message: "Maximum number of edits to messages older than 1 hour reached. Try again later." },
-        };
+        // As Discord sends it: a 429 carrying the code (see the file's comment).
+        return discordAnswer("too_old");
       }
       if (this.failNext.count > 0) {
         this.failNext.count -= 1;
@@ -264,26 +358,39 @@ export class FakeDiscord {
       }
       stored.content = data.content ?? stored.content;
       stored.edits += 1;
+      stored.editedAt = now;
       if (data.components !== undefined) stored.components = data.components;
-      if (upload !== undefined) stored.uploads.push(upload.bytes);
+      // Without `attachments` the message keeps its attachments; with it, only those listed by an
+      // existing id stay, and the uploads are added.
+      const kept =
+        data.attachments === undefined
+          ? stored.attachments
+          : stored.attachments.filter((held) => data.attachments?.some((listed) => listed.id === held.id) === true);
+      stored.attachments = [...kept, ...uploads.map((file) => this.attachment(file))];
+      for (const file of uploads) stored.uploads.push(file.bytes);
       this.titles.set(messageId, stored.title);
       return { status: 200, body: held(stored), headers };
     }
     const known =
       data.enforce_nonce === true && data.nonce !== undefined ? this.messages.get(this.nonces.get(data.nonce) ?? "") : undefined;
     // Like Discord: the earlier message, as it stands; nothing is created or changed.
-    if (known !== undefined) return { status: 200, body: { ...held(known), nonce: data.nonce }, headers };
+    if (known !== undefined) return { status: 200, body: held(known), headers };
+    const empty = (data.content ?? "") === "" && (data.embeds ?? []).length === 0 && (data.components ?? []).length === 0;
+    if (empty && uploads.length === 0) return { status: 400, body: { code: 50006, message: "Cannot send an empty message" } };
     const messageId = `msg${this.nextId++}`;
     const created: StoredMessage = {
       id: messageId,
       channelId,
       createdAt: now,
+      editedAt: null,
+      attachments: uploads.map((file) => this.attachment(file)),
+      nonce: data.nonce,
       title,
       content: data.content,
       embeds: data.embeds ?? [],
       replyTo: data.message_reference?.message_id,
       allowedMentions: data.allowed_mentions,
-      uploads: upload === undefined ? [] : [upload.bytes],
+      uploads: uploads.map((file) => file.bytes),
       edits: 0,
       components: data.components,
     };
@@ -297,9 +404,54 @@ export class FakeDiscord {
     }
     return { status: 200, body: held(created), headers };
   }
+
+  private attachment(file: RecordedRequest["files"][number]): HeldAttachment {
+    return { id: `att${this.nextId++}`, filename: file.name, size: file.bytes.byteLength };
+  }
 }
 
-/** A message as Discord answers with it. */
+/**
+ * A message as Discord answers with it: the whole message object (Discord's docs, "Message
+ * Resource" > "Message Object"), embeds with `type: "rich"`, attachments with their CDN urls, and an
+ * `attachment://` image pointing at the upload it names.
+ */
 function held(message: StoredMessage): Record<string, unknown> {
-  return { id: message.id, channel_id: message.channelId, content: message.content ?? "", embeds: message.embeds };
+  const cdn = (attachment: HeldAttachment): string =>
+    `https://cdn.discordapp.com/attachments/${message.channelId}/${attachment.id}/${attachment.filename}`;
+  const embeds = message.embeds.map((embed) => {
+    const parsed = z
+      .object({ image: z.object({ url: z.string() }).loose().optional() })
+      .loose()
+      .safeParse(embed);
+    const url = parsed.success ? parsed.data.image?.url : undefined;
+    const named =
+      url?.startsWith("attachment://") === true ? message.attachments.find((a) => `attachment://${a.filename}` === url) : undefined;
+    const image = named === undefined ? {} : { image: { url: cdn(named), proxy_url: cdn(named) } };
+    return { type: "rich", ...(parsed.success ? parsed.data : {}), ...image };
+  });
+  return {
+    id: message.id,
+    type: message.replyTo === undefined ? 0 : 19,
+    channel_id: message.channelId,
+    author: { id: "1", username: "digits", discriminator: "0", bot: true },
+    content: message.content ?? "",
+    timestamp: new Date(message.createdAt).toISOString(),
+    edited_timestamp: message.editedAt === null ? null : new Date(message.editedAt).toISOString(),
+    tts: false,
+    mention_everyone: false,
+    mentions: [],
+    mention_roles: [],
+    attachments: message.attachments.map((attachment) => ({
+      ...attachment,
+      url: cdn(attachment),
+      proxy_url: cdn(attachment),
+      content_type: "image/png",
+    })),
+    embeds,
+    pinned: false,
+    flags: 0,
+    components: message.components ?? [],
+    ...(message.nonce === undefined ? {} : { nonce: message.nonce }),
+    ...(message.replyTo === undefined ? {} : { message_reference: { channel_id: message.channelId, message_id: message.replyTo } }),
+  };
 }

@@ -67,7 +67,7 @@ async function startBot(stream: string, options: BotOptions = {}): Promise<Runni
     logger,
     editIntervalMs: INTERVAL_MS,
     notifyAtEnd: false, // the end notification has its own tests (discord_http.test.ts)
-    fallbackChannelId: null,
+    fallbackChannelId: options.notifyChannelId ?? null,
     onFinished: (key) => coordinator?.finished(key),
   });
   const consumer = options.consumer ?? `bot-${stream}`;
@@ -78,7 +78,6 @@ async function startBot(stream: string, options: BotOptions = {}): Promise<Runni
     owner: consumer,
     leaseMs: options.leaseMs ?? 2000,
     silentAfterS: options.silentAfterS ?? 120,
-    notifyChannelId: options.notifyChannelId ?? null,
   });
   coordinator = core;
   const reader = new StreamReader({
@@ -189,17 +188,27 @@ void test("a job becomes one DM message, edited in place, with the exact user id
   await running.stop();
 });
 
-void test("notify channel mode posts in that channel, without opening a DM", async () => {
+void test("with a notify channel set, a job goes to the user's DM first; closed DMs move it to the channel, mentioning the user", async () => {
   const before = discord.requests.length;
   const running = await startBot("it:channel", { notifyChannelId: "123456789012345678" });
-  await append(running.stream, failed("user", "epochs: 0 is less than the minimum of 1", reqId("chan-job")));
-  await waitFor("the failure message", () => discord.requests.length > before);
+  await append(running.stream, failed("user", "epochs: 0 is less than the minimum of 1", reqId("dm-first")));
+  await waitFor("the DM", () => discord.requests.slice(before).some((request) => request.path.endsWith("/messages")));
   await running.delivery.whenIdle();
-  const mine = discord.requests.slice(before);
   assert.deepEqual(
-    mine.map((request) => `${request.method} ${request.path}`),
-    ["POST /channels/123456789012345678/messages"],
+    discord.requests.slice(before).map((request) => `${request.method} ${request.path.replace(/[0-9]+/, "N")}`),
+    ["POST /users/@me/channels", "POST /channels/dmN/messages"],
+    "a DM, not the channel",
   );
+  const closed = discord.requests.length;
+  discord.dmsClosed.add("7");
+  await append(running.stream, eventTextFor("7", "closed"));
+  await waitFor("the channel message", () => discord.requests.slice(closed).some((request) => request.path.startsWith("/channels/1234")));
+  await running.delivery.whenIdle();
+  const posted = [...discord.messages.values()].filter((message) => message.channelId === "123456789012345678");
+  assert.equal(posted.length, 1);
+  assert.match(posted[0]?.content ?? "", /^<@7> /, "the first message there mentions the user");
+  assert.deepEqual(posted[0]?.allowedMentions, { parse: [], users: ["7"] });
+  discord.dmsClosed.delete("7");
   await running.stop();
 });
 

@@ -92,6 +92,8 @@ export async function startEndpoint(
       settings,
       discord: port,
       channelFor: (userId) => port.openDm(userId),
+      // As startup.ts passes the bot's setting.
+      notifyChannelId: env.DIGITS_NOTIFY_CHANNEL_ID ?? null,
       messages: {
         set: (key, ref) => {
           messages.set(key, ref);

@@ -128,6 +128,23 @@ void test("a user whose DMs are closed is told how to fix it, and nothing is que
   }
 });
 
+void test("with a notify channel, a user whose DMs are closed gets the Queued message there, mentioning them", async () => {
+  const withChannel = await startEndpoint({ DIGITS_NOTIFY_CHANNEL_ID: "555" });
+  withChannel.discord.dmsClosed.add(OTHER.toString());
+  try {
+    assert.match(contentOf(await post(withChannel, trainInteraction(OTHER))), /^Queued: /);
+    const posted = [...withChannel.discord.messages.values()];
+    assert.deepEqual(
+      posted.map((message) => message.channelId),
+      ["555"],
+    );
+    assert.match(posted[0]?.content ?? "", new RegExp(`^<@${OTHER.toString()}> `));
+    assert.deepEqual(posted[0]?.allowedMentions, { parse: [], users: [OTHER.toString()] });
+  } finally {
+    await withChannel.stop();
+  }
+});
+
 void test("a Queued message Discord fails to take does not stop the job", async () => {
   await clear();
   endpoint.discord.forbiddenChannels.add(`dm${OWNER.toString()}`);

@@ -8,8 +8,7 @@ import { isActive, releaseActive, reserveActive } from "../src/interactions/acti
 import type { JobId } from "../src/jobs.ts";
 import { silentLogger, type Logger } from "../src/log.ts";
 import { commandClient } from "../src/redis_clients.ts";
-import { queuedChannel, releaseSlot, startBot, startFailureLine } from "../src/startup.ts";
-import { FakePort } from "./fake_port.ts";
+import { releaseSlot, startBot, startFailureLine } from "../src/startup.ts";
 import { completed, started } from "./fixtures.ts";
 import { BotStage } from "./bot_stage.ts";
 
@@ -171,17 +170,6 @@ void test("a bot told to stop while it waits for Redis gives up and starts nothi
   });
   assert.equal(bot, null);
   assert.ok(!logger.has(/listening/));
-});
-
-void test("a /train's Queued message goes to the notify channel when set, else to the requester's DM", async () => {
-  const port = new FakePort();
-  assert.equal(await queuedChannel("555", port)(42n), "555");
-  assert.equal(port.calls.length, 0);
-  assert.equal(await queuedChannel(null, port)(42n), "dm-42");
-  assert.deepEqual(
-    port.calls.map((call) => call.op),
-    ["openDm"],
-  );
 });
 
 void test("an ended job's slot is freed; when that fails the failure is logged, not thrown", async () => {

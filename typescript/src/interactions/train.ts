@@ -8,9 +8,9 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { stringify } from "lossless-json";
-import type { DiscordPort, MessageRef } from "../discord_port.ts";
+import type { CreatedMessage, DiscordPort, MessageRef } from "../discord_port.ts";
 import { DeliveryError } from "../discord_port.ts";
-import { messageNonce } from "../delivery.ts";
+import { closedDmsMention, messageNonce } from "../delivery.ts";
 import { DigitsTrainV1 } from "../generated/contracts.ts";
 import { REQUEST_V1 } from "../generated/names.ts";
 import type { Logger } from "../log.ts";
@@ -23,8 +23,10 @@ export interface TrainDeps {
   readonly redis: Redis;
   readonly settings: InteractionSettings;
   readonly discord: DiscordPort;
-  /** The channel a user's job messages go to: the notify channel, or the user's DM. */
+  /** The channel a user's job messages go to first: the user's DM. */
   readonly channelFor: (userId: bigint) => Promise<string>;
+  /** Where the Queued message goes when the user's DMs are closed (DIGITS_NOTIFY_CHANNEL_ID); null: /train is refused. */
+  readonly notifyChannelId?: string | null;
   /** Where the bot keeps each job's message (message_store.ts), under messageKeyFor's key. */
   readonly messages: { set(key: string, ref: MessageRef): Promise<void> };
   readonly messageKeyFor: (userId: bigint, requestId: string) => string;
@@ -69,10 +71,24 @@ function describe(error: unknown): string {
 async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps): Promise<MessageRef | null | string> {
   let ref: MessageRef | null = null;
   try {
-    const channelId = await deps.channelFor(request.user_id);
+    let channelId = await deps.channelFor(request.user_id);
     const key = deps.messageKeyFor(request.user_id, request.request_id);
     // The job's first message: if the bot dies before storing its id, the run's first create gets it back.
-    const created = await deps.discord.createMessage(channelId, { ...queuedMessage(request, ahead), nonce: messageNonce(key) });
+    const message = { ...queuedMessage(request, ahead), nonce: messageNonce(key) };
+    let created: CreatedMessage;
+    try {
+      created = await deps.discord.createMessage(channelId, message);
+    } catch (error) {
+      // DMs closed: the notify channel, mentioning the user, as delivery does (README, Delivery).
+      const notify = deps.notifyChannelId ?? null;
+      if (!(error instanceof DeliveryError && error.kind === "dms_closed" && notify !== null)) throw error;
+      channelId = notify;
+      created = await deps.discord.createMessage(notify, {
+        ...message,
+        content: closedDmsMention(request.user_id),
+        mentionUserId: request.user_id,
+      });
+    }
     ref = { channelId, messageId: created.id };
     await deps.messages.set(key, ref);
     return ref;
