@@ -1,4 +1,11 @@
-"""A real HTTP server on 127.0.0.1 standing in for the model API's upload endpoint."""
+"""A real HTTP server on 127.0.0.1 standing in for the model API's upload endpoint.
+
+As the real one (handwriting-ai's admin router, ``POST /v1/admin/models/upload``): every
+accepted upload writes the model's ``manifest.json`` and ``model.pt`` under its model_id,
+replacing the ones there, whether ``activate`` is true or not (its reloader then serves the
+new files); ``activate=true`` also loads them into the serving engine at once. ``stored``
+and ``served`` record those two effects.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +44,10 @@ class ModelApi:
     retry_after: str | None = None
     received: list[Upload] = field(default_factory=list)
     url: str = ""
+    stored: dict[str, Upload] = field(default_factory=dict)
+    """model_id -> the upload whose files the API now holds for it (any accepted upload)."""
+    served: dict[str, Upload] = field(default_factory=dict)
+    """model_id -> the upload last activated (loaded for predictions at once)."""
 
 
 def _parse(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
@@ -76,6 +87,12 @@ def serve_model_api(api: ModelApi) -> Iterator[ModelApi]:
                 status = 404
             else:
                 status = api.statuses.pop(0) if api.statuses else 200
+            upload = api.received[-1]
+            if 200 <= status < 300:
+                model_id = upload.fields.get("model_id", "")
+                api.stored[model_id] = upload
+                if upload.fields.get("activate") == "true":
+                    api.served[model_id] = upload
             headers = {}
             if status == 429 and api.retry_after is not None:
                 headers["Retry-After"] = api.retry_after

@@ -120,6 +120,7 @@ def test_train_download_then_evaluate(
             artifacts_root=tmp_path / "artifacts",
             mnist_mirror=url,
             mnist_md5s=files.md5s,
+            activate="always",
         ),
         events=EventsSettings(batch_every=0),
         train=TrainSettings(threads=1, device="cpu"),

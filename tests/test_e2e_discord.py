@@ -352,7 +352,7 @@ def test_an_upload_answered_500_then_200_is_retried_and_shown(
     assert upload is not None and upload["status"] == 200
     folder = tmp_path / "artifacts" / MODEL_ID
     model, manifest = (
-        (folder / "model.pt").stat().st_size,
+        (folder / f"model-{upload['run_id']}.pt").stat().st_size,
         (folder / "manifest.json").stat().st_size,
     )
     notes = fields_of(embed)["Notes"]

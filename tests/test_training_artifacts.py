@@ -51,17 +51,24 @@ def test_write_artifacts_snapshot_then_canonical(tmp_path: Path) -> None:
     weights = model_bytes("cnn", model.state_dict())
     write_artifacts(paths, weights, valid_manifest("R"))
     assert paths.model_dir == tmp_path / "m1"
+    # No model.pt: manifest.json names the run's own model file (nothing read model.pt).
     assert sorted(p.name for p in paths.model_dir.iterdir()) == [
         "manifest-R.json",
         "manifest.json",
         "model-R.pt",
-        "model.pt",
     ]
+    assert json.loads(paths.manifest.read_text())["model_file"] == paths.run_model.name
     assert json.loads(paths.manifest.read_text()) == valid_manifest("R")
     loaded = load_model(paths.run_model)
     assert not loaded.training
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value)
+
+
+def test_a_run_not_activated_leaves_manifest_json_alone(tmp_path: Path) -> None:
+    paths = artifact_paths(tmp_path, "m1", "R")
+    write_artifacts(paths, b"w", valid_manifest("R"), activate=False)
+    assert sorted(p.name for p in paths.model_dir.iterdir()) == ["manifest-R.json", "model-R.pt"]
 
 
 def test_nan_in_manifest_is_refused_before_any_file(tmp_path: Path) -> None:

@@ -276,9 +276,8 @@ def test_artifacts_and_manifest(small: DigitsData, tmp_path: Path) -> None:
     folder = tmp_path / "artifacts" / "digits"
     assert result.model_dir == folder
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["manifest.json", f"manifest-{run_id}.json", "model.pt", f"model-{run_id}.pt"]
+        ["manifest.json", f"manifest-{run_id}.json", f"model-{run_id}.pt"]
     )
-    assert (folder / "model.pt").read_bytes() == (folder / f"model-{run_id}.pt").read_bytes()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest == json.loads((folder / f"manifest-{run_id}.json").read_text())
     assert manifest["model_id"] == "digits"
@@ -298,7 +297,7 @@ def test_artifacts_and_manifest(small: DigitsData, tmp_path: Path) -> None:
     }
     assert manifest["torch_version"] == torch.__version__
     assert manifest["model_file"] == f"model-{run_id}.pt"
-    digest = hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()
+    digest = hashlib.sha256((folder / f"model-{run_id}.pt").read_bytes()).hexdigest()
     assert manifest["model_sha256"] == digest
     # The saved model is the one that scored val_acc.
     model = load_model(result.model_path)
@@ -323,7 +322,6 @@ def test_second_run_keeps_the_first_snapshot(small: DigitsData, tmp_path: Path) 
         "manifest.json",
         "model-20261128T160000Z-000001.pt",
         "model-20261128T160001Z-000002.pt",
-        "model.pt",
     ]
     latest = json.loads((tmp_path / "digits" / "manifest.json").read_text())
     assert latest["run_id"] == "20261128T160001Z-000002"

@@ -195,7 +195,9 @@ def test_predict_reads_held_out_digits_drawn_into_pngs(
     assert all(0 < line["probability"] <= 1 for line in lines)
     # The drawn copies read as the model reads the original tensors, and mostly right.
     with torch.inference_mode():
-        direct = load_model(trained / "model.pt")(normalize(data.val_images[:count]))
+        direct = load_model(trained / str(_manifest(trained)["model_file"]))(
+            normalize(data.val_images[:count])
+        )
     direct_digits = direct.argmax(1).tolist()
     labels = data.val_labels[:count].tolist()
     assert sum(p == d for p, d in zip(predicted, direct_digits, strict=True)) >= count - 1

@@ -68,6 +68,7 @@ def _settings(tmp_path: Path, **kw: object) -> Settings:
             data_root=Path(str(kw.get("data_root", DATA_ROOT))),
             artifacts_root=tmp_path / "artifacts",
             retention_keep_runs=int(str(kw.get("keep", 3))),
+            activate="always",  # these small runs stay under the default floor
         ),
         train=TrainSettings(threads=1, max_train_samples=int(str(kw.get("samples", 256)))),
         upload=UploadSettings(timeout_s=5, attempts=2, backoff_s=0),
@@ -190,7 +191,7 @@ def test_upload_reports_status_and_sizes(tmp_path: Path) -> None:
     upload = next(e for e in sink.events if e["type"] == "digits.train.upload.v1")
     model_dir = tmp_path / "artifacts" / "digits"
     assert upload["status"] == 200
-    assert upload["model_bytes"] == (model_dir / "model.pt").stat().st_size
+    assert upload["model_bytes"] == (model_dir / f"model-{outcome.run_id}.pt").stat().st_size
     assert upload["manifest_bytes"] == (model_dir / "manifest.json").stat().st_size
     assert len(api.received) == 2  # the 500 was retried
     assert api.received[-1].fields == {"model_id": "digits", "activate": "true"}
@@ -215,7 +216,8 @@ def test_an_upload_that_fails_for_good_fails_the_job_and_keeps_the_artifacts(
     assert "model API answered 401 Unauthorized (check HANDWRITING_API_KEY)" in outcome.message
     assert outcome.message.endswith("artifacts kept in digits/ in the artifacts root")
     assert "wrong-key-value" not in json.dumps(sink.events)
-    assert (tmp_path / "artifacts" / "digits" / "model.pt").exists()
+    assert (tmp_path / "artifacts" / "digits" / f"model-{outcome.run_id}.pt").exists()
+    assert not (tmp_path / "artifacts" / "digits" / "manifest.json").exists()  # not activated
 
 
 def test_failure_text_shows_no_url_credentials_or_server_paths(tmp_path: Path) -> None:

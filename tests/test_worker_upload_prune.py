@@ -191,6 +191,7 @@ def test_prune_keeps_the_newest_runs_and_nothing_else_is_touched(tmp_path: Path)
             f"manifest-{runs[2]}.json",
             f"model-{runs[3]}.pt",
             f"manifest-{runs[3]}.json",
+            ".activate.lock",
             "model.pt",
             "manifest.json",
             "notes.txt",

@@ -19,6 +19,9 @@ from handwriting_ai.events import json_numbers
 from handwriting_ai.events.codec import explain
 from handwriting_ai.events.schemas import validator_for
 
+MANIFEST_FILE = "manifest.json"
+"""The active run's manifest in a model's folder (``manifest-<run_id>.json``: each run's)."""
+
 
 class ManifestError(ValueError):
     """A manifest that breaks its schema (or is not JSON); the text says where and why."""

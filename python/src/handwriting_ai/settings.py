@@ -93,6 +93,13 @@ class DigitsSettings(BaseModel):
     mnist_md5s: dict[str, str] = {}
     """DIGITS__MNIST_MD5S: JSON {file name: md5} replacing torchvision's checksums."""
 
+    activate: Literal["never", "better", "always"] = "better"
+    """DIGITS__ACTIVATE: which runs become the served model (uploaded and named by the
+    model's manifest.json): never, better (val_acc at least DIGITS__ACTIVATE_MIN_VAL_ACC and
+    above the active model's) or always."""
+    activate_min_val_acc: float = Field(default=0.9, ge=0, le=1)
+    """DIGITS__ACTIVATE_MIN_VAL_ACC: the val_acc a run needs at least to be activated (better)."""
+
     @field_validator("mnist_mirror")
     @classmethod
     def _mirror_url(cls, value: str | None) -> str | None:

@@ -21,8 +21,9 @@ from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import Event, RequestValidationError, validate_request
 from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.settings import Settings
+from handwriting_worker.activation import activate_run, active_manifest, decide, model_lock
 from handwriting_worker.prune import prune_snapshots
-from handwriting_worker.texts import event_text
+from handwriting_worker.texts import event_text, root_relative
 
 if TYPE_CHECKING:  # torch: imported where a job trains (run_job), not by the light commands
     from handwriting_ai.archs import Arch
@@ -247,12 +248,13 @@ def run_job(
             run_id=run_id,
             data=_digits(settings, download),
             device=settings.train.device,
+            activate=False,  # the activation policy decides, below
         )
         # Relative to the artifacts root: the message in Discord shows no server paths.
-        model_dir = event_text(str(result.model_dir), settings.digits.artifacts_root)
+        model_dir = root_relative(result.model_dir, settings.digits.artifacts_root)
         events.emit(ev.artifact(events.ctx, path=model_dir))
         step = "upload"
-        failure = _upload(events, settings, request, result)
+        failure = _activate(events, settings, request, result)
         if failure is not None:
             return failure
         step = "pruning old snapshots"
@@ -278,6 +280,23 @@ def run_job(
         return events.failed("system", f"{step} failed: {type(exc).__name__}: {exc}")
 
 
+def _activate(
+    events: JobEvents, settings: Settings, request: DigitsTrainV1, result: TrainResult
+) -> JobOutcome | None:
+    """DIGITS__ACTIVATE: upload and name the run in manifest.json only when the policy says so."""
+    with model_lock(result.model_dir):
+        active = active_manifest(result.model_dir)
+        policy, floor = settings.digits.activate, settings.digits.activate_min_val_acc
+        yes, why = decide(policy, floor, active, result.val_acc)
+        log.info("run %s of %s %s", result.run_id, request["model_id"], why)
+        if not yes:
+            return None
+        failure = _upload(events, settings, request, result)
+        if failure is None:
+            activate_run(result.model_dir, result.run_id)
+        return failure
+
+
 def _upload(
     events: JobEvents, settings: Settings, request: DigitsTrainV1, result: TrainResult
 ) -> JobOutcome | None:
@@ -300,7 +319,9 @@ def _upload(
         attempts=settings.upload.attempts,
         backoff_s=settings.upload.backoff_s,
     )
-    outcome = upload_model(config, request["model_id"], result.model_dir, result.run_id)
+    outcome = upload_model(
+        config, request["model_id"], result.model_dir, result.run_id, activate=True
+    )
     events.emit(
         ev.upload(
             events.ctx,

@@ -2,7 +2,10 @@
 
 - ``model-<run_id>.pt`` and ``manifest-<run_id>.json``: this run's snapshot (kept by the prune
   step, newest first by name since run ids sort by time);
-- ``model.pt`` and ``manifest.json``: the canonical copy, the latest run.
+- ``manifest.json``: the active run's manifest, naming its ``model-<run_id>.pt`` (and its
+  sha256); written only when a run is activated (``handwriting_worker.activation``), and never
+  pruned. There is no model-wide ``model.pt``: nothing read it, and a copy of the weights
+  beside the one the manifest names could only disagree with it.
 
 Every file is written atomically (temporary file in the same folder, fsync, rename), the
 snapshot first, so a reader never sees a half-written model or a manifest without its model.
@@ -22,6 +25,7 @@ from torch import nn
 
 from handwriting_ai.contracts import DigitsManifestV1
 from handwriting_ai.data.idx import write_bytes_atomic
+from handwriting_ai.manifest import MANIFEST_FILE as MANIFEST_FILE  # re-exported
 from handwriting_ai.manifest import manifest_bytes
 from handwriting_ai.training.models import (
     ARCHS,
@@ -32,8 +36,6 @@ from handwriting_ai.training.models import (
     parse_arch,
 )
 
-MODEL_FILE = "model.pt"
-MANIFEST_FILE = "manifest.json"
 
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -54,7 +56,6 @@ class ArtifactPaths:
     model_dir: Path
     run_model: Path
     run_manifest: Path
-    model: Path
     manifest: Path
 
 
@@ -64,7 +65,6 @@ def artifact_paths(artifacts_root: Path, model_id: str, run_id: str) -> Artifact
         model_dir=model_dir,
         run_model=model_dir / f"model-{run_id}.pt",
         run_manifest=model_dir / f"manifest-{run_id}.json",
-        model=model_dir / MODEL_FILE,
         manifest=model_dir / MANIFEST_FILE,
     )
 
@@ -86,8 +86,10 @@ def model_bytes(arch: Arch, state_dict: Mapping[str, torch.Tensor]) -> bytes:
     return buffer.getvalue()
 
 
-def write_artifacts(paths: ArtifactPaths, weights: bytes, manifest: DigitsManifestV1) -> None:
-    """Write the run's snapshot, then the canonical copy; each file atomically.
+def write_artifacts(
+    paths: ArtifactPaths, weights: bytes, manifest: DigitsManifestV1, *, activate: bool = True
+) -> None:
+    """Write the run's snapshot, then (``activate``) ``manifest.json``; each file atomically.
 
     The manifest is checked against its schema first (``ManifestError``; a NaN is a
     ``ValueError``), so a manifest that breaks the contract leaves no file behind.
@@ -95,8 +97,8 @@ def write_artifacts(paths: ArtifactPaths, weights: bytes, manifest: DigitsManife
     text = manifest_bytes(manifest)
     write_bytes_atomic(paths.run_model, weights)
     write_bytes_atomic(paths.run_manifest, text)
-    write_bytes_atomic(paths.model, weights)
-    write_bytes_atomic(paths.manifest, text)
+    if activate:
+        write_bytes_atomic(paths.manifest, text)
 
 
 def load_model(path: Path) -> nn.Module:

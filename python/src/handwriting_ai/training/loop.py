@@ -293,9 +293,12 @@ def train_model(
     download: bool = False,
     data: DigitsData | None = None,
     device: DeviceName = "auto",
+    activate: bool = True,
 ) -> TrainResult:
     """Train ``config`` on the digits under ``data_root``, write its artifacts, return the result.
 
+    ``activate``: also name this run in the model's ``manifest.json``; a job passes False and
+    leaves that to the operator's activation policy (``handwriting_worker.activation``).
     ``threads``: TRAIN__THREADS (0 = the CPUs this process may use). ``batch_every``:
     EVENTS__BATCH_EVERY. ``run_id``: made at job start (``new_run_id()``); made here if None.
     ``download``: full MNIST via torchvision instead of the offline digits. ``data``: an
@@ -364,12 +367,12 @@ def train_model(
         "torch_version": torch.__version__,
         "torchvision_version": importlib.metadata.version("torchvision"),
     }
-    write_artifacts(paths, weights, manifest)
+    write_artifacts(paths, weights, manifest, activate=activate)
     return TrainResult(
         run_id=run_id,
         model_dir=paths.model_dir,
-        model_path=paths.model,
-        manifest_path=paths.manifest,
+        model_path=paths.run_model,
+        manifest_path=paths.run_manifest,
         val_acc=fit.val_acc,
         best_epoch=fit.best_epoch,
         final_val_acc=fit.final_val_acc,
