@@ -25,7 +25,7 @@ from torch import nn
 
 from handwriting_ai.contracts import DigitsManifestV1
 from handwriting_ai.data.idx import write_bytes_atomic
-from handwriting_ai.manifest import MANIFEST_FILE as MANIFEST_FILE  # re-exported
+from handwriting_ai.manifest import MANIFEST_FILE as _MANIFEST_FILE
 from handwriting_ai.manifest import manifest_bytes
 from handwriting_ai.training.models import (
     ARCHS,
@@ -36,6 +36,8 @@ from handwriting_ai.training.models import (
     parse_arch,
 )
 
+MANIFEST_FILE = _MANIFEST_FILE
+"""``manifest.json``: written once, in ``handwriting_ai.manifest`` (imported without torch)."""
 
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
