@@ -184,6 +184,16 @@ def test_the_bot_build_imports_production_dependencies_only() -> None:
     assert imported - allowed == set(), "the build imports devDependencies"
 
 
+def test_a_worker_gets_a_cpu_share_its_torch_threads_follow() -> None:
+    """TRAIN__THREADS=0 reads the unit's CPUQuota from its own cgroup (training/threads.py): the
+    quota must be there, and the example file must leave TRAIN__THREADS at 0 (auto)."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read(DEPLOY / "systemd" / "digits-worker@.service")
+    assert re.fullmatch(r"[1-9][0-9]*%", parser["Service"]["CPUQuota"])
+    example = (DEPLOY / "digits.env.example").read_text()
+    assert re.findall(r"^#?TRAIN__THREADS=(.*)$", example, re.M) == ["0"]
+
+
 def test_every_unit_reads_the_example_environment_file() -> None:
     for unit in UNITS:
         assert "EnvironmentFile=/etc/digits/digits.env" in unit.read_text(), unit.name
