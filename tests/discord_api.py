@@ -1,14 +1,28 @@
 """A real HTTP server on 127.0.0.1 standing in for the part of Discord's REST API the bot uses.
 
 It speaks ``POST /api/v10/users/@me/channels`` (open a DM), ``POST .../channels/<id>/messages``
-(create) and ``PATCH .../channels/<id>/messages/<id>`` (edit), in JSON or multipart (``files[0]``
+(create) and ``PATCH .../channels/<id>/messages/<id>`` (edit), in JSON or multipart (``files[n]``
 plus ``payload_json``), records every request with its parsed JSON body and the time it arrived,
-and enforces the limits it models: a global requests-per-second limit (429 with ``retry_after`` and
-the ``Retry-After`` / ``X-RateLimit-*`` headers), 30046 on edits of messages older than a
-configurable age, 50007 for users whose DMs are closed, 401 for a wrong token, 403 for channels
-the bot may not use, and ``nonce`` + ``enforce_nonce`` deduplication (like Discord, a create with a
-nonce already used answers with the earlier message as it stands, unchanged). It keeps each message
-as Discord holds it (embeds and content after every edit) and answers creates and edits with it.
+and answers as Discord does (the sources are named where each answer is made):
+
+- a global requests-per-second limit: 429 with ``retry_after`` and ``global: true``, and the
+  ``Retry-After``, ``X-RateLimit-Global`` and ``X-RateLimit-Scope: global`` headers;
+- 30046 on edits of messages older than a configurable age, sent as Discord sends it: HTTP 429
+  with the code in the body (discord.py users see "429 Too Many Requests (error code: 30046)",
+  aikaterna/aikaterna-cogs#302; the 429 body's optional ``code``, Discord's docs "Rate Limits" >
+  "Rate Limit Response Structure");
+- 50007 (403) for users whose DMs are closed, 10003 (404) for deleted channels, 10008 (404) for
+  deleted messages, 10013 (404) for unknown users, 401 for a wrong token, 403 / 50001 for channels
+  the bot may not use, 50035 (400) with its ``errors`` tree, 50006 for an empty create;
+- ``nonce`` + ``enforce_nonce``: a create with a nonce already used answers with the earlier
+  message as it stands, unchanged (Discord's docs, "Create Message");
+- messages held as Discord holds them (content, embeds, components, attachments), every answer the
+  whole message object; an edit without ``attachments`` keeps the message's attachments, one with
+  ``attachments`` keeps only those listed plus the files it uploads (Discord's docs, "Edit
+  Message");
+- ``strict`` (an option, on by default): bodies Discord refuses are refused (``discord_body_rules.py``: embed limits, empty field values, a nonce over 25
+  characters, ``parse`` with ``users``).
+
 It can also answer 429 to the next requests, or 404 Unknown Message for messages marked deleted.
 """
 
@@ -21,10 +35,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import HTTP
 
+from tests.discord_body_rules import body_problem, field_error
 from tests.http_stub import QuietHandler, serve
 
 API_PREFIX = "/api/v10"
@@ -32,9 +48,72 @@ DM_PATH = "/users/@me/channels"
 _CREATE = re.compile(r"^/channels/([^/]+)/messages$")
 _EDIT = re.compile(r"^/channels/([^/]+)/messages/([^/]+)$")
 UNKNOWN_MESSAGE = 10008
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_USER = 10013
+INVALID_FORM_BODY = 50035
+EMPTY_MESSAGE = 50006
 MESSAGE_TOO_OLD = 30046
 DMS_CLOSED = 50007
 MISSING_ACCESS = 50001
+
+
+Files = tuple[tuple[str, str, bytes], ...]
+_HELD_FIELDS = ("id", "channel_id", "content", "embeds", "components", "attachments")
+
+
+def invalid_form(errors: dict[str, object]) -> tuple[int, object, dict[str, str]]:
+    """Discord's 400 / 50035 with its ``errors`` tree (Discord's docs, "Example JSON Error
+    Response")."""
+    return 400, {"code": INVALID_FORM_BODY, "errors": errors, "message": "Invalid Form Body"}, {}
+
+
+def _iso(at: object) -> str | None:
+    if not isinstance(at, float):
+        return None
+    wall = time.time() - (time.monotonic() - at)
+    return datetime.fromtimestamp(wall, UTC).isoformat()
+
+
+def whole_message(held: dict[str, object]) -> dict[str, object]:
+    """A held message as Discord answers with it: the whole message object (Discord's docs,
+    "Message Resource" > "Message Object"), attachments with their CDN urls."""
+    channel_id = held["channel_id"]
+    attachments = held["attachments"]
+    assert isinstance(attachments, list)
+    cdn = "https://cdn.discordapp.com/attachments"
+    reply_to = held.get("reply_to")
+    answer: dict[str, object] = {
+        "id": held["id"],
+        "type": 0 if reply_to is None else 19,
+        "channel_id": channel_id,
+        "author": {"id": "1", "username": "digits", "discriminator": "0", "bot": True},
+        "content": held["content"],
+        "timestamp": _iso(held.get("created")),
+        "edited_timestamp": _iso(held.get("edited")),
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [
+            {
+                **a,
+                "url": f"{cdn}/{channel_id}/{a['id']}/{a['filename']}",
+                "proxy_url": f"{cdn}/{channel_id}/{a['id']}/{a['filename']}",
+                "content_type": "image/png",
+            }
+            for a in attachments
+            if isinstance(a, dict)
+        ],
+        "embeds": held["embeds"],
+        "pinned": False,
+        "flags": 0,
+        "components": held["components"],
+    }
+    if held.get("nonce") is not None:
+        answer["nonce"] = held["nonce"]
+    if reply_to is not None:
+        answer["message_reference"] = {"channel_id": channel_id, "message_id": reply_to}
+    return answer
 
 
 @dataclass(frozen=True)
@@ -105,13 +184,20 @@ class DiscordApi:
     answer_delay_s: float = 0.0
     """Message requests take effect at once but are answered this much later (a request in
     flight, for killing the bot in the middle of one)."""
+    strict: bool = True
+    """Refuse bodies Discord would refuse (``discord_body_rules.py``)."""
+    deleted_channels: set[str] = field(default_factory=set)
+    """Channel ids that answer 404 Unknown Channel (10003)."""
+    unknown_users: set[str] = field(default_factory=set)
+    """User ids that answer 404 Unknown User (10013) when a DM is opened."""
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _recent: list[float] = field(default_factory=list)
     _created_at: dict[str, float] = field(default_factory=dict)
     _nonces: dict[str, str] = field(default_factory=dict)
     _held: dict[str, dict[str, object]] = field(default_factory=dict)
-    """Each message as Discord holds it: id, channel_id, content, embeds."""
+    """Each message as Discord holds it: id, channel_id, content, embeds, components,
+    attachments (and the nonce and reply it was created with)."""
     _last_shown: str | None = None
     """The message with an embed created or edited last."""
 
@@ -144,21 +230,57 @@ class DiscordApi:
             return None if held is None else embed_of_body(held)
 
     def held(self) -> list[dict[str, object]]:
-        """Every message as Discord holds it now (id, channel_id, content, embeds), oldest first."""
+        """Every message as Discord holds it now, oldest first: id, channel_id, content, embeds,
+        components, attachments."""
         with self._lock:
-            return [dict(message) for message in self._held.values()]
+            return [
+                {k: v for k, v in message.items() if k in _HELD_FIELDS}
+                for message in self._held.values()
+            ]
 
-    def _hold(self, message_id: str, channel_id: str, body: dict[str, object]) -> dict[str, object]:
+    def _hold(
+        self, message_id: str, channel_id: str, body: dict[str, object], files: Files, now: float
+    ) -> dict[str, object]:
         """Applies a create or an edit to the held message; returns it as Discord answers."""
-        held = self._held.setdefault(
-            message_id, {"id": message_id, "channel_id": channel_id, "content": "", "embeds": []}
-        )
-        for name in ("content", "embeds"):
-            if name in body:
+        held = self._held.get(message_id)
+        if held is None:
+            reference = body.get("message_reference")
+            held = {
+                "id": message_id,
+                "channel_id": channel_id,
+                "content": "",
+                "embeds": [],
+                "components": [],
+                "attachments": [],
+                "created": now,
+                "edited": None,
+                "nonce": body.get("nonce"),
+                "reply_to": reference.get("message_id") if isinstance(reference, dict) else None,
+            }
+            self._held[message_id] = held
+        else:
+            held["edited"] = now
+            # Without ``attachments`` an edit keeps them; with it, only those listed (by id) stay.
+            listed = body.get("attachments")
+            if isinstance(listed, list):
+                ids = {item.get("id") for item in listed if isinstance(item, dict)}
+                kept = held["attachments"]
+                assert isinstance(kept, list)
+                held["attachments"] = [a for a in kept if isinstance(a, dict) and a["id"] in ids]
+        for name in ("content", "embeds", "components"):
+            if name in body and body[name] is not None:
                 held[name] = body[name]
+        attachments = held["attachments"]
+        assert isinstance(attachments, list)
+        for field_name, filename, data in files:
+            if re.fullmatch(r"files\[[0-9]+\]", field_name):
+                attachments.append(
+                    {"id": str(self._next_id), "filename": filename, "size": len(data)}
+                )
+                self._next_id += 1
         if body.get("embeds"):
             self._last_shown = message_id
-        return dict(held)
+        return whole_message(held)
 
     def _limited(self, now: float) -> tuple[int, object, dict[str, str]] | None:
         """The global sliding-second limit; an answer when it is exceeded."""
@@ -177,8 +299,8 @@ class DiscordApi:
         return None
 
     def _message(
-        self, method: str, path: str, body: object, now: float
-    ) -> tuple[int, object] | None:
+        self, method: str, path: str, body: object, now: float, files: Files
+    ) -> tuple[int, object, dict[str, str]] | None:
         """Creates and edits; None for any other path."""
         create = _CREATE.match(path)
         edit = _EDIT.match(path)
@@ -187,37 +309,44 @@ class DiscordApi:
         match = create or edit
         assert match is not None
         channel_id = match.group(1)
-        if not isinstance(body, dict) or not (
-            isinstance(body.get("embeds"), list) or isinstance(body.get("content"), str)
-        ):
-            return 400, {"code": 50035, "message": "Invalid Form Body"}
+        if channel_id in self.deleted_channels:
+            return 404, {"code": UNKNOWN_CHANNEL, "message": "Unknown Channel"}, {}
+        if not isinstance(body, dict):
+            return invalid_form(field_error(("_body",), "BASE_TYPE_INVALID", "Invalid JSON"))
+        problem = body_problem(body) if self.strict else None
+        if problem is not None:
+            return invalid_form(problem)
         if channel_id in self.forbidden_channels:
-            return 403, {"code": MISSING_ACCESS, "message": "Missing Access"}
+            return 403, {"code": MISSING_ACCESS, "message": "Missing Access"}, {}
         if channel_id.startswith("7") and channel_id[1:] in self.dms_closed:
-            return 403, {"code": DMS_CLOSED, "message": "Cannot send messages to this user"}
+            return 403, {"code": DMS_CLOSED, "message": "Cannot send messages to this user"}, {}
         if edit is not None:
             message_id = edit.group(2)
-            if message_id in self.deleted:
-                return 404, {"code": UNKNOWN_MESSAGE, "message": "Unknown Message"}
+            if message_id in self.deleted or message_id not in self._held:
+                return 404, {"code": UNKNOWN_MESSAGE, "message": "Unknown Message"}, {}
             created = self._created_at.get(message_id, now)
             if self.max_edit_age_s is not None and now - created > self.max_edit_age_s:
-                return 400, {
-                    "code": MESSAGE_TOO_OLD,
-                    "message": "Maximum number of edits to messages older than 1 hour reached.",
-                }
-            return 200, self._hold(message_id, channel_id, body)
+                # As Discord sends it: a 429 with the code in the body (see the module's doc).
+                # retry_after: Discord's value is not documented; waiting does not help anyway.
+                message = "Maximum number of edits to messages older than 1 hour reached."
+                headers = {"Retry-After": "3", "X-RateLimit-Scope": "user"}
+                answer = {"code": MESSAGE_TOO_OLD, "message": message, "retry_after": 3.0}
+                return 429, {**answer, "global": False}, headers
+            return 200, self._hold(message_id, channel_id, body, files, now), {}
         nonce = body.get("nonce") if body.get("enforce_nonce") is True else None
         if isinstance(nonce, str) and nonce in self._nonces:
-            return 200, {**self._held[self._nonces[nonce]], "nonce": nonce}
+            return 200, whole_message(self._held[self._nonces[nonce]]), {}
+        if not (body.get("content") or body.get("embeds") or body.get("components") or files):
+            return 400, {"code": EMPTY_MESSAGE, "message": "Cannot send an empty message"}, {}
         message_id = str(self._next_id)
         self._next_id += 1
         self._created_at[message_id] = now
         if isinstance(nonce, str):
             self._nonces[nonce] = message_id
-        return 200, self._hold(message_id, channel_id, body)
+        return 200, self._hold(message_id, channel_id, body, files, now), {}
 
     def _answer(
-        self, method: str, path: str, body: object, authorization: str | None
+        self, method: str, path: str, body: object, authorization: str | None, files: Files
     ) -> tuple[int, object, dict[str, str]]:
         if self.token is not None and authorization != f"Bot {self.token}":
             return 401, {"code": 0, "message": "401: Unauthorized"}, {}
@@ -234,11 +363,19 @@ class DiscordApi:
         if method == "POST" and path == DM_PATH:
             recipient = body.get("recipient_id") if isinstance(body, dict) else None
             if not isinstance(recipient, str) or not recipient.isdigit():
-                return 400, {"code": 50035, "message": "Invalid Form Body"}, {}
+                return invalid_form(
+                    field_error(
+                        ("recipient_id",),
+                        "NUMBER_TYPE_COERCE",
+                        f"Value {json.dumps(recipient)} is not snowflake.",
+                    )
+                )
+            if recipient in self.unknown_users:
+                return 404, {"code": UNKNOWN_USER, "message": "Unknown User"}, {}
             return 200, {"id": f"7{recipient}", "type": 1}, {}
-        answered = self._message(method, path, body, now)
+        answered = self._message(method, path, body, now, files)
         if answered is not None:
-            return answered[0], answered[1], {}
+            return answered
         return 404, {"code": 0, "message": "404: Not Found"}, {}
 
     def handle(
@@ -263,14 +400,11 @@ class DiscordApi:
         except json.JSONDecodeError:
             body = None
         with self._lock:
-            status, answer, headers = self._answer(method, path, body, authorization)
+            status, answer, headers = self._answer(method, path, body, authorization, files)
             self.requests.append(
                 Request(method, path, raw, body, authorization, time.monotonic(), status, files)
             )
         return status, answer, headers
-
-
-Files = tuple[tuple[str, str, bytes], ...]
 
 
 def parse_multipart(content_type: str, raw: bytes) -> tuple[str, Files]:

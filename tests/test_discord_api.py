@@ -43,6 +43,24 @@ def call(
         return error.code, json.loads(error.read()), dict(error.headers)
 
 
+def at(value: object, *path: str | int) -> object:
+    """The value under ``path`` (dict keys, list indexes) of a JSON answer."""
+    for part in path:
+        if isinstance(part, int):
+            assert isinstance(value, list)
+            value = value[part]
+        else:
+            assert isinstance(value, dict)
+            value = value[part]
+    return value
+
+
+def attachment_ids(answer: object) -> list[object]:
+    attachments = at(answer, "attachments")
+    assert isinstance(attachments, list)
+    return [at(a, "id") for a in attachments]
+
+
 EMBED = {"embeds": [{"title": "t"}], "allowed_mentions": {"parse": []}}
 
 
@@ -64,11 +82,92 @@ def test_scripted_429_can_leave_out_the_header() -> None:
     assert status == 429 and "Retry-After" not in headers and body["retry_after"] == 0.5
 
 
-def test_old_messages_refuse_edits_with_30046() -> None:
+def test_old_messages_refuse_edits_with_30046_as_a_429_carrying_the_code() -> None:
     with serve_discord_api(DiscordApi(max_edit_age_s=0.0)) as api:
         _, created, _ = call(api, "POST", "/channels/1/messages", EMBED)
-        status, body, _ = call(api, "PATCH", f"/channels/1/messages/{created['id']}", EMBED)
-    assert (status, body["code"]) == (400, 30046)
+        status, body, headers = call(api, "PATCH", f"/channels/1/messages/{created['id']}", EMBED)
+    assert (status, body["code"], body["global"]) == (429, 30046, False)
+    assert isinstance(body["retry_after"], float) and headers["Retry-After"] == "3"
+    assert headers["X-RateLimit-Scope"] == "user" and "X-RateLimit-Global" not in headers
+    assert api.limit_hits == 0  # not the global limit
+
+
+def test_every_answer_is_the_whole_message_object() -> None:
+    reply = {**EMBED, "message_reference": {"message_id": "1000"}, "nonce": "n"}
+    with serve_discord_api(DiscordApi()) as api:
+        _, created, _ = call(api, "POST", "/channels/1/messages", EMBED)
+        _, edited, _ = call(api, "PATCH", f"/channels/1/messages/{created['id']}", {"content": "c"})
+        _, replied, _ = call(api, "POST", "/channels/1/messages", reply)
+    for answer in (created, edited, replied):
+        assert {"id", "channel_id", "author", "content", "timestamp", "edited_timestamp"} <= set(
+            answer
+        )
+        assert {"embeds", "components", "attachments", "mentions", "type", "flags"} <= set(answer)
+    assert created["edited_timestamp"] is None and isinstance(edited["edited_timestamp"], str)
+    assert edited["embeds"] == [{"title": "t"}] and edited["content"] == "c"  # embeds kept
+    assert replied["type"] == 19 and replied["message_reference"] == {
+        "channel_id": "1",
+        "message_id": "1000",
+    }
+    assert replied["nonce"] == "n"
+
+
+def test_edits_keep_attachments_unless_attachments_lists_which_stay() -> None:
+    png = b"\x89PNG one"
+    with serve_discord_api(DiscordApi()) as api:
+        _, created, _ = call(api, "POST", "/channels/1/messages", EMBED, multipart=png)
+        path = f"/channels/1/messages/{created['id']}"
+        first = at(created, "attachments", 0)
+        assert at(first, "filename") == "chart.png" and at(first, "size") == len(png)
+        assert str(at(first, "url")).endswith(f"/{at(first, 'id')}/chart.png")
+        _, json_only, _ = call(api, "PATCH", path, {"embeds": [{"title": "u"}]})
+        _, replaced, _ = call(api, "PATCH", path, {**EMBED, "attachments": []}, multipart=png)
+        _, cleared, _ = call(api, "PATCH", path, {"attachments": []})
+        held = api.held()
+    assert attachment_ids(json_only) == [at(first, "id")]
+    assert len(attachment_ids(replaced)) == 1 and attachment_ids(replaced) != [at(first, "id")]
+    assert attachment_ids(cleared) == [] and held[0]["attachments"] == []
+    assert held[0]["embeds"] == [{"title": "t"}]
+
+
+def test_unknown_channels_users_and_bad_ids_answer_discord_codes() -> None:
+    api = DiscordApi(deleted_channels={"5"}, unknown_users={"13"})
+    with serve_discord_api(api):
+        channel = call(api, "POST", "/channels/5/messages", EMBED)
+        user = call(api, "POST", "/users/@me/channels", {"recipient_id": "13"})
+        bad = call(api, "POST", "/users/@me/channels", {"recipient_id": "x"})
+        empty = call(api, "POST", "/channels/1/messages", {"content": ""})
+        missing = call(api, "PATCH", "/channels/1/messages/999", EMBED)
+    assert (channel[0], channel[1]["code"]) == (404, 10003)
+    assert (user[0], user[1]["code"]) == (404, 10013)
+    assert (bad[0], bad[1]["code"]) == (400, 50035)
+    assert bad[1]["errors"] == {
+        "recipient_id": {
+            "_errors": [{"code": "NUMBER_TYPE_COERCE", "message": 'Value "x" is not snowflake.'}]
+        }
+    }
+    assert (empty[0], empty[1]["code"]) == (400, 50006)
+    assert (missing[0], missing[1]["code"]) == (404, 10008)
+
+
+def test_strict_refuses_what_discord_refuses_naming_the_field() -> None:
+    field = {"name": "n", "value": ""}
+    refused = {
+        "embeds.0.fields.0.value": {"embeds": [{"title": "t", "fields": [field]}]},
+        "nonce": {**EMBED, "nonce": "n" * 26},
+        "allowed_mentions": {**EMBED, "allowed_mentions": {"parse": ["users"], "users": ["1"]}},
+        "embeds.0.title": {"embeds": [{"title": "t" * 257}]},
+        "embeds": {"embeds": [{"description": "d" * 4096, "footer": {"text": "f" * 2000}}]},
+        "content": {"content": "c" * 2001},
+    }
+    with serve_discord_api(DiscordApi()) as api:
+        answers = {k: call(api, "POST", "/channels/1/messages", b) for k, b in refused.items()}
+    with serve_discord_api(DiscordApi(strict=False)) as lenient:
+        taken = [call(lenient, "POST", "/channels/1/messages", b)[0] for b in refused.values()]
+    for where, (status, body, _) in answers.items():
+        assert (status, body["code"]) == (400, 50035), where
+        assert at(body, "errors", *where.split("."), "_errors", 0, "code"), where
+    assert taken == [200] * len(refused)
 
 
 def test_closed_dms_wrong_token_and_forbidden_channels() -> None:
@@ -102,6 +201,7 @@ def test_a_reused_nonce_answers_the_earlier_message_as_held_and_changes_nothing(
         shown = api.latest_embed()
     assert status == 200 and answer["id"] == created["id"]
     assert answer["embeds"] == [{"title": "started"}] and answer["content"] == "note"
+    assert answer["nonce"] == "n1"
     assert shown == {"title": "started"}  # what Discord shows, not what the last request asked
 
 
