@@ -22,10 +22,17 @@ HEAVY = ("torch", "torchvision", "numpy")
 # Runs the CLI in-process (as `python -m handwriting_worker` would), then prints what it loaded.
 _PROBE = textwrap.dedent(
     """
-    import json, signal, sys, threading
+    import json, signal, sys, threading, time
     from handwriting_worker.cli import main
-    if sys.argv[1] in ("tail", "intake"):  # long-running: stop it once it has started
-        threading.Timer(1.0, signal.raise_signal, (signal.SIGTERM,)).start()
+
+    def stop_once_started():  # long-running: SIGTERM once its handler is in place
+        while signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        signal.raise_signal(signal.SIGTERM)
+
+    if sys.argv[1] in ("tail", "intake"):
+        threading.Thread(target=stop_once_started, daemon=True).start()
     try:
         status = main(sys.argv[1:])
     except SystemExit as exc:
