@@ -20,8 +20,9 @@ and answers as Discord does (the sources are named where each answer is made):
   whole message object; an edit without ``attachments`` keeps the message's attachments, one with
   ``attachments`` keeps only those listed plus the files it uploads (Discord's docs, "Edit
   Message");
-- ``strict`` (an option, on by default): bodies Discord refuses are refused (``discord_body_rules.py``: embed limits, empty field values, a nonce over 25
-  characters, ``parse`` with ``users``).
+- ``strict`` (an option, on by default): bodies Discord refuses are refused
+  (``discord_body_rules.py``: embed limits, empty field values, a nonce over 25 characters,
+  ``parse`` with ``users``).
 
 It can also answer 429 to the next requests, or 404 Unknown Message for messages marked deleted.
 """
