@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from tests.discord_api import DiscordApi
+from tests.discord_api import DiscordApi, Files
 
 _SERVER_ERRORS = (
     (500, {"message": "500: Internal Server Error", "code": 0}),
@@ -39,7 +39,7 @@ class ChaosDiscord(DiscordApi):
     writes: list[Write] = field(default_factory=list)
 
     def _answer(
-        self, method: str, path: str, body: object, authorization: str | None
+        self, method: str, path: str, body: object, authorization: str | None, files: Files
     ) -> tuple[int, object, dict[str, str]]:
         # Called under the stand-in's lock: writes are logged in the order they were applied.
         if self.server_error_count > 0:
@@ -47,11 +47,12 @@ class ChaosDiscord(DiscordApi):
             self.server_errors += 1
             status, error = _SERVER_ERRORS[self.server_errors % 2]
             return status, error, {}
-        status, answer, headers = super()._answer(method, path, body, authorization)
+        status, answer, headers = super()._answer(method, path, body, authorization, files)
         if status == 200 and isinstance(body, dict) and "/messages" in path:
             message_id = answer.get("id") if isinstance(answer, dict) else None
-            # A create whose nonce Discord already saw answers with that message, unchanged.
-            reused = method == "POST" and isinstance(answer, dict) and "nonce" in answer
+            # A create whose nonce Discord already saw answers with that message, unchanged (every
+            # answer is the whole message, nonce included: an id seen before tells it apart).
+            reused = method == "POST" and any(w.message_id == message_id for w in self.writes)
             if isinstance(message_id, str) and not reused:
                 self.writes.append(Write(time.monotonic(), method, message_id, body))
         return status, answer, headers
