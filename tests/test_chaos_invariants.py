@@ -11,7 +11,8 @@ from redis import Redis
 
 from handwriting_ai.contracts.names import BOT_KEY_PREFIX, EVENTS_STREAM, REQUESTS_STREAM
 from tests.chaos.ed25519 import public_key, sign
-from tests.chaos.invariants import GROUP, check
+from tests.chaos.invariants import check
+from tests.chaos.records import GROUP
 from tests.chaos.runner import run_seed
 from tests.chaos.schedule import OTHER
 from tests.chaos.stand_in import Write

@@ -9,7 +9,8 @@ import time
 
 from tests.chaos.interactions import Interactions
 from tests.chaos.schedule import OTHER, OWNER, Fault
-from tests.chaos.system import BOTS, WORKERS, System
+from tests.chaos.supervisor import BOTS, WORKERS
+from tests.chaos.system import System
 
 SLOW_FOR_S = 6.0
 """How long Discord answers slowly after a discord_slow fault."""

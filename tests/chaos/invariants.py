@@ -14,25 +14,18 @@ system left behind: the event log and the bots' store in Redis, and every write 
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
 from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import RedisError
 
-from handwriting_ai.contracts.names import (
-    BOT_KEY_PREFIX,
-    COMPLETED_V1,
-    EVENTS_STREAM,
-    FAILED_V1,
-    REQUESTS_STREAM,
-)
+from handwriting_ai.contracts.names import BOT_KEY_PREFIX, COMPLETED_V1, FAILED_V1
+from tests.chaos import records
 from tests.chaos.messages import FINAL_TITLES, Message, messages_of
+from tests.chaos.records import GROUP, LogEntry
 from tests.chaos.schedule import EDIT_INTERVAL_S, OTHER
 from tests.chaos.stand_in import Write
 
-GROUP = "digits-bot"
 _SLACK_S = 0.05
 
 
@@ -44,65 +37,6 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.kind} [{self.job}]: {self.detail}"
-
-
-def _entries(client: Redis, stream: str, field: bytes) -> list[tuple[str, str]]:
-    """(entry id, text of ``field``) of every entry of ``stream`` that has the field."""
-    out = []
-    for item in client.xrange(stream) or []:
-        entry_id, fields = item
-        value = fields.get(field) if isinstance(fields, dict) else None
-        if isinstance(entry_id, bytes) and isinstance(value, bytes):
-            out.append((entry_id.decode(), value.decode(errors="replace")))
-    return out
-
-
-def _log(client: Redis) -> list[tuple[str, str, dict[str, object]]]:
-    """(entry id, text, event) of every decodable entry of the event log."""
-    out = []
-    for entry_id, text in _entries(client, EVENTS_STREAM, b"event"):
-        try:
-            event = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and isinstance(event.get("request_id"), str):
-            out.append((entry_id, text, event))
-    return out
-
-
-def requested_ids(client: Redis) -> list[str]:
-    """Request ids of the /train requests in the requests stream, in order, each once."""
-    found = []
-    for _, text in _entries(client, REQUESTS_STREAM, b"request"):
-        request = json.loads(text)
-        if isinstance(request, dict):
-            found.append(str(request["request_id"]))
-    return list(dict.fromkeys(found))
-
-
-def _requested(client: Redis) -> set[str]:
-    return set(requested_ids(client))
-
-
-def _acknowledged(client: Redis) -> tuple[tuple[int, int], set[str]] | None:
-    """The group's last delivered id and its pending ids; None when there is no group."""
-    for group in client.xinfo_groups(EVENTS_STREAM):
-        if group["name"] == GROUP.encode():
-            last = str(group["last-delivered-id"].decode()).split("-")
-            pending = client.xpending_range(EVENTS_STREAM, GROUP, "-", "+", 1_000_000)
-            ids = {
-                m.decode() if isinstance(m := p["message_id"], bytes) else str(m) for p in pending
-            }
-            return (int(last[0]), int(last[1])), ids
-    return None
-
-
-def _terminals(log: list[tuple[str, str, dict[str, object]]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = defaultdict(list)
-    for _, _, event in log:
-        if event["type"] in (COMPLETED_V1, FAILED_V1):
-            out[str(event["request_id"])].append(f"{event['type']} {event.get('message', '')}")
-    return out
 
 
 def _message_checks(
@@ -133,8 +67,8 @@ def _message_checks(
     return out
 
 
-def _store_missing(client: Redis, log: list[tuple[str, str, dict[str, object]]]) -> list[Violation]:
-    acknowledged = _acknowledged(client)
+def _store_missing(client: Redis, log: list[LogEntry]) -> list[Violation]:
+    acknowledged = records.acknowledged(client)
     if acknowledged is None:
         return [Violation("store_missing", "-", f"no consumer group {GROUP}")]
     last, pending = acknowledged
@@ -162,10 +96,10 @@ def settled(client: Redis, writes: list[Write]) -> bool:
     """Every job has a terminal event and its message shows a final state (what the runner
     waits for before it stops the system)."""
     try:
-        log, requested = _log(client), _requested(client)
+        log, requested = records.read_log(client), records.requested(client)
     except RedisError:
         return False
-    terminals, shown = _terminals(log), messages_of(writes)
+    terminals, shown = records.terminals(log), messages_of(writes)
     for job in requested | {str(e["request_id"]) for _, _, e in log}:
         chain = [m for m in shown.get(job, []) if not m.notification]
         if not terminals[job] or not chain or not chain[-1].final:
@@ -175,9 +109,9 @@ def settled(client: Redis, writes: list[Write]) -> bool:
 
 def check(client: Redis, writes: list[Write], trains: dict[str, set[str]]) -> list[Violation]:
     """``trains``: per /train interaction id delivered, the request ids its answers named."""
-    log = _log(client)
-    terminals = _terminals(log)
-    requested = _requested(client)
+    log = records.read_log(client)
+    terminals = records.terminals(log)
+    requested = records.requested(client)
     jobs = requested | {str(e["request_id"]) for _, _, e in log}
     out = [
         Violation("terminal_count", job, f"{len(terminals[job])}: {terminals[job]}")
