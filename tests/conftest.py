@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -71,6 +72,12 @@ class RedisServer:
                     time.sleep(0.01)
         finally:
             client.close()
+
+    def pause(self, paused: bool = True) -> None:
+        """SIGSTOP (or, ``paused=False``, SIGCONT): a Redis that keeps its connections open
+        and answers nothing, as a lost host or a cut network looks to its clients."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
 
     def stop(self) -> None:
         """Stops the server (and waits until it has exited)."""

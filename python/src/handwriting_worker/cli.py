@@ -153,13 +153,13 @@ def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _intake(args: argparse.Namespace) -> int:
-    from handwriting_worker.intake import Intake  # noqa: PLC0415
+    from handwriting_worker.intake import READ_TIMEOUT_S, Intake  # noqa: PLC0415
     from handwriting_worker.queue_commands import RedisUnreachable, connect  # noqa: PLC0415
     from handwriting_worker.rq_worker import setup_logging  # noqa: PLC0415
 
     try:
         settings = load_settings()
-        connection = connect(settings)
+        connection = connect(settings, read_timeout_s=READ_TIMEOUT_S)
     except (SettingsError, RedisUnreachable) as exc:
         print(f"intake: {exc}", file=sys.stderr)
         return 1

@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 BLOCK_MS = 1000
 """A read waits at most this long, so a stop is seen within about a second."""
+READ_TIMEOUT_S = 5.0
+"""The intake's Redis client gives up on a reply after this long (above BLOCK_MS): a Redis
+that went silent (host lost, network cut) fails the read, and a stop is seen within about
+this long, well inside the unit's 30 s stop timeout."""
 RETRY_CAP_S = 30.0
 DONE_KEY = names.INTAKE_DONE_KEY
 """Written in the same transaction as the job: ``queued``, or ``cancelled`` (never queued)."""

@@ -10,7 +10,9 @@ import sys
 from typing import TextIO
 
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -29,11 +31,24 @@ class RedisUnreachable(Exception):
     """Redis did not answer; the message names the URL (password hidden) and the fix."""
 
 
-def connect(settings: Settings) -> Redis:
-    """A client for RQ, checked with a PING so a wrong URL fails now, in one line."""
+def connect(settings: Settings, *, read_timeout_s: float | None = None) -> Redis:
+    """A client for RQ, checked with a PING so a wrong URL fails now, in one line.
+
+    TCP keepalive is on, so a peer that vanished is noticed. ``read_timeout_s``: a reply
+    that takes longer raises ``TimeoutError`` at once, not retried (the caller's loop
+    retries), so a Redis that went silent cannot hold a process past its stop; it must be
+    above the longest BLOCK the caller asks for.
+    """
     url = settings.redis_url_value()
+    bounded = {} if read_timeout_s is None else {"retry": Retry(NoBackoff(), 0)}
     try:
-        client = Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S)
+        client = Redis.from_url(
+            url,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=read_timeout_s,
+            socket_keepalive=True,
+            **bounded,
+        )
         client.ping()
     except (RedisError, ValueError) as exc:
         raise RedisUnreachable(

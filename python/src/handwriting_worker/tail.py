@@ -26,6 +26,8 @@ from handwriting_ai.settings import redact_url
 
 _BASE_FIELDS = ("type", "ts", "request_id", "user_id", "model_id", "run_id")
 _MAX_RAW = 200  # how much of an invalid message is echoed
+READ_MARGIN_S = 5.0
+"""A reply may take this much longer than the wait asked for before the read fails."""
 
 
 def _value(value: object) -> str:
@@ -98,7 +100,14 @@ def run_tail(
     stop = stop or threading.Event()
     where = f"{channel} at {redact_url(url)}"
     client = Redis.from_url(
-        url, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 0), health_check_interval=0
+        url,
+        socket_connect_timeout=2.0,
+        # A silent Redis (host lost, SIGSTOP, network cut) fails a read after this, so a stop
+        # is seen: get_message itself waits only poll_s, but connecting and subscribing read.
+        socket_timeout=poll_s + READ_MARGIN_S,
+        socket_keepalive=True,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
     )
     try:
         pubsub = _subscribe(client, channel)
