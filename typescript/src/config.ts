@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { INTERACTIONS_USAGE, loadInteractionSettings, type InteractionSettings } from "./interactions/settings.ts";
 import { BOT_KEY_PREFIX, EVENTS_STREAM } from "./generated/names.ts";
@@ -141,7 +142,7 @@ Environment:
   DIGITS_BOT_GROUP          consumer group shared by the bots that split the work, default ${DEFAULT_BOT_GROUP}
                             (also namespaces the bot's keys: digits:bot:<group>:...); a --dry-run
                             uses <group>-dry-run-<pid>, deleted at exit
-  DIGITS_BOT_CONSUMER       this bot's name in the group, default <hostname>-<pid>; unique per bot
+  DIGITS_BOT_CONSUMER       this bot's name in the group, default <hostname>-<pid>-<random>; unique per bot
   DIGITS_BOT_LEASE_MS       a dead bot's jobs are taken over after this long, default ${DEFAULT_LEASE_MS}
   DIGITS_BOT_CLAIM_MS       a dead bot's unacknowledged entries are claimed after this idle time, default ${DEFAULT_CLAIM_IDLE_MS}
   DIGITS_SILENT_AFTER_S     a running job silent this long says so, default ${DEFAULT_SILENT_AFTER_S}
@@ -169,6 +170,14 @@ function wholeNumber(env: Env, name: string, fallback: number, min: number): num
   const value = text === null ? fallback : Number(text);
   if (!Number.isSafeInteger(value) || value < min) return `${name} must be a whole number >= ${min}, got ${JSON.stringify(text)}`;
   return value;
+}
+
+/**
+ * This bot's default name in the consumer group: the host and pid say where it runs, and a random
+ * part keeps two bots apart even when both are pid 1 in containers of the same hostname.
+ */
+export function defaultConsumer(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
 export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
@@ -228,7 +237,7 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
       eventsStream: nonEmpty(env.DIGITS_EVENTS_STREAM) ?? DEFAULT_EVENTS_STREAM,
       group,
       throwawayGroup: dryRun,
-      consumer: nonEmpty(env.DIGITS_BOT_CONSUMER) ?? `${hostname()}-${process.pid}`,
+      consumer: nonEmpty(env.DIGITS_BOT_CONSUMER) ?? defaultConsumer(),
       leaseMs,
       claimIdleMs,
       silentAfterS,

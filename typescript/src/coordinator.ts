@@ -144,13 +144,18 @@ export class Coordinator {
     this.renewTimer.unref();
   }
 
+  /** Stops the periodic pass only: leases are still renewed (while delivery flushes at shutdown). */
+  stopPasses(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.invalid.flush();
+  }
+
   /** Stops both timers (leases are renewed no more: call releaseAll soon after). */
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.stopPasses();
     if (this.renewTimer !== null) clearInterval(this.renewTimer);
-    this.timer = null;
     this.renewTimer = null;
-    this.invalid.flush();
   }
 
   /** Gives up every lease, so another bot takes the jobs over at once (after the shutdown flush). */

@@ -1,26 +1,30 @@
 // Entry point: `npm start [-- --dry-run | --help]`. Starts the bot (src/startup.ts) and stops it
-// in order on SIGTERM/SIGINT.
+// in order on SIGTERM/SIGINT (src/signals.ts: one deadline; a second signal exits at once).
 
 import { loadConfig, USAGE, type BotConfig } from "./config.ts";
 import { stderrLogger } from "./log.ts";
+import { signalHandler } from "./signals.ts";
 import { startBot, startFailureLine, type RunningBot } from "./startup.ts";
 
+/** Past the shutdown's own deadline, this long is left for the last clean-up before exit 1. */
+const EXIT_GRACE_MS = 2000;
+
 async function run(config: BotConfig): Promise<void> {
-  let stopping = false;
   let bot: RunningBot | null = null;
-  const onSignal = (signal: string): void => {
-    // A signal to the whole group arrives twice (directly and forwarded by npm): stop once.
-    if (stopping) return;
-    stopping = true;
-    // Before the bot is up there is nothing to flush.
-    if (bot === null) process.exit(0);
-    void bot.stop(signal).then(() => process.exit(0));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const signals = signalHandler({
+    stop: () => {
+      const running = bot;
+      return running === null ? null : (signal) => running.stop(signal);
+    },
+    exit: (code) => process.exit(code),
+    log: (line) => process.stderr.write(`${line}\n`),
+    deadlineMs: config.shutdownTimeoutMs + EXIT_GRACE_MS,
+  });
+  process.on("SIGINT", signals.onSignal);
+  process.on("SIGTERM", signals.onSignal);
   bot = await startBot(config, {
     logger: stderrLogger,
-    stopping: () => stopping,
+    stopping: signals.stopping,
     onFatal: () => {
       process.stderr.write("digits-bot: Discord refused DISCORD_TOKEN (401); set a valid bot token and start again\n");
       process.exit(1);

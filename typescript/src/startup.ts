@@ -16,6 +16,21 @@ import { commandClient, readerClient, waitForRedis } from "./redis_clients.ts";
 import { RequestScheduler } from "./scheduler.ts";
 import { StreamReader } from "./stream_reader.ts";
 
+/** Of the shutdown's deadline, this much (at most half) is kept for giving the leases up after the flush. */
+const RELEASE_RESERVE_MS = 1000;
+
+/** Resolves when `work` settles or after `ms`, whichever is first; never rejects. */
+export async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  const timers: NodeJS.Timeout[] = [];
+  await Promise.race([
+    work.catch(() => undefined),
+    new Promise((resolve) => {
+      timers.push(setTimeout(resolve, ms));
+    }),
+  ]);
+  for (const timer of timers) clearTimeout(timer);
+}
+
 /** The stats line is logged this often by default. */
 export const STATS_INTERVAL_MS = 60_000;
 
@@ -146,15 +161,19 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
   return {
     interactionsPort: interactions?.port ?? null,
     stop: async (signal) => {
+      // One deadline for all of it: answers in progress, the flush, giving the leases up.
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      const left = (): number => Math.max(0, deadline - Date.now());
       logger.info(`${signal}: stopping; stats ${JSON.stringify(core.stats)}`);
       clearInterval(statsTimer);
       reader.stop();
-      // Answers in progress finish.
-      await Promise.all([reading, server?.stop()]);
-      core.stop();
-      const flushed = await delivery.flush(config.shutdownTimeoutMs);
+      // Answers in progress finish (as far as the deadline lets them).
+      await within(Promise.all([reading, server?.stop()]), left());
+      core.stopPasses(); // leases are still renewed while the flush runs
+      const flushed = await delivery.flush(Math.max(0, left() - Math.min(RELEASE_RESERVE_MS, left() / 2)));
       logger.info(flushed ? "all pending updates sent" : `pending updates not all sent within ${config.shutdownTimeoutMs} ms`);
-      await core.releaseAll();
+      await within(core.releaseAll(), left());
+      core.stop();
       if (config.throwawayGroup) await commands.xgroup("DESTROY", config.eventsStream, config.group).catch(() => 0);
       commands.disconnect();
       readerRedis.disconnect();

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
+import { defaultConsumer } from "../src/config.ts";
 import { Coordinator } from "../src/coordinator.ts";
 import { Delivery } from "../src/delivery.ts";
 import { leaseHolder, MemoryJobStore, RedisJobStore, type StoredEvents } from "../src/job_store.ts";
@@ -259,4 +260,9 @@ void test("a lease near its end without renewal holds updates back until renewed
   await memory.append([{ job: job("m"), member: "x", batch: false }]);
   assert.equal(await memory.renew(job("m")), "held");
   assert.equal(await memory.leaseLeft(), Number.POSITIVE_INFINITY);
+});
+
+void test("two bots with the same hostname and pid (pid 1 in two containers) get different names", () => {
+  const names = new Set(Array.from({ length: 100 }, () => defaultConsumer()));
+  assert.equal(names.size, 100);
 });

@@ -43,7 +43,8 @@ void test("defaults of a bot with a token: notify at end, Discord's limits, the 
   assert.equal(bot.silentAfterS, DEFAULT_SILENT_AFTER_S);
   assert.equal(bot.discordApiUrl, DEFAULT_DISCORD_API_URL);
   assert.equal(bot.redisUrl, DEFAULT_REDIS_URL);
-  assert.equal(bot.consumer, `${hostname()}-${process.pid}`);
+  assert.ok(bot.consumer.startsWith(`${hostname()}-${process.pid}-`), bot.consumer);
+  assert.match(bot.consumer, /-[0-9a-f]{8}$/, "and a random part");
   assert.equal(bot.interactions, null);
 });
 
