@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from redis import Redis
 
 from handwriting_ai.events import builders as b
 from handwriting_ai.events.background import BackgroundPublisher
 from handwriting_ai.events.codec import decode_event, encode_event
 from handwriting_ai.events.eventlog import log_range
-from handwriting_ai.events.factory import open_publisher
+from handwriting_ai.events.factory import deliver_spool, open_publisher
 from handwriting_ai.events.publishers import PublishError
 from handwriting_ai.events.spool import Spool
 from handwriting_ai.settings import DigitsSettings, EventsSettings, Settings
@@ -234,3 +235,21 @@ def test_redis_down_at_the_end_close_is_prompt_and_the_next_publisher_delivers(
         assert list((tmp_path / "spool").iterdir()) == []
     finally:
         server.stop()
+
+
+def test_deliver_spool_now_for_the_worker(redis_server: RedisServer, tmp_path: Path) -> None:
+    settings = Settings(
+        redis_url=SecretStr(redis_server.url), digits=DigitsSettings(spool_dir=tmp_path / "s")
+    )
+    assert deliver_spool(settings)  # nothing spooled: nothing to do
+    ctx = b.JobContext("r-spooled", 3, "m")
+    Spool(tmp_path / "s", print).save([encode_event(b.failed(ctx, error_kind="user", message="x"))])
+    off = settings.model_copy(update={"events": EventsSettings(enabled=False)})
+    assert deliver_spool(off)  # events off: left alone
+    assert deliver_spool(settings)
+    client = Redis.from_url(redis_server.url)
+    assert len(log_range(client, settings.digits_events_stream)) == 1
+    client.close()
+    (tmp_path / "file").write_text("not a folder")
+    broken = settings.model_copy(update={"digits": DigitsSettings(spool_dir=tmp_path / "file")})
+    assert not deliver_spool(broken)

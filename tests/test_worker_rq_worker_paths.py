@@ -117,3 +117,30 @@ def test_a_busy_worker_cleans_up_lost_jobs_once_a_unit(
     assert (len(beats), len(cleanups)) == (2, 1)
     worker.maintain_heartbeats(job)  # due again only a unit later
     assert (len(beats), len(cleanups)) == (3, 1)
+
+
+def test_the_idle_heartbeat_maintains_events_once_a_unit_and_never_in_the_horse(
+    redis_server: RedisServer,
+) -> None:
+    worker, job, client = _setup(redis_server)
+    pending = f"digits:lost-pending:{worker.settings.rq.queue}"
+    client.zadd(pending, {job.id: 0})
+    worker._is_horse = True
+    worker.heartbeat()
+    with client.pipeline() as pipe:
+        worker._is_horse = False
+        worker.heartbeat(pipeline=pipe)  # RQ's heartbeat inside a transaction: not here
+        pipe.execute()
+    assert client.zcard(pending) == 1
+    worker.heartbeat()  # the idle loop's
+    assert client.zcard(pending) == 0
+    assert len(_failed_messages(client)) == 1
+
+
+def test_a_refused_job_with_unreadable_data_sends_no_event(redis_server: RedisServer) -> None:
+    worker, job, client = _setup(redis_server)
+    client.hset(job.key, "data", b"\xff not json")
+    broken = Job.fetch(job.id, connection=client, serializer=SERIALIZER)
+    worker.execute_job(broken, worker.queues[0])
+    assert broken.get_status(refresh=True) == "failed"
+    assert _failed_messages(client) == []

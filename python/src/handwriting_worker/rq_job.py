@@ -76,7 +76,7 @@ def ended_with(connection: Redis, ctx: ev.JobContext) -> str | None:
     return held.decode() if isinstance(held, bytes) else None
 
 
-def _run(job: Job, payload: object, settings: Settings, publisher: _Watched) -> JobOutcome:
+def _run(job: Job, payload: object, settings: Settings, publisher: Publisher) -> JobOutcome:
     ctx = context_of(payload, fallback_request_id(job.id))
     held = ended_with(job.connection, ctx)
     if held is not None:
@@ -104,17 +104,12 @@ def _run(job: Job, payload: object, settings: Settings, publisher: _Watched) -> 
 
 
 def _escaped(
-    job: Job | None, payload: object, exc: BaseException, settings: Settings, publisher: _Watched
+    job: Job, payload: object, exc: BaseException, settings: Settings, publisher: Publisher
 ) -> JobOutcome:
     """The one failed event (system) of a job that something escaped from."""
-    log.error(
-        "job %s: %s escaped the job",
-        None if job is None else job.id,
-        type(exc).__name__,
-        exc_info=exc,
-    )
-    ctx = context_of(payload, None if job is None else fallback_request_id(job.id))
-    run_id = None if job is None else job.meta.get(RUN_ID_META)
+    log.error("job %s: %s escaped the job", job.id, type(exc).__name__, exc_info=exc)
+    ctx = context_of(payload, fallback_request_id(job.id))
+    run_id = job.meta.get(RUN_ID_META)
     if isinstance(run_id, str):
         ctx = ctx.with_run(run_id)
     text = str(exc) if isinstance(exc, JobTimedOut) else f"{type(exc).__name__}: {exc}"
@@ -122,20 +117,28 @@ def _escaped(
     return events.failed("system", f"the job stopped unexpectedly: {text}")
 
 
+def run_guarded(job: Job, payload: object, settings: Settings, publisher: Publisher) -> JobOutcome:
+    """Runs the job of the work horse; anything that escapes it before its terminal event was
+    handed over ends it with one failed event (system). Raises only what escapes after it."""
+    watched = _Watched(publisher)
+    try:
+        return _run(job, payload, settings, watched)
+    except BaseException as exc:  # no job without its terminal event
+        if watched.ended:
+            raise
+        return _escaped(job, payload, exc, settings, watched)
+
+
 def train_job(payload: object) -> dict[str, str | float | None]:
     """RQ entry point: one training job in the work horse; returns its outcome."""
     settings = load_settings()
     job = get_current_job()
-    publisher = _Watched(open_publisher(settings))
+    publisher = open_publisher(settings)
     try:
-        if job is None:
+        if job is None:  # called outside RQ
             outcome = run_job(payload, settings, publisher)
         else:
-            outcome = _run(job, payload, settings, publisher)
-    except BaseException as exc:  # no job without its terminal event
-        if publisher.ended:
-            raise
-        outcome = _escaped(job, payload, exc, settings, publisher)
+            outcome = run_guarded(job, payload, settings, publisher)
     finally:
         publisher.close(settings.events.close_timeout_s)
     return {

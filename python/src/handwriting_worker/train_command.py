@@ -14,7 +14,6 @@ stays "training" in Discord.
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -69,10 +68,8 @@ def run_train(
 @contextmanager
 def _sigterm_stops_the_job() -> Iterator[None]:
     """SIGTERM raises ``JobStopped`` in the training thread while the job runs (Python's
-    default would end the process at once, the job's end unsaid); Ctrl-C is Python's own."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can take signals
-        return
+    default would end the process at once, the job's end unsaid); Ctrl-C is Python's own.
+    Signals reach the main thread only: call it there."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise JobStopped("SIGTERM", error_kind="system")

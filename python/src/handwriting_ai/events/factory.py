@@ -67,22 +67,17 @@ def deliver_spool(settings: Settings) -> bool:
 
     For the worker's parent: at start and at each maintenance, so a job's spooled terminal
     event reaches Redis soon after Redis is back, before any worker reports the job lost.
-    Nothing is opened when the spool is empty. Never raises.
+    No connection is made when the spool is empty. Never raises.
     """
     if not settings.events.enabled:
         return True
-    spool = Spool(settings.digits.spool_dir, lambda text: None)
     try:
-        if not spool.pending():
-            return True
-        sink = redis_sink(settings)
-    except Exception as exc:  # an unreadable spool folder, a bad URL: the worker goes on
+        sink = redis_sink(settings)  # connects only when there is something to send
+        try:
+            spool = Spool(settings.digits.spool_dir, sink.publish_text)
+            return spool.deliver() if spool.pending() else True
+        finally:
+            sink.close()
+    except Exception as exc:  # an unreadable spool folder, say: the worker goes on
         logger.error("spool delivery failed: %s", exc)
         return False
-    try:
-        return Spool(settings.digits.spool_dir, sink.publish_text).deliver()
-    except Exception as exc:
-        logger.error("spool delivery failed: %s", exc)
-        return False
-    finally:
-        sink.close()
