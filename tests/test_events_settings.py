@@ -6,6 +6,7 @@ import pytest
 
 from handwriting_ai.settings import (
     DEFAULT_REDIS_URL,
+    DigitsSettings,
     SettingsError,
     load_settings,
     redact_url,
@@ -181,6 +182,7 @@ def test_urls_that_work_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.handwriting_api_url == "https://api.example/base"
     monkeypatch.setenv("REDIS_URL", "unix:///run/redis.sock?db=1")
     assert load_settings().redis_url_value() == "unix:///run/redis.sock?db=1"
+    assert DigitsSettings(mnist_mirror=None).mnist_mirror is None  # given as None: no URL
 
 
 @pytest.mark.parametrize(

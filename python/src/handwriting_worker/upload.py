@@ -9,6 +9,8 @@ it is not sent (status 0, the error names the field).
 Transport errors, 5xx, 408 and 429 answers are retried with exponential backoff (a 429's
 Retry-After is honoured, up to ``MAX_RETRY_AFTER_S``); any other non-2xx answer fails at once.
 The key never appears in errors or logs, nor the URL in event text (see ``texts``).
+A job uploads only a run the operator's policy activates (``activation``, DIGITS__ACTIVATE):
+the model API writes the model's files on every upload, ``activate`` true or not.
 """
 
 from __future__ import annotations
