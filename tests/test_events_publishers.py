@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import time
@@ -15,7 +16,7 @@ from redis.client import PubSub
 from handwriting_ai.events import builders as b
 from handwriting_ai.events.background import BackgroundPublisher
 from handwriting_ai.events.codec import Event, decode_event, encode_event
-from handwriting_ai.events.eventlog import log_range
+from handwriting_ai.events.eventlog import SEEN_TTL_S, log_range, seen_key
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.events.publishers import (
     EventLog,
@@ -276,6 +277,34 @@ def test_each_event_is_published_and_logged_with_its_exact_text(
     assert receive(subscriber, len(texts)) == [t.encode() for t in texts]
     client.close()
     publisher.close()
+
+
+def test_a_logged_event_is_marked_seen_before_its_publish_and_a_channel_only_one_is_not(
+    redis_server: RedisServer,
+) -> None:
+    """The bots' channel bridge appends what it hears unless the text is marked: a publisher
+    that logs marks it first (so no bot appends it twice); one without a log does not."""
+    client = Redis.from_url(redis_server.url)
+    logged = RedisPublisher(
+        redis_server.url, "digits:events", log=EventLog("log", maxlen=1000, max_age_s=3600)
+    )
+    logged.publish_text('{"n": "é"}')
+    key = seen_key('{"n": "é"}')
+    assert key == "digits:events:seen:" + hashlib.sha256('{"n": "é"}'.encode()).hexdigest()
+    assert client.get(key) == b"1"
+    assert 0 < client.ttl(key) <= SEEN_TTL_S
+    # One SET, in the same round trip and ahead of the PUBLISH.
+    assert client.info("commandstats")["cmdstat_set"]["calls"] == 1
+    # A terminal event goes through the terminal script, which marks it as it logs it.
+    done = encode_event(b.completed(CTX, val_acc=0.9))
+    assert logged.publish_text(done) == 0
+    assert client.get(seen_key(done)) == b"1"
+    assert [text for _id, text in log_range(client, "log")][-1] == done.encode()
+    channel_only = RedisPublisher(redis_server.url, "digits:events")
+    channel_only.publish_text("other")
+    assert client.get(seen_key("other")) is None
+    for closing in (client, logged, channel_only):
+        closing.close()
 
 
 def test_the_log_is_trimmed_by_count_approximately(redis_server: RedisServer) -> None:

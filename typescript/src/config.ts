@@ -1,13 +1,33 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { INTERACTIONS_USAGE, loadInteractionSettings, type InteractionSettings } from "./interactions/settings.ts";
-import { BOT_KEY_PREFIX, EVENTS_STREAM } from "./generated/names.ts";
+import { BOT_KEY_PREFIX, EVENTS_CHANNEL, EVENTS_STREAM } from "./generated/names.ts";
 
 // Every tunable fact of the bot lives here: channel and key names, Discord limits, throttle,
 // and how the command line and environment turn into a BotConfig.
 
 /** Redis Stream the trainer appends every event to; the bot reads it (DIGITS_EVENTS_STREAM overrides). */
 export const DEFAULT_EVENTS_STREAM = EVENTS_STREAM;
+/** Pub/Sub channel the producers PUBLISH every event on; the bot bridges it into the log (DIGITS_EVENTS_CHANNEL overrides). */
+export const DEFAULT_EVENTS_CHANNEL = EVENTS_CHANNEL;
+/**
+ * The log's retention, as the Python publisher applies it (EVENTS__STREAM_MAXLEN,
+ * EVENTS__STREAM_MAX_AGE_S, read from the same environment; defaults and the trim interval are
+ * the Python settings', checked by test/channel_bridge.test.ts): the bridge trims as they do.
+ */
+export const DEFAULT_STREAM_MAXLEN = 100_000;
+export const DEFAULT_STREAM_MAX_AGE_S = 7 * 24 * 60 * 60;
+export const STREAM_TRIM_EVERY_MS = 10_000;
+/**
+ * A channel message is appended to the log at most once in this many seconds, by whichever bot
+ * claims its text first; producers that log an event themselves mark its text for as long
+ * (SEEN_TTL_S in events/publishers.py, checked by the same test).
+ */
+export const CHANNEL_SEEN_TTL_S = 120;
+/** Channel messages waiting to be appended at most; beyond it new ones are dropped (counted). */
+export const MAX_BRIDGE_QUEUE = 10_000;
+/** Appending one channel message is tried this often, with backoff, before it is dropped (logged). */
+export const BRIDGE_ATTEMPTS = 5;
 /** Consumer group of the bots that share the work (DIGITS_BOT_GROUP overrides). */
 export const DEFAULT_BOT_GROUP = "digits-bot";
 /**
@@ -105,6 +125,10 @@ export interface BotConfig {
   readonly discordApiUrl: string;
   readonly redisUrl: string;
   readonly eventsStream: string;
+  /** The channel bridged into the log, and the log's retention (applied to what the bridge appends). */
+  readonly eventsChannel: string;
+  readonly streamMaxlen: number;
+  readonly streamMaxAgeS: number;
   readonly group: string;
   /** The dry run's own group, deleted at exit. */
   readonly throwawayGroup: boolean;
@@ -139,6 +163,10 @@ Environment:
   DISCORD_TOKEN             bot token (required unless --dry-run)
   REDIS_URL                 default ${DEFAULT_REDIS_URL}
   DIGITS_EVENTS_STREAM      event log (Redis Stream) to read, default ${DEFAULT_EVENTS_STREAM}
+  DIGITS_EVENTS_CHANNEL     Pub/Sub channel whose messages not already in the log are appended
+                            to it (producers that only PUBLISH), default ${DEFAULT_EVENTS_CHANNEL}
+  EVENTS__STREAM_MAXLEN     the log's length, trimmed approximately (as the workers do), default ${DEFAULT_STREAM_MAXLEN}
+  EVENTS__STREAM_MAX_AGE_S  the log's age limit in seconds (as the workers do), default ${DEFAULT_STREAM_MAX_AGE_S}
   DIGITS_BOT_GROUP          consumer group shared by the bots that split the work, default ${DEFAULT_BOT_GROUP}
                             (also namespaces the bot's keys: digits:bot:<group>:...); a --dry-run
                             uses <group>-dry-run-<pid>, deleted at exit
@@ -217,6 +245,11 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
   if (typeof claimIdleMs === "string") return { kind: "error", message: claimIdleMs };
   const silentAfterS = wholeNumber(env, "DIGITS_SILENT_AFTER_S", DEFAULT_SILENT_AFTER_S, 1);
   if (typeof silentAfterS === "string") return { kind: "error", message: silentAfterS };
+  // The same bounds as the Python settings (settings.py, EventsSettings).
+  const streamMaxlen = wholeNumber(env, "EVENTS__STREAM_MAXLEN", DEFAULT_STREAM_MAXLEN, 1000);
+  if (typeof streamMaxlen === "string") return { kind: "error", message: streamMaxlen };
+  const streamMaxAgeS = wholeNumber(env, "EVENTS__STREAM_MAX_AGE_S", DEFAULT_STREAM_MAX_AGE_S, 60);
+  if (typeof streamMaxAgeS === "string") return { kind: "error", message: streamMaxAgeS };
   const groupText = nonEmpty(env.DIGITS_BOT_GROUP);
   if (groupText !== null && !/^[A-Za-z0-9._-]{1,64}$/.test(groupText)) {
     return { kind: "error", message: `DIGITS_BOT_GROUP must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(groupText)}` };
@@ -235,6 +268,9 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
       discordApiUrl: nonEmpty(env.DISCORD_API_URL) ?? DEFAULT_DISCORD_API_URL,
       redisUrl: nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL,
       eventsStream: nonEmpty(env.DIGITS_EVENTS_STREAM) ?? DEFAULT_EVENTS_STREAM,
+      eventsChannel: nonEmpty(env.DIGITS_EVENTS_CHANNEL) ?? DEFAULT_EVENTS_CHANNEL,
+      streamMaxlen,
+      streamMaxAgeS,
       group,
       throwawayGroup: dryRun,
       consumer: nonEmpty(env.DIGITS_BOT_CONSUMER) ?? defaultConsumer(),

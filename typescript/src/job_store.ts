@@ -1,7 +1,9 @@
 // What the bots share in Redis about each job: its events (the exact text of each log entry, in
 // log order), which bot holds its lease, which jobs are still open, and which runs' final states
 // Discord has shown. A bot that restarts, or takes over from a dead one, rebuilds a job's state by
-// folding its stored events; storing an entry twice stores it once (members are sets).
+// folding its stored events; storing an entry twice stores it once (members are sets), and so
+// does storing the same text from two log entries (a producer that logs an event and a bot that
+// bridged it from the channel): the copy first in the log is kept.
 
 import type { Redis } from "ioredis";
 import { JOB_KEY_TTL_S, MAX_STORED_BATCH_EVENTS } from "./config.ts";
@@ -92,13 +94,14 @@ export class RedisJobStore implements JobStore {
     const multi = this.redis.multi();
     const jobs = new Map<string, JobId>();
     for (const entry of entries) {
-      multi.zadd(this.key(entry.batch ? "batches" : "events", entry.job), 0, entry.member);
+      multi.digitsStoreFirstCopy(this.key(entry.batch ? "batches" : "events", entry.job), this.key("texts", entry.job), entry.member);
       jobs.set(jobKey(entry.job), entry.job);
     }
     for (const [key, job] of jobs) {
       multi.zremrangebyrank(this.key("batches", job), 0, -(MAX_STORED_BATCH_EVENTS + 1));
       multi.expire(this.key("events", job), JOB_KEY_TTL_S);
       multi.expire(this.key("batches", job), JOB_KEY_TTL_S);
+      multi.expire(this.key("texts", job), JOB_KEY_TTL_S);
       multi.zadd(`${this.prefix}open`, nowMs, key);
     }
     await multi.exec();
@@ -163,6 +166,8 @@ export class RedisJobStore implements JobStore {
 export class MemoryJobStore implements JobStore {
   /** Per job: member → whether it is a batch event. */
   private readonly events = new Map<string, Map<string, boolean>>();
+  /** Per job: text → its member (the copy first in the log). */
+  private readonly texts = new Map<string, Map<string, string>>();
   private readonly open = new Map<string, JobId>();
   private readonly done = new Set<string>();
 
@@ -170,8 +175,16 @@ export class MemoryJobStore implements JobStore {
     for (const entry of entries) {
       const key = jobKey(entry.job);
       const members = this.events.get(key) ?? new Map<string, boolean>();
-      members.set(entry.member, entry.batch);
+      const texts = this.texts.get(key) ?? new Map<string, string>();
+      const text = textOf(entry.member);
+      const stored = texts.get(text);
+      if (stored === undefined || entry.member < stored) {
+        if (stored !== undefined) members.delete(stored);
+        members.set(entry.member, entry.batch);
+        texts.set(text, entry.member);
+      }
       this.events.set(key, members);
+      this.texts.set(key, texts);
       this.open.set(key, entry.job);
     }
     return Promise.resolve();
@@ -213,6 +226,7 @@ export class MemoryJobStore implements JobStore {
   close(job: JobId): Promise<void> {
     this.open.delete(jobKey(job));
     this.events.delete(jobKey(job));
+    this.texts.delete(jobKey(job));
     return Promise.resolve();
   }
 

@@ -45,8 +45,10 @@ export function foldRuns(runs: JobState[], decoded: DecodedEvent): number | null
   const newest = runs.length - 1;
   const last = runs[newest];
   const startsRun = decoded.kind === "v1" && decoded.event.type === STARTED_V1;
-  // A run that has its own run_id, or has ended, is not the run a new `started` belongs to.
-  const newRun = index === -1 && startsRun && last !== undefined && (last.runId !== null || isTerminal(last.status));
+  // A run that has its own run_id, or has ended, is not the run a new `started` belongs to; but
+  // a run only legacy events built (no run_id) is this run's legacy twin, which v1 replaces.
+  const newRun =
+    index === -1 && startsRun && last !== undefined && (last.runId !== null || (isTerminal(last.status) && last.source === "v1"));
   if (index === -1) index = newRun ? runs.length : Math.max(newest, 0);
   const result = foldEvent(runs[index], decoded);
   if (result.kind === "ignored") return null;

@@ -1,4 +1,5 @@
-// Redis connections of the bot: one for commands and one that blocks reading the event log.
+// Redis connections of the bot: one for commands, one that blocks reading the event log, and one
+// subscribed to the events channel (a subscribed connection takes no other commands).
 // ioredis reconnects by itself, with the capped delay below.
 
 import { Redis } from "ioredis";
@@ -36,6 +37,11 @@ export function commandClient(redisUrl: string, logger: Logger): Redis {
 /** A connection for the blocking log reads (they wait up to READ_BLOCK_MS for entries). */
 export function readerClient(redisUrl: string, logger: Logger): Redis {
   return client(redisUrl, "log reader", logger, READ_BLOCK_MS + COMMAND_TIMEOUT_MS);
+}
+
+/** A connection for the channel subscription; ioredis subscribes again after each reconnect. */
+export function subscriberClient(redisUrl: string, logger: Logger): Redis {
+  return client(redisUrl, "channel subscriber", logger, COMMAND_TIMEOUT_MS);
 }
 
 /**

@@ -1,12 +1,32 @@
 // The bot's Lua scripts, each registered once per Redis client (ioredis defineCommand: sent by
 // EVALSHA, loaded again by ioredis after a Redis restart) under a name that says what it does.
 // Each is one atomic step where two round trips would leave a window: a lease taken with its
-// fencing token, a Cancel recorded together with its request, /train's limits checked and reserved.
+// fencing token, a Cancel recorded together with its request, /train's limits checked and reserved,
+// an event stored once per text, a channel message appended to the log once across bots.
 
 import type { Redis, Result } from "ioredis";
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
+    /**
+     * KEYS the job's set (events or batches), its texts hash (SHA-1 of a text -> the position
+     * stored); ARGV the member (`<position>|<text>`). Keeps one member per text, the one first in
+     * the log: 1 when this member was stored, 0 when an earlier copy of its text is.
+     */
+    digitsStoreFirstCopy(set: string, texts: string, member: string): Result<number, Context>;
+    /**
+     * KEYS the text's seen key, the log; ARGV the text, the claim's TTL s, MAXLEN, and the MINID
+     * to trim to ("" when no age trim is due). 1 when this call appended the text, 0 when the
+     * text was claimed already (its producer logged it, or another bot appended it).
+     */
+    digitsAppendUnseenEvent(
+      seenKey: string,
+      stream: string,
+      text: Buffer,
+      ttlS: number,
+      maxlen: number,
+      minId: string,
+    ): Result<number, Context>;
     /** KEYS lease, fencing counter; ARGV owner, lease ms, counter TTL s. The new token, or 0 when another holds it. */
     digitsLeaseAcquire(lease: string, counter: string, owner: string, leaseMs: number, counterTtlS: number): Result<number, Context>;
     /**
@@ -92,6 +112,24 @@ redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[7])
 return {1, all}`;
 
+const STORE_FIRST_COPY = `
+local bar = string.find(ARGV[1], '|', 1, true)
+local position, text = string.sub(ARGV[1], 1, bar - 1), string.sub(ARGV[1], bar + 1)
+local field = redis.sha1hex(text)
+local stored = redis.call('HGET', KEYS[2], field)
+if stored and stored <= position then return 0 end
+if stored then redis.call('ZREM', KEYS[1], stored .. '|' .. text) end
+redis.call('HSET', KEYS[2], field, position)
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+return 1`;
+
+// The Python publisher's field and trimming (events/publishers.py).
+const APPEND_UNSEEN_EVENT = `
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event', ARGV[1])
+if ARGV[4] ~= '' then redis.call('XTRIM', KEYS[2], 'MINID', '~', ARGV[4]) end
+return 1`;
+
 const SCRIPTS: readonly (readonly [name: string, keys: number, lua: string])[] = [
   ["digitsLeaseAcquire", 2, LEASE_ACQUIRE],
   ["digitsLeaseRenew", 2, LEASE_RENEW],
@@ -99,6 +137,8 @@ const SCRIPTS: readonly (readonly [name: string, keys: number, lua: string])[] =
   ["digitsLeaseRelease", 1, LEASE_RELEASE],
   ["digitsCancelClaimAndRequest", 2, CANCEL_CLAIM_AND_REQUEST],
   ["digitsActiveReserve", 2, ACTIVE_RESERVE],
+  ["digitsStoreFirstCopy", 2, STORE_FIRST_COPY],
+  ["digitsAppendUnseenEvent", 2, APPEND_UNSEEN_EVENT],
 ];
 
 const registered = new WeakSet<Redis>();

@@ -1,6 +1,7 @@
-// Starts the bot from its config (the log reader, the coordinator, delivery and the interactions
-// endpoint) and stops them in order; src/main.ts ties it to the process (signals, exit codes).
+// Starts the bot from its config (the log reader, the channel bridge, the coordinator, delivery
+// and the interactions endpoint) and stops them in order; src/main.ts ties it to the process (signals, exit codes).
 
+import { ChannelBridge } from "./channel_bridge.ts";
 import { BOT_KEY_PREFIX, type BotConfig } from "./config.ts";
 import { ConsoleDiscordPort } from "./console_port.ts";
 import { Coordinator } from "./coordinator.ts";
@@ -12,7 +13,7 @@ import { messageKeyFor, type JobId } from "./jobs.ts";
 import { MemoryJobStore, RedisJobStore } from "./job_store.ts";
 import { redactUrl, type Logger } from "./log.ts";
 import { MemoryMessageStore, RedisMessageStore } from "./message_store.ts";
-import { commandClient, readerClient, waitForRedis } from "./redis_clients.ts";
+import { commandClient, readerClient, subscriberClient, waitForRedis } from "./redis_clients.ts";
 import { RequestScheduler } from "./scheduler.ts";
 import { StreamReader } from "./stream_reader.ts";
 
@@ -74,9 +75,11 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
   const { logger } = options;
   const commands = commandClient(config.redisUrl, logger);
   const readerRedis = readerClient(config.redisUrl, logger);
+  const subscriber = subscriberClient(config.redisUrl, logger);
   if (!(await waitForRedis(commands, config.redisUrl, logger, options.stopping))) {
     commands.disconnect();
     readerRedis.disconnect();
+    subscriber.disconnect();
     return null;
   }
   const prefix = `${BOT_KEY_PREFIX}${config.group}:`;
@@ -123,11 +126,24 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
   // Pruning is housekeeping: a Redis that refuses it (a user without XINFO) does not stop the bot.
   const pruned = await reader.pruneConsumers(options.staleConsumerMs).catch(() => []);
   if (pruned.length > 0) logger.info(`removed ${pruned.length} consumer(s) idle for a day with nothing pending from group ${config.group}`);
+  // Producers that only PUBLISH reach the log through the bridge (once across all bots).
+  const bridge = new ChannelBridge({
+    subscriber,
+    commands,
+    channel: config.eventsChannel,
+    stream: config.eventsStream,
+    streamMaxlen: config.streamMaxlen,
+    streamMaxAgeS: config.streamMaxAgeS,
+    redisUrl: config.redisUrl,
+    logger,
+    invalid: core.invalid,
+  });
+  await bridge.start();
   logger.info(
     `listening on ${config.eventsStream} (group ${config.group}, consumer ${config.consumer}) at ${redactUrl(config.redisUrl)}${config.dryRun ? " (dry run)" : ""}`,
   );
   const statsTimer = setInterval(() => {
-    logger.info(`stats ${JSON.stringify({ ...core.stats, jobs: core.ownedJobs })}`);
+    logger.info(`stats ${JSON.stringify({ ...core.stats, jobs: core.ownedJobs, channel: bridge.stats })}`);
   }, options.statsIntervalMs ?? STATS_INTERVAL_MS);
   statsTimer.unref();
   let interactions: { readonly server: InteractionsServer; readonly port: number } | null = null;
@@ -168,7 +184,7 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
       clearInterval(statsTimer);
       reader.stop();
       // Answers in progress finish (as far as the deadline lets them).
-      await within(Promise.all([reading, server?.stop()]), left());
+      await within(Promise.all([reading, server?.stop(), bridge.stop()]), left());
       core.stopPasses(); // leases are still renewed while the flush runs
       const flushed = await delivery.flush(Math.max(0, left() - Math.min(RELEASE_RESERVE_MS, left() / 2)));
       logger.info(flushed ? "all pending updates sent" : `pending updates not all sent within ${config.shutdownTimeoutMs} ms`);
@@ -177,6 +193,7 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
       if (config.throwawayGroup) await commands.xgroup("DESTROY", config.eventsStream, config.group).catch(() => 0);
       commands.disconnect();
       readerRedis.disconnect();
+      subscriber.disconnect();
     },
   };
 }

@@ -194,10 +194,13 @@ function foldLegacy(state: JobState, event: LegacyEvent): JobState {
 
 /**
  * Folds one event into the state of its job (undefined when the job is new).
- * Events after a terminal event are ignored; so are legacy events once the job has sent v1.
+ * Events after a terminal event are ignored; so are legacy events once the job has sent v1. A
+ * job that sends both is shown as its v1 events tell it ("preferring .v1"), whichever arrives
+ * first: its first v1 event replaces what legacy events built, even a legacy terminal state.
  */
 export function foldEvent(state: JobState | undefined, decoded: DecodedEvent): FoldResult {
-  if (state !== undefined && isTerminal(state.status)) return { kind: "ignored", reason: "after-terminal" };
+  const replacesLegacy = decoded.kind === "v1" && state?.source === "legacy";
+  if (state !== undefined && isTerminal(state.status) && !replacesLegacy) return { kind: "ignored", reason: "after-terminal" };
   if (decoded.kind === "legacy") {
     if (state?.source === "v1") return { kind: "ignored", reason: "legacy-after-v1" };
     return { kind: "updated", state: foldLegacy(state ?? initial(decoded.event, "legacy"), decoded.event) };

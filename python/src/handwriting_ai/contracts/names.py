@@ -61,8 +61,11 @@ EVENTS_CHANNEL: Final = "digits:events"
 EVENTS_STREAM: Final = "digits:events:log"
 """Default Redis Stream every event is also appended to, the event log (DIGITS_EVENTS_STREAM)."""
 
+EVENTS_SEEN_KEY: Final = "digits:events:seen:{sha256}"
+"""Marks one event text as already in the event log, so the bots' channel bridge does not append it again: set (EX, no NX) by a producer that XADDs and PUBLISHes in the same round trip, before its PUBLISH; claimed (SET NX EX) by a bot before it appends a message heard only on the channel. {sha256} is the hex SHA-256 of the exact UTF-8 text."""
+
 BOT_KEY_PREFIX: Final = "digits:bot:"
-"""Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open."""
+"""Prefix of every Redis key the bot writes, followed by its consumer group: digits:bot:<group>:(events|batches|texts|lease|message|done):<user_id>:<request_id>, digits:bot:<group>:open."""
 
 TERMINAL_KEY: Final = "digits:terminal:{user_id}:{request_id}"
 """Claimed (SET NX, with a TTL) by the one terminal event (completed.v1 or failed.v1) of a job, in the same Lua script that logs and publishes it; the value is that event's JSON text. {user_id}:{request_id} name the job."""

@@ -2,14 +2,28 @@
 
 Each entry has one field, ``event``: the event's exact JSON text. redis-py types stream
 replies loosely; these functions check the shape once and return ``(entry id, text)`` pairs.
+A producer that appends an event also marks its text (``seen_key``) before it PUBLISHes it, so
+the bots' channel bridge, which appends what producers only publish, leaves it alone.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from redis import Redis
+
+from handwriting_ai.contracts.names import EVENTS_SEEN_KEY
 
 LogEntry = tuple[str, bytes]
 FIELD = b"event"
+SEEN_TTL_S = 120
+"""How long an event text stays marked as logged (``seen_key``): the bots' channel bridge, which
+hears the PUBLISH within milliseconds, then does not append it to the log a second time."""
+
+
+def seen_key(text: str) -> str:
+    """The key marking ``text`` as already in the event log (hex SHA-256 of its UTF-8 bytes)."""
+    return EVENTS_SEEN_KEY.format(sha256=hashlib.sha256(text.encode()).hexdigest())
 
 
 def _text(value: object) -> str:

@@ -20,6 +20,7 @@ from redis.retry import Retry
 
 from handwriting_ai.defaults import CLOSE_TIMEOUT_S, REDIS_TIMEOUT_S
 from handwriting_ai.events.codec import Event, EventEncodeError, encode_event
+from handwriting_ai.events.eventlog import SEEN_TTL_S, seen_key
 from handwriting_ai.events.terminal import JobEnd, Terminal, terminal_job, terminal_job_of_text
 from handwriting_ai.settings import redact_url
 
@@ -73,9 +74,11 @@ class RedisPublisher:
     failure. With ``log``, each event is PUBLISHed and XADDed (one field, ``event``: the exact
     JSON text; ``MAXLEN ~``) in one pipeline, and at most every ``TRIM_EVERY_S`` seconds an
     ``XTRIM MINID ~`` drops entries older than ``log.max_age_s``: approximate trimming only
-    removes whole stream nodes, so it costs next to nothing. A terminal event (completed or
-    failed) goes through ``terminal.Terminal`` instead: claimed, logged and published in one
-    script, so a job's first terminal event is its only one.
+    removes whole stream nodes, so it costs next to nothing. Before the PUBLISH the pipeline
+    marks the text as logged (``eventlog.seen_key``), so the bots' channel bridge, which appends
+    what channel-only producers publish, leaves it alone. A terminal event (completed or
+    failed) goes through ``terminal.Terminal`` instead: claimed, logged (and marked) and
+    published in one script, so a job's first terminal event is its only one.
     """
 
     def __init__(
@@ -132,6 +135,7 @@ class RedisPublisher:
             if self.log is None:
                 return self._client.publish(self.channel, text)
             pipe = self._client.pipeline(transaction=False)
+            pipe.set(seen_key(text), b"1", ex=SEEN_TTL_S)
             pipe.publish(self.channel, text)
             pipe.xadd(self.log.stream, {"event": text}, maxlen=self.log.maxlen, approximate=True)
             now = time.time()
@@ -141,7 +145,7 @@ class RedisPublisher:
             replies = pipe.execute()
             if now >= self._next_trim:
                 self._next_trim = now + TRIM_EVERY_S
-            receivers: int = replies[0]
+            receivers: int = replies[1]
             return receivers
         except RedisError as exc:
             raise PublishError(

@@ -8,7 +8,8 @@ sends it through ``Terminal.deliver``: one Lua script that, atomically,
 1. claims the job's ``TERMINAL_KEY`` (its user id and request id) with SET NX and a TTL, the
    value being the event's JSON text;
 2. XADDs the text to the event log (``MAXLEN ~``, and ``XTRIM MINID ~`` when due: the same
-   retention policy as every other event);
+   retention policy as every other event) and marks it as logged (``eventlog.seen_key``, so
+   the bots' channel bridge does not append it a second time);
 3. PUBLISHes it on the channel.
 
 The first terminal event of a job wins. A later one is neither logged nor published; it is
@@ -34,6 +35,7 @@ from handwriting_ai.contracts.names import (
     TERMINAL_KEY,
     TERMINAL_LEGACY_KEY,
 )
+from handwriting_ai.events.eventlog import SEEN_TTL_S, seen_key
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ redis.call('SET', claim, text, 'EX', ARGV[3])
 if ARGV[5] ~= '' then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'event', text)
   if ARGV[6] ~= '' then redis.call('XTRIM', KEYS[3], 'MINID', '~', ARGV[6]) end
+  redis.call('SET', KEYS[4], '1', 'EX', ARGV[7])
 end
 return {1, redis.call('PUBLISH', ARGV[4], text)}
 """
@@ -144,7 +147,7 @@ class Terminal:
         claim = TERMINAL_LEGACY_KEY.format(**ids) if legacy else v1_key
         logged = self.stream is not None
         reply: object = self._script(
-            keys=[claim, v1_key, self.stream if self.stream is not None else claim],
+            keys=[claim, v1_key, self.stream if self.stream is not None else claim, seen_key(text)],
             args=[
                 text,
                 legacy,
@@ -152,6 +155,7 @@ class Terminal:
                 self.channel,
                 self.maxlen if logged else "",
                 trim_minid if logged and trim_minid is not None else "",
+                SEEN_TTL_S,
             ],
         )
         code, value = _reply(reply)
