@@ -80,8 +80,7 @@ export class ChannelBridge {
         );
       }
     });
-    if (subscriber.status === "wait") await subscriber.connect();
-    await subscriber.subscribe(channel);
+    await subscriber.subscribe(channel); // connects a lazy connection first
     this.subscribed = true;
     logger.info(`bridging channel ${channel} into ${stream} (messages not already in the log) at ${redactUrl(redisUrl)}`);
   }
@@ -147,7 +146,7 @@ export class ChannelBridge {
         else this.stats.alreadyLogged += 1;
         return;
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = String(error);
         if (attempt >= BRIDGE_ATTEMPTS || this.stopped) {
           this.stats.dropped += 1;
           logger.warn(
