@@ -1,5 +1,6 @@
 // Starts the bot from its config (the log reader, the channel bridge, the coordinator, delivery
-// and the interactions endpoint) and stops them in order; src/main.ts ties it to the process (signals, exit codes).
+// and the interactions endpoint) and stops them in order; src/main.ts ties it to the process
+// (signals, exit codes).
 
 import { ChannelBridge } from "./channel_bridge.ts";
 import { BOT_KEY_PREFIX, type BotConfig } from "./config.ts";
