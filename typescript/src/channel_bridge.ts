@@ -13,7 +13,7 @@ import { BRIDGE_ATTEMPTS, CHANNEL_SEEN_TTL_S, MAX_BRIDGE_QUEUE, STREAM_TRIM_EVER
 import { decodeEventBytes } from "./decode.ts";
 import { backoffMs } from "./delivery.ts";
 import { EVENTS_SEEN_KEY } from "./generated/names.ts";
-import type { InvalidLog } from "./invalid_log.ts";
+import { categoryOf, type InvalidLog } from "./invalid_log.ts";
 import { redactUrl, snippet, type Logger } from "./log.ts";
 import { scripted } from "./redis_scripts.ts";
 
@@ -92,7 +92,7 @@ export class ChannelBridge {
     const decoded = decodeEventBytes(message);
     if (decoded.kind === "invalid") {
       this.stats.invalid += 1;
-      this.options.invalid.record(`on the channel: ${decoded.reason}`, message.toString("utf8"));
+      this.options.invalid.record(categoryOf(decoded.reason), `on the channel: ${decoded.reason}`, message.toString("utf8"));
       return;
     }
     if (this.queue.length >= MAX_BRIDGE_QUEUE) {

@@ -144,7 +144,7 @@ void test("legacy messages are bridged too; invalid ones are counted and logged,
   assert.equal(bridge.stats.invalid, 3);
   assert.equal(bridge.stats.heard, 4);
   assert.ok(
-    logger.lines.some((line) => line.startsWith("invalid event #1 (on the channel: ")),
+    logger.lines.some((line) => line.startsWith('invalid event #1 ("on the channel: ')),
     logger.lines.join("\n"),
   );
 });
