@@ -224,6 +224,13 @@ void test("an owned job that left the open set (another bot closed it, or no eve
   assert.equal(await redis.exists(`${PREFIX}lease:${jobKey(job("gone"))}`), 0, "its lease freed");
   assert.equal(await a.delivery.flush(1000), true);
   assert.equal(a.port.calls.filter((call) => call.op === "edit").length, 0, "its pending update dropped");
+  await a.coordinator.handle(entries(started({ request_id: "quiet" })));
+  await settle(a);
+  assert.equal(a.coordinator.ownedJobs, 1);
+  await redis.zadd(`${PREFIX}open`, Date.now() - 604_800_001, jobKey(job("quiet"))); // its last event 7 days ago
+  await a.coordinator.renew();
+  assert.equal(a.coordinator.ownedJobs, 0, "no event for the key expiry: dropped");
+  assert.equal(await redis.exists(`${PREFIX}lease:${jobKey(job("quiet"))}`), 0);
 });
 
 void test("each acquisition gets a new fencing token; the lease names the owner and the token", async () => {
