@@ -136,7 +136,7 @@ class JobMessage {
   }
 
   update(message: RenderedMessage, terminal: boolean, fence: Fence): void {
-    if (this.finished || this.dropped) return;
+    if (this.finished) return;
     // Replacing, not queueing: states in between are never sent.
     this.pending = { message, terminal };
     this.fence = fence;
@@ -220,6 +220,7 @@ class JobMessage {
       if (error instanceof LeaseLost || this.dropped) {
         this.owner.logger.info(`${describe(error)}; its pending update is dropped`);
         this.drop();
+        this.owner.forget(this.key, this);
         return;
       }
       // deliver() puts back the state it took before it throws: the newest is retried.
@@ -484,6 +485,11 @@ export class Delivery {
     if (job === undefined) return;
     this.jobs.delete(key);
     job.drop();
+  }
+
+  /** @internal a dropped job is forgotten: a later publish (the lease taken again) starts afresh. */
+  forget(key: string, job: JobMessage): void {
+    if (this.jobs.get(key) === job) this.jobs.delete(key);
   }
 
   /** Jobs with a message still being sent or waiting for its next edit. */

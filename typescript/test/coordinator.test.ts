@@ -31,6 +31,8 @@ class ScriptedStore implements JobStore {
   openJobsCalls = 0;
   /** While set, acquire (or read) waits for it (a slow Redis). */
   acquireGate: Promise<void> | null = null;
+  renewGate: Promise<void> | null = null;
+  renewCalls = 0;
   readGate: Promise<void> | null = null;
   /** The next acquire fails with this value, which is not an Error. */
   oddFailure: unknown = null;
@@ -60,7 +62,10 @@ class ScriptedStore implements JobStore {
   }
 
   renew(): Promise<LeaseRenewal> {
+    this.renewCalls += 1;
     if (this.fails("renew")) return Promise.reject(new Error("Command timed out"));
+    const gate = this.renewGate;
+    if (gate !== null) return gate.then(() => (this.grant ? "held" : "lost"));
     return Promise.resolve(this.grant ? "held" : "lost");
   }
 
@@ -432,4 +437,32 @@ void test("the end of a job recorded after a pass already closed it closes nothi
   assert.equal(await store.isDone(`${BIG_USER_ID}:race`), true);
   assert.deepEqual(await store.openJobs(10), []);
   assert.equal(port.calls.length, 2);
+});
+
+void test("a lease lost while a renewal or a read is on its way: dropped once, nothing published from the read", async () => {
+  const { store, port, coordinator, delivery, warnings } = setup();
+  await coordinator.handle(entries(started({ request_id: "race-lost" })));
+  await settle(coordinator, delivery);
+  let openRenewal = (): void => undefined;
+  store.renewGate = new Promise<void>((resolve) => (openRenewal = resolve));
+  let openRead = (): void => undefined;
+  store.readGate = new Promise<void>((resolve) => (openRead = resolve));
+  await coordinator.handle(entries(epochDone(1, 0.9, { request_id: "race-lost" }))); // its read waits
+  store.grant = false;
+  const renewal = coordinator.renew(); // waits for Redis
+  await coordinator.renew(); // one renewal at a time: this one does nothing
+  assert.equal(store.renewCalls, 1);
+  await coordinator.renew().catch(() => undefined);
+  // Meanwhile the periodic pass runs its own check (the fence's): the lease is gone.
+  await coordinator.handle(entries(epochDone(2, 0.95, { request_id: "race-lost" })));
+  openRenewal();
+  await renewal;
+  store.renewGate = null;
+  store.readGate = null;
+  openRead();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await delivery.whenIdle();
+  assert.equal(coordinator.ownedJobs, 0);
+  assert.equal(warnings.filter((line) => line.includes("lost the lease of job")).length, 1, warnings.join("\n"));
+  assert.equal(port.calls.filter((call) => call.op === "edit").length, 0, "nothing from the read that finished after the loss");
 });

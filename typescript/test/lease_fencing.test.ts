@@ -163,6 +163,11 @@ void test("a pending update after the leases were given up at shutdown is not se
   await a.coordinator.releaseAll();
   assert.equal(await a.delivery.flush(2000), true);
   assert.deepEqual(ops(a.port), ["openDm", "create Training started · digits"]);
+  // Taken again later (a restart of the same bot would): shown afresh, in the same message.
+  await a.coordinator.handle(entries(epochDone(2, 0.95, { request_id: "bye" })));
+  await sleep(50);
+  assert.equal(await a.delivery.flush(2000), true);
+  assert.deepEqual(ops(a.port), ["openDm", "create Training started · digits", "edit Training · digits"]);
 });
 
 void test("the lease is renewed on its own timer while adopting another job is slow", async () => {

@@ -47,7 +47,7 @@ export function handledOnce(handler: Handler, options: OnceOptions): Handler {
         }
         await redis.set(key, ANSWERED + answer, "EX", ttlS).catch((error: unknown) => {
           log.warn(
-            `interactions: the answer to ${interaction.id} could not be kept for its repeats (${error instanceof Error ? error.message : String(error)}); a repeat is told it is being handled`,
+            `interactions: the answer to ${interaction.id} could not be kept for its repeats (${String(error)}); a repeat is told it is being handled`,
           );
         });
         return answer;
