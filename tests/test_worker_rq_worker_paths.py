@@ -68,7 +68,8 @@ def test_lost_jobs_wait_while_redis_is_away(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     worker, _job, _client = _setup(redis_server)
-    worker.connection = Redis(port=free_port(), socket_connect_timeout=0.2)
+    away = SecretStr(f"redis://127.0.0.1:{free_port()}/0")
+    worker.settings = worker.settings.model_copy(update={"redis_url": away})
     worker.maintain_events()
     assert "lost jobs not reported yet" in caplog.text
 

@@ -114,10 +114,19 @@ class DigitsWorker(Worker):
             return
         self._events_at = time.monotonic()
         deliver_spool(self.settings)
+        # Its own short-lived client: the worker's connection is RQ's (and its pubsub's).
+        timeout_s = self.settings.events.redis_timeout_s
+        client = Redis.from_url(
+            self.settings.redis_url_value(),
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+        )
         try:
-            report_due(self.settings, self.connection, self.settings.rq.queue, 2 * self.unit_s)
+            report_due(self.settings, client, self.settings.rq.queue, 2 * self.unit_s)
         except RedisError as exc:
             log.warning("lost jobs not reported yet: %s", exc)
+        finally:
+            client.close()
 
     def _abandoned(
         self,

@@ -14,7 +14,7 @@ from handwriting_ai.events.publishers import (
     Publisher,
     RedisPublisher,
 )
-from handwriting_ai.events.spool import Spool
+from handwriting_ai.events.spool import Spool, pending
 from handwriting_ai.settings import Settings, redact_url
 
 logger = logging.getLogger(__name__)
@@ -67,15 +67,16 @@ def deliver_spool(settings: Settings) -> bool:
 
     For the worker's parent: at start and at each maintenance, so a job's spooled terminal
     event reaches Redis soon after Redis is back, before any worker reports the job lost.
-    No connection is made when the spool is empty. Never raises.
+    Nothing is opened when the spool is empty. Never raises.
     """
     if not settings.events.enabled:
         return True
     try:
-        sink = redis_sink(settings)  # connects only when there is something to send
+        if not pending(settings.digits.spool_dir):
+            return True
+        sink = redis_sink(settings)
         try:
-            spool = Spool(settings.digits.spool_dir, sink.publish_text)
-            return spool.deliver() if spool.pending() else True
+            return Spool(settings.digits.spool_dir, sink.publish_text).deliver()
         finally:
             sink.close()
     except Exception as exc:  # an unreadable spool folder, say: the worker goes on

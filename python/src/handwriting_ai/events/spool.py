@@ -54,6 +54,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def pending(directory: Path) -> list[Path]:
+    """The files waiting in ``directory``, oldest first (claims of dead processes freed)."""
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+    waiting: list[Path] = []
+    for entry in names:
+        name, claimed, pid = entry.partition(_CLAIMED)
+        if claimed and pid.isdigit() and not _alive(int(pid)):
+            try:
+                os.replace(directory / entry, directory / name)
+            except FileNotFoundError:
+                continue  # another process freed it first
+        elif claimed:
+            continue  # a live process is delivering it
+        if name.endswith(_SUFFIX) and not name.startswith("."):
+            waiting.append(directory / name)
+    return waiting
+
+
 class Spool:
     """A folder of undelivered events; ``send`` publishes one event's JSON text."""
 
@@ -74,23 +95,7 @@ class Spool:
 
     def pending(self) -> list[Path]:
         """The files waiting for delivery, oldest first (claims of dead processes freed)."""
-        try:
-            names = sorted(os.listdir(self.directory))
-        except FileNotFoundError:
-            return []
-        waiting: list[Path] = []
-        for entry in names:
-            name, claimed, pid = entry.partition(_CLAIMED)
-            if claimed and pid.isdigit() and not _alive(int(pid)):
-                try:
-                    os.replace(self.directory / entry, self.directory / name)
-                except FileNotFoundError:
-                    continue  # another process freed it first
-            elif claimed:
-                continue  # a live process is delivering it
-            if name.endswith(_SUFFIX) and not name.startswith("."):
-                waiting.append(self.directory / name)
-        return waiting
+        return pending(self.directory)
 
     def deliver(self, stop: Callable[[], bool] = lambda: False) -> bool:
         """Sends every waiting file in order; False when ``send`` failed (the rest waits)."""
