@@ -1,4 +1,4 @@
-// `npm run register-commands`: registers /train with Discord by bulk overwrite (PUT
+// `npm run register-commands`: registers /train, /predict and /jobs with Discord by bulk overwrite (PUT
 // /applications/{id}/commands, or a guild's commands with DISCORD_GUILD_ID: those apply at once),
 // against DISCORD_API_URL. Exit 0 registered, 1 Discord refused or failed, 2 settings missing.
 
@@ -6,11 +6,11 @@ import { REST } from "@discordjs/rest";
 import { Routes } from "discord-api-types/v10";
 import { DEFAULT_DISCORD_API_URL } from "../src/config.ts";
 import { toDeliveryError } from "../src/discord_rest.ts";
-import { trainCommand } from "../src/interactions/command.ts";
+import { allCommands } from "../src/interactions/command.ts";
 
 export const REGISTER_USAGE = `Usage: npm run register-commands
 
-Registers the bot's slash commands (/train) with Discord, replacing the ones registered before.
+Registers the bot's slash commands (/train, /predict, /jobs) with Discord, replacing the ones registered before.
 
 Environment:
   DISCORD_TOKEN           bot token (required)
@@ -43,9 +43,9 @@ export async function registerCommands(argv: readonly string[], env: Env, out: W
     timeout: 10_000,
   }).setToken(token);
   const route = guild === "" ? Routes.applicationCommands(application) : Routes.applicationGuildCommands(application, guild);
-  const command = trainCommand();
+  const commands = allCommands();
   try {
-    await rest.put(route, { body: [command] });
+    await rest.put(route, { body: commands });
   } catch (error) {
     const failure = toDeliveryError(error);
     const hint = failure.kind === "unauthorized" ? ": Discord refused DISCORD_TOKEN; use the bot token of this application" : "";
@@ -53,7 +53,8 @@ export async function registerCommands(argv: readonly string[], env: Env, out: W
     return 1;
   }
   const where = guild === "" ? "every guild (global)" : `guild ${guild}`;
-  out(`registered /${command.name} (${String(command.options?.length ?? 0)} options) for application ${application} in ${where}\n`);
+  const names = commands.map((command) => `/${command.name} (${String(command.options?.length ?? 0)} options)`).join(", ");
+  out(`registered ${names} for application ${application} in ${where}\n`);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { INTERACTIONS_USAGE, loadInteractionSettings, type InteractionSettings } from "./interactions/settings.ts";
+import { PREDICT_USAGE } from "./interactions/predict_settings.ts";
 import { BOT_KEY_PREFIX, EVENTS_CHANNEL, EVENTS_STREAM } from "./generated/names.ts";
 
 // Every tunable fact of the bot lives here: channel and key names, Discord limits, throttle,
@@ -181,7 +182,8 @@ Environment:
   DIGITS_DISCORD_MAX_RPS    requests per second for the whole bot, default ${DEFAULT_DISCORD_MAX_RPS}
   DIGITS_SHUTDOWN_TIMEOUT_MS  time to send pending states on SIGTERM/SIGINT, default ${DEFAULT_SHUTDOWN_TIMEOUT_MS}
   DISCORD_API_URL           default ${DEFAULT_DISCORD_API_URL}
-${INTERACTIONS_USAGE}`;
+${INTERACTIONS_USAGE}
+${PREDICT_USAGE}`;
 
 export type ConfigResult =
   { readonly kind: "run"; readonly config: BotConfig } | { readonly kind: "help" } | { readonly kind: "error"; readonly message: string };

@@ -1,6 +1,7 @@
 // DiscordPort for --dry-run: prints each update instead of sending it.
 
 import type { CreatedMessage, DiscordPort, MessageRef, OutgoingMessage } from "./discord_port.ts";
+import type { RichReply } from "./interactions/server.ts";
 import { renderText } from "./render.ts";
 
 function text(message: OutgoingMessage): string {
@@ -32,8 +33,9 @@ export class ConsoleDiscordPort implements DiscordPort {
   }
 
   /** The deferred answer of an interaction, printed. */
-  editOriginal(applicationId: string, token: string, content: string): Promise<void> {
-    this.write(`--- answer to interaction of ${applicationId}\n${content}\n`);
+  editOriginal(applicationId: string, token: string, content: string, rich?: RichReply): Promise<void> {
+    const shown = rich === undefined ? content : `${content}\n${renderText({ embed: rich.embed })}`;
+    this.write(`--- answer to interaction of ${applicationId}\n${shown}\n`);
     return Promise.resolve();
   }
 

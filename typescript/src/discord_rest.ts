@@ -13,6 +13,7 @@ import {
   type MessageRef,
   type OutgoingMessage,
 } from "./discord_port.ts";
+import { RICH_PNG_NAME, type RichReply } from "./interactions/server.ts";
 
 /** The only part of Discord's channel and message objects the bot reads. */
 const WithId = z.object({ id: z.string().min(1) });
@@ -162,10 +163,17 @@ export class RestDiscordPort implements DiscordPort {
   }
 
   /** Edits the deferred answer of an interaction (its webhook's @original message; no bot token). */
-  async editOriginal(applicationId: string, token: string, content: string): Promise<void> {
+  async editOriginal(applicationId: string, token: string, content: string, rich?: RichReply): Promise<void> {
+    const png = rich?.png;
     await this.call((signal) =>
       this.rest.patch(Routes.webhookMessage(applicationId, token, "@original"), {
-        body: { content, allowed_mentions: { parse: [] } },
+        body: {
+          content,
+          allowed_mentions: { parse: [] },
+          ...(rich !== undefined ? { embeds: [rich.embed] } : {}),
+          ...(png !== undefined ? { attachments: [{ id: "0", filename: RICH_PNG_NAME }] } : {}),
+        },
+        ...(png !== undefined ? { files: [{ name: RICH_PNG_NAME, data: Buffer.from(png), contentType: "image/png" }] } : {}),
         signal,
         auth: false,
       }),

@@ -168,6 +168,8 @@ export async function startBot(config: BotConfig, options: StartOptions): Promis
         isOpen: (userId, requestId) => jobStore.isOpen({ userId, requestId }),
       },
       port,
+      process.env,
+      { store: jobStore, messages: messageStore, prefix },
     );
   }
   core.start();

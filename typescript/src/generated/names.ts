@@ -91,6 +91,9 @@ export const PREDICT_QUEUE = "digits:predict:queue";
 /** Redis list a prediction worker pushes the digits.predict.result.v1 of one request to (with an expiry); the bot waits on it (BLPOP). */
 export const PREDICT_RESULT_KEY = "digits:predict:result:{user_id}:{request_id}";
 
+/** The bot's counter of one user's /predict requests in the current minute (SET NX EX, then INCR): the per-user rate limit. */
+export const PREDICT_RATE_KEY = "digits:predict:rate:{user_id}";
+
 /** Default of DigitsPredictV1.model_id (digits.predict.v1.json). */
 export const PREDICT_V1_DEFAULT_MODEL_ID = "digits";
 

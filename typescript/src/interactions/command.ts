@@ -8,7 +8,11 @@ import {
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from "discord-api-types/v10";
 import { z } from "zod";
-import { DigitsTrainV1 } from "../generated/contracts.ts";
+import { DigitsPredictV1, DigitsTrainV1 } from "../generated/contracts.ts";
+import { PREDICT_V1_DEFAULT_MODEL_ID } from "../generated/names.ts";
+import { IMAGE_OPTION, PREDICT_COMMAND } from "./predict.ts";
+import { MAX_ATTACHMENT_BYTES } from "./predict_settings.ts";
+import { ALL_OPTION, JOBS_COMMAND } from "./jobs.ts";
 import { COMMAND_NAME, TRAIN_DEFAULTS } from "./settings.ts";
 
 type CommandOption = NonNullable<RESTPostAPIChatInputApplicationCommandsJSONBody["options"]>[number];
@@ -33,16 +37,18 @@ const RequestSchema = z.object({ properties: z.record(z.string(), Property) }).l
 /** Fields the user does not choose: fixed, generated, or the invoking user. */
 const NOT_OPTIONS = new Set(["type", "request_id", "user_id"]);
 
-function describe(name: string, description: string): string {
-  const fallback = new Map<string, string | number | boolean>(Object.entries(TRAIN_DEFAULTS)).get(name);
+type Defaults = Readonly<Record<string, string | number | boolean>>;
+
+function describe(name: string, description: string, defaults: Defaults): string {
+  const fallback = new Map<string, string | number | boolean>(Object.entries(defaults)).get(name);
   const suffix = fallback === undefined ? "" : ` (default ${String(fallback)})`;
   const text = description.replace(/\.$/, "");
   const room = DESCRIPTION_MAX - suffix.length;
   return (text.length > room ? `${text.slice(0, room - 1)}…` : text) + suffix;
 }
 
-function option(name: string, property: z.infer<typeof Property>): CommandOption {
-  const base = { name, description: describe(name, property.description), required: false };
+function option(name: string, property: z.infer<typeof Property>, defaults: Defaults): CommandOption {
+  const base = { name, description: describe(name, property.description, defaults), required: false };
   const type = property.type ?? property.anyOf?.find((part) => part.type !== "null")?.type;
   const maxLength = property.maxLength ?? property.anyOf?.find((part) => part.maxLength !== undefined)?.maxLength;
   const bounds = {
@@ -64,11 +70,11 @@ function option(name: string, property: z.infer<typeof Property>): CommandOption
 }
 
 /** The options for the fields of a request's JSON Schema; a field of a type no option can take throws. */
-export function commandOptions(jsonSchema: unknown): CommandOption[] {
+export function commandOptions(jsonSchema: unknown, defaults: Defaults = TRAIN_DEFAULTS): CommandOption[] {
   const schema = RequestSchema.parse(jsonSchema);
   return Object.entries(schema.properties)
     .filter(([name]) => !NOT_OPTIONS.has(name))
-    .map(([name, property]) => option(name, property));
+    .map(([name, property]) => option(name, property, defaults));
 }
 
 /** The /train command, as `npm run register-commands` registers it. */
@@ -80,4 +86,40 @@ export function trainCommand(): RESTPostAPIChatInputApplicationCommandsJSONBody 
     description: "Train a handwriting-digits model; progress appears in a message to you",
     options,
   };
+}
+
+/** /predict: the picture (Discord's attachment option; the request carries its bytes) and the
+ * request's other fields, from digits.predict.v1 as /train's are from digits.train.v1. */
+export function predictCommand(): RESTPostAPIChatInputApplicationCommandsJSONBody {
+  const fields = DigitsPredictV1.omit({ user_id: true, image_base64: true });
+  const mb = (MAX_ATTACHMENT_BYTES / 1024 / 1024).toFixed(0);
+  const image: CommandOption = {
+    name: IMAGE_OPTION,
+    description: `A photo or drawing of one digit, PNG or JPEG, at most ${mb} MB`,
+    type: ApplicationCommandOptionType.Attachment,
+    required: true,
+  };
+  return {
+    name: PREDICT_COMMAND,
+    type: ApplicationCommandType.ChatInput,
+    description: "Read the digit in a picture with a model trained here",
+    options: [image, ...commandOptions(z.toJSONSchema(fields), { model_id: PREDICT_V1_DEFAULT_MODEL_ID })],
+  };
+}
+
+/** /jobs: the asking user's jobs; admins may add all:true. */
+export function jobsCommand(): RESTPostAPIChatInputApplicationCommandsJSONBody {
+  return {
+    name: JOBS_COMMAND,
+    type: ApplicationCommandType.ChatInput,
+    description: "Your queued, running and recent training jobs (only you see the answer)",
+    options: [
+      { name: ALL_OPTION, description: "Admins only: everyone's jobs", type: ApplicationCommandOptionType.Boolean, required: false },
+    ],
+  };
+}
+
+/** Every command `npm run register-commands` registers. */
+export function allCommands(): RESTPostAPIChatInputApplicationCommandsJSONBody[] {
+  return [trainCommand(), predictCommand(), jobsCommand()];
 }

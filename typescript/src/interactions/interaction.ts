@@ -11,6 +11,9 @@ const COMPONENT: number = InteractionType.MessageComponent;
 const Snowflake = z.string().regex(/^[0-9]{1,20}$/);
 const User = z.object({ id: Snowflake }).loose();
 const OptionValue = z.union([z.string(), z.number(), z.boolean()]);
+/** An attachment option's file as Discord resolved it (the option's value is its id). */
+const Attachment = z.object({ id: Snowflake, url: z.string(), size: z.number().int().nonnegative() }).loose();
+export type ResolvedAttachment = z.infer<typeof Attachment>;
 
 const RawInteraction = z
   .object({
@@ -27,6 +30,10 @@ const RawInteraction = z
         name: z.string().optional(),
         custom_id: z.string().optional(),
         options: z.array(z.object({ name: z.string(), value: OptionValue.optional() }).loose()).optional(),
+        resolved: z
+          .object({ attachments: z.record(Snowflake, Attachment).optional() })
+          .loose()
+          .optional(),
       })
       .loose()
       .optional(),
@@ -35,7 +42,13 @@ const RawInteraction = z
 
 export type Interaction =
   | { readonly kind: "ping" }
-  | ({ readonly kind: "command"; readonly name: string; readonly options: ReadonlyMap<string, string | number | boolean> } & Common)
+  | ({
+      readonly kind: "command";
+      readonly name: string;
+      readonly options: ReadonlyMap<string, string | number | boolean>;
+      /** data.resolved.attachments: the files attachment options name, by id. */
+      readonly attachments?: ReadonlyMap<string, ResolvedAttachment>;
+    } & Common)
   | ({ readonly kind: "button"; readonly customId: string } & Common)
   | { readonly kind: "unsupported"; readonly type: number };
 
@@ -76,7 +89,8 @@ export function parseInteraction(body: string): Interaction | { readonly kind: "
   if (data.type === COMMAND && data.data?.name !== undefined) {
     const options = new Map<string, string | number | boolean>();
     for (const option of data.data.options ?? []) if (option.value !== undefined) options.set(option.name, option.value);
-    return { kind: "command", name: data.data.name, options, ...common };
+    const attachments = new Map(Object.entries(data.data.resolved?.attachments ?? {}));
+    return { kind: "command", name: data.data.name, options, attachments, ...common };
   }
   if (data.type === COMPONENT && data.data?.custom_id !== undefined) {
     return { kind: "button", customId: data.data.custom_id, ...common };

@@ -8,7 +8,7 @@
 
 import type { Redis } from "ioredis";
 import type { Logger } from "../log.ts";
-import type { Handler } from "./server.ts";
+import type { Handler, RichReply } from "./server.ts";
 
 export const INTERACTION_KEY_PREFIX = "digits:interaction:";
 /** The claim's value while the first copy is handled; then ANSWERED followed by its answer. */
@@ -38,14 +38,16 @@ export function handledOnce(handler: Handler, options: OnceOptions): Handler {
     const deadline = Date.now() + waitMs;
     for (;;) {
       if ((await redis.set(key, HANDLING, "EX", ttlS, "NX")) === "OK") {
-        let answer: string;
+        let answer: string | RichReply;
         try {
           answer = await handler(interaction);
         } catch (error) {
           await redis.del(key).catch(() => 0); // nothing was changed: a retry is handled afresh
           throw error;
         }
-        await redis.set(key, ANSWERED + answer, "EX", ttlS).catch((error: unknown) => {
+        // A repeat of a rich answer (/predict's) gets its text.
+        const text = typeof answer === "string" ? answer : answer.content;
+        await redis.set(key, ANSWERED + text, "EX", ttlS).catch((error: unknown) => {
           log.warn(
             `interactions: the answer to ${interaction.id} could not be kept for its repeats (${String(error)}); a repeat is told it is being handled`,
           );

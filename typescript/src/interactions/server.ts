@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KeyObject } from "node:crypto";
+import type { APIEmbed } from "discord-api-types/v10";
 import { z } from "zod";
 import type { Logger } from "../log.ts";
 import { DEFERRED, ephemeral, parseInteraction, PONG, type Interaction } from "./interaction.ts";
@@ -15,12 +16,22 @@ import { publicKeyFromHex, verifyInteraction } from "./verify.ts";
 
 export type UserInteraction = Extract<Interaction, { kind: "command" | "button" }>;
 
-/** Each returns the ephemeral text for the user; expected refusals are text too, never a throw. */
-export type Handler = (interaction: UserInteraction) => Promise<string>;
+/** File name of a rich answer's picture; its embed shows it as attachment://RICH_PNG_NAME. */
+export const RICH_PNG_NAME = "input.png";
+
+/** An answer with an embed and, optionally, a PNG it shows as attachment://RICH_PNG_NAME. */
+export interface RichReply {
+  readonly content: string;
+  readonly embed: APIEmbed;
+  readonly png?: Uint8Array;
+}
+
+/** Each returns the ephemeral text (or rich answer) for the user; expected refusals are text too, never a throw. */
+export type Handler = (interaction: UserInteraction) => Promise<string | RichReply>;
 
 /** Edits the deferred answer of an interaction (its webhook's @original message). */
 export interface InteractionReplies {
-  editOriginal(applicationId: string, token: string, content: string): Promise<void>;
+  editOriginal(applicationId: string, token: string, content: string, rich?: RichReply): Promise<void>;
 }
 
 export interface ServerOptions {
@@ -29,6 +40,8 @@ export interface ServerOptions {
   readonly port: number;
   readonly maxAgeS: number;
   readonly deferAfterMs: number;
+  /** Commands answered "thinking…" at once (their answer always follows as an edit). */
+  readonly deferAtOnce?: ReadonlySet<string>;
 }
 
 const TcpAddress = z.object({ address: z.string(), family: z.string(), port: z.number().int() });
@@ -147,22 +160,28 @@ export class InteractionsServer {
 
   private reply(res: ServerResponse, interaction: UserInteraction): void {
     let deferred = false;
-    const timer = setTimeout(() => {
-      deferred = true;
-      send(res, 200, DEFERRED);
-    }, this.options.deferAfterMs);
+    const atOnce = interaction.kind === "command" && this.options.deferAtOnce?.has(interaction.name) === true;
+    const timer = setTimeout(
+      () => {
+        deferred = true;
+        send(res, 200, DEFERRED);
+      },
+      atOnce ? 0 : this.options.deferAfterMs,
+    );
     const work = this.handler(interaction)
       .catch((error: unknown) => {
         this.log.warn(`interactions: ${interaction.kind} failed: ${error instanceof Error ? error.message : String(error)}`);
         return FAILED_TEXT;
       })
-      .then(async (text) => {
+      .then(async (reply) => {
         clearTimeout(timer);
+        const text = typeof reply === "string" ? reply : reply.content;
         if (!deferred) {
           send(res, 200, ephemeral(text));
           return;
         }
-        await this.replies.editOriginal(interaction.applicationId, interaction.token, text).catch((error: unknown) => {
+        const rich = typeof reply === "string" ? undefined : reply;
+        await this.replies.editOriginal(interaction.applicationId, interaction.token, text, rich).catch((error: unknown) => {
           this.log.warn(`interactions: could not send the deferred answer: ${error instanceof Error ? error.message : String(error)}`);
         });
       });

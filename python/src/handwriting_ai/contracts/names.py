@@ -97,6 +97,9 @@ PREDICT_QUEUE: Final = "digits:predict:queue"
 PREDICT_RESULT_KEY: Final = "digits:predict:result:{user_id}:{request_id}"
 """Redis list a prediction worker pushes the digits.predict.result.v1 of one request to (with an expiry); the bot waits on it (BLPOP)."""
 
+PREDICT_RATE_KEY: Final = "digits:predict:rate:{user_id}"
+"""The bot's counter of one user's /predict requests in the current minute (SET NX EX, then INCR): the per-user rate limit."""
+
 PREDICT_V1_DEFAULT_MODEL_ID: Final = "digits"
 """Default of DigitsPredictV1.model_id (digits.predict.v1.json)."""
 
