@@ -142,6 +142,15 @@ export interface FakeDiscordOptions {
 
 export type Answer = { status: number; body: unknown; headers?: Record<string, string> };
 
+/** A file the stand-in serves as an attachment; `status` and `redirectTo` script a failure. */
+export interface Attachment {
+  readonly bytes: Uint8Array;
+  readonly contentType: string;
+  readonly status?: number;
+  readonly redirectTo?: string;
+  readonly delayMs?: number;
+}
+
 export class FakeDiscord {
   readonly requests: RecordedRequest[] = [];
   /** Message ids that answer 404 Unknown Message. */
@@ -182,6 +191,10 @@ export class FakeDiscord {
   slowMs = 0;
   /** Contents of the deferred interaction answers, by interaction token, newest last. */
   readonly interactionAnswers = new Map<string, string[]>();
+  /** Each edit of a deferred answer, by interaction token: its JSON body and its uploads. */
+  readonly interactionEdits = new Map<string, { readonly body: unknown; readonly files: RecordedRequest["files"] }[]>();
+  /** What GET /attachments/<path> serves (Discord's CDN), by path; see serveAttachment. */
+  readonly attachments = new Map<string, Attachment>();
   /** Application commands as last overwritten (PUT), by `<application>` or `<application>/<guild>`. */
   readonly commands = new Map<string, unknown>();
   private readonly nonces = new Map<string, string>();
@@ -227,7 +240,34 @@ export class FakeDiscord {
     return this.requests.filter((request) => request.status === 429).length;
   }
 
+  /** The URL of a file served as Discord's CDN serves attachments (cdn.discordapp.com/attachments/...). */
+  attachmentUrl(apiUrl: string, path: string, attachment: Attachment): string {
+    this.attachments.set(path, attachment);
+    return `${new URL(apiUrl).origin}/attachments/${path}`;
+  }
+
+  /** GET /attachments/<path>: the bytes with their content type (404 when unknown), after `delayMs`. */
+  private serveAttachment(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = /^\/attachments\/(.+)$/.exec(req.url ?? "")?.[1];
+    if (req.method !== "GET" || path === undefined) return false;
+    const file = this.attachments.get(path);
+    const send = (): void => {
+      if (file === undefined) {
+        res.writeHead(404, { "content-type": "text/plain" }).end("Not Found");
+        return;
+      }
+      res.writeHead(file.status ?? 200, {
+        "content-type": file.contentType,
+        ...(file.redirectTo !== undefined ? { location: file.redirectTo } : {}),
+      });
+      res.end(Buffer.from(file.bytes));
+    };
+    setTimeout(send, file?.delayMs ?? 0);
+    return true;
+  }
+
   private async receive(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
+    if (this.serveAttachment(req, res)) return;
     const method = req.method ?? "GET";
     const path = (req.url ?? "").replace(/^\/api\/v10/, "");
     const contentType = req.headers["content-type"] ?? "";
@@ -308,6 +348,8 @@ export class FakeDiscord {
       const answers = this.interactionAnswers.get(webhook[2]) ?? [];
       answers.push(content.data.content);
       this.interactionAnswers.set(webhook[2], answers);
+      const edits = this.interactionEdits.get(webhook[2]) ?? [];
+      this.interactionEdits.set(webhook[2], [...edits, { body: JSON.parse(body), files }]);
       return { status: 200, body: { id: "answer", content: content.data.content } };
     }
     const commands = /^\/applications\/([0-9]+)(?:\/guilds\/([0-9]+))?\/commands$/.exec(path);

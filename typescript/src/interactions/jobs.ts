@@ -108,7 +108,7 @@ async function line(deps: JobsDeps, entry: Listed, showUser: boolean): Promise<s
   const link = ref === null ? "" : ` · [message](https://discord.com/channels/@me/${ref.channelId}/${ref.messageId})`;
   const who = showUser ? `<@${entry.job.userId.toString()}> ` : "";
   const model = entry.state === null ? "" : ` ${escapeText(entry.state.modelId, 64)}`;
-  return `- ${who}\`${escapeText(entry.job.requestId, 40)}\`${model} · ${stateText(entry)}${link}`;
+  return `- ${who}${escapeText(entry.job.requestId, 40)}${model} · ${stateText(entry)}${link}`;
 }
 
 export async function handleJobs(interaction: Command, deps: JobsDeps): Promise<string> {

@@ -23,7 +23,7 @@ export function predictAnswer(result: DigitsPredictResultV1): string | RichReply
     .slice(0, 3)
     .map((entry) => `**${entry.digit}** ${percent(entry.probability)}`)
     .join(" · ");
-  const run = result.run_id === null ? "" : ` · run \`${escapeText(result.run_id, 128)}\``;
+  const run = result.run_id === null ? "" : ` · run ${escapeText(result.run_id, 128)}`;
   const valAcc = result.val_acc === null ? "" : ` · val_acc ${percent(result.val_acc)}`;
   const png = result.input_png_base64 === null ? undefined : new Uint8Array(Buffer.from(result.input_png_base64, "base64"));
   const title = `Reads ${digit} (${percent(probability)})`;
@@ -33,7 +33,7 @@ export function predictAnswer(result: DigitsPredictResultV1): string | RichReply
       title,
       color: COLOR,
       description: `Top three: ${top}`,
-      fields: [{ name: "Model", value: `\`${escapeText(result.model_id, 128)}\`${run}${valAcc}` }],
+      fields: [{ name: "Model", value: `${escapeText(result.model_id, 128)}${run}${valAcc}` }],
       ...(png !== undefined
         ? { image: { url: `attachment://${RICH_PNG_NAME}` }, footer: { text: "The 28×28 input the model saw, after centring" } }
         : {}),

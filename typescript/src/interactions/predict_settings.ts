@@ -15,7 +15,8 @@ export const FETCH_TIMEOUT_MS = 5000;
 
 const Base64Field = z.object({ properties: z.object({ image_base64: z.object({ maxLength: z.number().int() }) }) });
 /** The largest picture a request can carry: 4 base64 characters hold 3 bytes. */
-export const MAX_ATTACHMENT_BYTES = (Base64Field.parse(z.toJSONSchema(DigitsPredictV1)).properties.image_base64.maxLength / 4) * 3;
+export const MAX_ATTACHMENT_BYTES =
+  (Base64Field.parse(z.toJSONSchema(DigitsPredictV1.omit({ user_id: true }))).properties.image_base64.maxLength / 4) * 3;
 
 export interface PredictSettings {
   /** Only URLs of this origin (scheme, host and port) are fetched. */

@@ -161,13 +161,15 @@ export class InteractionsServer {
   private reply(res: ServerResponse, interaction: UserInteraction): void {
     let deferred = false;
     const atOnce = interaction.kind === "command" && this.options.deferAtOnce?.has(interaction.name) === true;
-    const timer = setTimeout(
-      () => {
-        deferred = true;
-        send(res, 200, DEFERRED);
-      },
-      atOnce ? 0 : this.options.deferAfterMs,
-    );
+    const defer = (): void => {
+      deferred = true;
+      send(res, 200, DEFERRED);
+    };
+    const timer = setTimeout(defer, this.options.deferAfterMs);
+    if (atOnce) {
+      clearTimeout(timer);
+      defer();
+    }
     const work = this.handler(interaction)
       .catch((error: unknown) => {
         this.log.warn(`interactions: ${interaction.kind} failed: ${error instanceof Error ? error.message : String(error)}`);
