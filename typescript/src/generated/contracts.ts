@@ -61,7 +61,7 @@ export const DigitsPredictV1 = z.strictObject({
   type: z.literal("digits.predict.v1").describe("Message type; always \"digits.predict.v1\"."),
   request_id: RequestId.describe("Identifier of this prediction; the result carries it."),
   user_id: UserId.describe("The Discord user who asked; the result is for them."),
-  model_id: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(?!\\n)$", "u")).describe("Model to ask: its active run (DIGITS__ARTIFACTS_ROOT/<model_id>/manifest.json) reads the picture."),
+  model_id: z.string().regex(new RegExp("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(?!\\n)$", "u")).describe("Model to ask, by the model_id it was trained under; its latest finished run reads the picture."),
   image_base64: z.string().min(4).max(2796204).regex(new RegExp("^[A-Za-z0-9+/]*={0,2}(?!\\n)$", "u")).describe("The picture's bytes (PNG or JPEG, at most 2 MiB), standard base64 with padding."),
 });
 export type DigitsPredictV1 = z.infer<typeof DigitsPredictV1>;

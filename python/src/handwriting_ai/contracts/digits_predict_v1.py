@@ -27,7 +27,7 @@ class DigitsPredictV1(TypedDict):
     """
     model_id: str
     """
-    Model to ask: its active run (DIGITS__ARTIFACTS_ROOT/<model_id>/manifest.json) reads the picture.
+    Model to ask, by the model_id it was trained under; its latest finished run reads the picture.
     """
     image_base64: str
     """

@@ -1,0 +1,105 @@
+// /jobs through the endpoint, from what the bots store in Redis: /train's active sets and the job
+// store's events. Each state reads as the live message would say it; only admins may ask for all.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { ACTIVE_ALL_KEY } from "../src/generated/names.ts";
+import { memberOf, RedisJobStore } from "../src/job_store.ts";
+import { RedisMessageStore } from "../src/message_store.ts";
+import { contentOf, OTHER } from "./interactions_support.ts";
+import { batch, BIG_USER_ID, completed, eventText, failed, started } from "./fixtures.ts";
+import { startPredictStage, type PredictStage } from "./predict_support.ts";
+
+const PREFIX = "digits:bot:digits-bot:";
+const USER = BigInt(BIG_USER_ID);
+const ADMIN = "77";
+let stage: PredictStage;
+let entry = 1;
+
+function jobsInteraction(userId: string, all?: boolean): object {
+  return {
+    type: 2,
+    id: "4",
+    application_id: "424242",
+    token: `jobs-${entry}`,
+    channel_id: "901",
+    user: { id: userId, username: "someone" },
+    data: { id: "7", name: "jobs", type: 1, options: all === undefined ? [] : [{ name: "all", type: 5, value: all }] },
+  };
+}
+
+async function store(requestId: string, texts: string[], userId = USER): Promise<void> {
+  const jobs = new RedisJobStore(stage.redis, PREFIX);
+  const job = { userId, requestId };
+  await jobs.append(
+    texts.map((text) => ({
+      job,
+      member: memberOf(`${1000 + entry++}-0`, text.replaceAll('"req-1"', JSON.stringify(requestId))),
+      batch: false,
+    })),
+    Date.now(),
+  );
+}
+
+async function jobs(userId: string, all?: boolean): Promise<string> {
+  return contentOf({ status: 200, body: await stage.send(jobsInteraction(userId, all)) });
+}
+
+before(async () => {
+  stage = await startPredictStage({}, { adminUserIds: new Set([ADMIN]) });
+});
+
+after(async () => {
+  await stage.stop();
+});
+
+void test("nobody's jobs yet: says so, and how to start one", async () => {
+  assert.equal(await jobs(BIG_USER_ID), "You have no queued, running or recent jobs. Start one with /train.");
+  assert.equal(await jobs(ADMIN, true), "No jobs are queued, running or recent.");
+});
+
+void test("a user's jobs: queued with those ahead, running with progress and its message, then the rest newest first", async () => {
+  const later = Date.now() + 3_600_000;
+  await stage.redis.zadd(
+    ACTIVE_ALL_KEY,
+    later,
+    `${OTHER.toString()}:theirs`,
+    later + 1,
+    `${BIG_USER_ID}:running`,
+    later + 2,
+    `${BIG_USER_ID}:queued`,
+  );
+  await stage.redis.zadd(ACTIVE_ALL_KEY, Date.now() - 1000, `${BIG_USER_ID}:expired`); // stopped counting
+  await store("running", [started(), batch(2, 50)]);
+  await store("done", [started(), completed(0.9812)]);
+  await store("cancelled", [started(), failed("user", "cancelled by user 5")]);
+  await store("broken", [started(), failed("system", "disk full")]);
+  await store("starting", [started()]);
+  await store("unreadable", [eventText("digits.train.started.v1", { total_epochs: "three" })]);
+  await new RedisMessageStore(stage.redis, PREFIX).set(`${BIG_USER_ID}:running`, { channelId: "dm1", messageId: "m1" });
+  assert.equal(
+    await jobs(BIG_USER_ID),
+    [
+      "**Your jobs** (7)",
+      "- running digits · Training 50.0% · [message](https://discord.com/channels/@me/dm1/m1)",
+      "- queued · Queued · 2 ahead",
+      "- unreadable · Waiting",
+      "- starting digits · Starting",
+      "- broken digits · Failed: disk full",
+      "- cancelled digits · Cancelled",
+      "- done digits · Completed · val_acc 98.1%",
+    ].join("\n"),
+  );
+});
+
+void test("all: admins only; everyone's jobs with who asked, the oldest left out past the limit", async () => {
+  assert.equal(await jobs(BIG_USER_ID, true), "Only admins may list everyone's jobs (all:true). Leave it out to see yours.");
+  await stage.redis.zadd(ACTIVE_ALL_KEY, Date.now() + 3_600_000, "junk");
+  for (let i = 0; i < 10; i += 1) await store(`old-${i}`, [started(), completed()], OTHER);
+  const text = await jobs(ADMIN, true);
+  const lines = text.split("\n");
+  assert.equal(lines[0], "**All jobs** (18)");
+  assert.equal(lines[1], `- <@${OTHER.toString()}> theirs · Queued · 0 ahead`);
+  assert.equal(lines.length, 1 + 15 + 1);
+  assert.equal(lines.at(-1), "…and 3 older");
+});
