@@ -19,7 +19,7 @@ let entry = 1;
 function jobsInteraction(userId: string, all?: boolean): object {
   return {
     type: 2,
-    id: "4",
+    id: `jobs-id-${entry++}`,
     application_id: "424242",
     token: `jobs-${entry}`,
     channel_id: "901",

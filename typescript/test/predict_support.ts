@@ -51,7 +51,7 @@ export function predictInteraction(
   const user = { id: userId.toString(), username: "someone" };
   const body = {
     type: 2,
-    id: "3",
+    id: token,
     application_id: APPLICATION_ID,
     token,
     channel_id: "901",

@@ -9,6 +9,12 @@ import { allCommands, jobsCommand, predictCommand } from "../src/interactions/co
 import { readImageHeader, refusalOf } from "../src/interactions/image_header.ts";
 import { predictAnswer } from "../src/interactions/predict_render.ts";
 import { loadPredictSettings, MAX_ATTACHMENT_BYTES } from "../src/interactions/predict_settings.ts";
+import { Redis } from "ioredis";
+import { handlePredict, type PredictDeps } from "../src/interactions/predict.ts";
+import { stateText } from "../src/interactions/jobs.ts";
+import { loadInteractionSettings } from "../src/interactions/settings.ts";
+import { decodePredictResult } from "../src/predict_decode.ts";
+import { jobState } from "./fixtures.ts";
 import { jpegHeader, pngHeader } from "./predict_support.ts";
 
 void test("headers: PNG and JPEG sizes read without decoding; anything else, or cut short, is not a picture", () => {
@@ -23,7 +29,9 @@ void test("headers: PNG and JPEG sizes read without decoding; anything else, or 
   renamed.set([0x49, 0x44, 0x41, 0x54], 12); // IDAT where IHDR must be
   assert.deepEqual(readImageHeader(renamed), notImage);
   assert.deepEqual(readImageHeader(jpegHeader(300, 200).subarray(0, 12)), notImage); // no frame header
-  assert.deepEqual(readImageHeader(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0x12, 0x34, 0, 0, 0])), notImage);
+  const junk = new Uint8Array(24);
+  junk.set([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0x12, 0x34]); // no marker after APP0
+  assert.deepEqual(readImageHeader(junk), notImage);
   assert.deepEqual(readImageHeader(new TextEncoder().encode("GIF89a........")), notImage);
   assert.equal(refusalOf(readImageHeader(pngHeader(28, 28))), null);
   assert.equal(refusalOf(readImageHeader(pngHeader(4096, 4096))), null);
@@ -111,4 +119,47 @@ void test("/predict and /jobs as registered: the picture required first, model_i
     allCommands().map((command) => command.name),
     ["train", "predict", "jobs"],
   );
+});
+
+void test("a result that is not JSON is invalid, saying so", () => {
+  const decoded = decodePredictResult("{not json");
+  assert.match(decoded.kind === "invalid" ? decoded.reason : "accepted", /^not JSON/);
+});
+
+void test("/predict is refused outside the allowed guilds and channels, and without a resolved picture", async () => {
+  const loaded = loadInteractionSettings({ DISCORD_PUBLIC_KEY: "ab".repeat(32), DISCORD_APPLICATION_ID: "1" });
+  assert.equal(loaded.kind, "on");
+  const redis = new Redis({ lazyConnect: true }); // never used: every case here is refused first
+  const deps = (guilds: string[], channels: string[]): PredictDeps => ({
+    redis,
+    settings: { ...loaded.settings, allowedGuildIds: new Set(guilds), allowedChannelIds: new Set(channels) },
+    predict: loadPredictSettings({}),
+    log: { info: () => undefined, warn: () => undefined },
+  });
+  const command = (guildId: string | null, channelId: string | null, options: [string, string][] = []) => ({
+    kind: "command" as const,
+    id: "1",
+    name: "predict",
+    options: new Map(options),
+    applicationId: "1",
+    token: "t",
+    userId: 5n,
+    guildId,
+    channelId,
+  });
+  const here = "Predictions cannot be made from here. Ask an admin where the bot's commands are allowed.";
+  assert.equal(await handlePredict(command(null, "c"), deps(["g"], [])), here);
+  assert.equal(await handlePredict(command("h", "c"), deps(["g"], [])), here);
+  assert.equal(await handlePredict(command("g", null), deps(["g"], ["c"])), here);
+  assert.equal(await handlePredict(command("g", "d"), deps([], ["c"])), here);
+  const attach = "Attach a picture of one digit to /predict (its image option).";
+  assert.equal(await handlePredict(command("g", "c"), deps(["g"], ["c"])), attach);
+  assert.equal(await handlePredict(command("g", "c", [["image", "77"]]), deps([], [])), attach);
+  redis.disconnect();
+});
+
+void test("/jobs state words: a failure without its message still reads as failed", () => {
+  const entry = { job: { userId: 1n, requestId: "r" }, ahead: null, run: 0, latest: "" };
+  assert.equal(stateText({ ...entry, state: jobState({ status: "failed", failure: null }) }), "Failed: ");
+  assert.equal(stateText({ ...entry, state: jobState({ status: "completed", finalValAcc: null }) }), "Completed");
 });

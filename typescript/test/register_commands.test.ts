@@ -68,7 +68,11 @@ void test("/train is derived from the schema: each field the user chooses, its b
 
 void test("registers by bulk overwrite, globally or in one guild", async () => {
   const global = await run({ DISCORD_TOKEN: "test", DISCORD_APPLICATION_ID: "424242" });
-  assert.deepEqual(global, { code: 0, out: "registered /train (7 options), /predict (2 options), /jobs (1 options) for application 424242 in every guild (global)\n", err: "" });
+  assert.deepEqual(global, {
+    code: 0,
+    out: "registered /train (7 options), /predict (2 options), /jobs (1 options) for application 424242 in every guild (global)\n",
+    err: "",
+  });
   assert.deepEqual(discord.commands.get("424242"), JSON.parse(JSON.stringify(allCommands())));
   const put = discord.requests.find((request) => request.method === "PUT");
   assert.equal(put?.path, "/applications/424242/commands");
@@ -106,6 +110,9 @@ void test("npm run register-commands works as documented", async () => {
     env: { ...process.env, DISCORD_TOKEN: "test", DISCORD_APPLICATION_ID: "5", DISCORD_API_URL: apiUrl },
     timeout: 60_000,
   });
-  assert.equal(result.stdout, "registered /train (7 options), /predict (2 options), /jobs (1 options) for application 5 in every guild (global)\n");
+  assert.equal(
+    result.stdout,
+    "registered /train (7 options), /predict (2 options), /jobs (1 options) for application 5 in every guild (global)\n",
+  );
   assert.deepEqual(discord.commands.get("5"), discord.commands.get("424242"));
 });

@@ -35,7 +35,7 @@ export interface JobsDeps {
 
 type Command = Extract<UserInteraction, { kind: "command" }>;
 
-interface Listed {
+export interface Listed {
   readonly job: JobId;
   /** Jobs asked for before it that still count (null: not queued or running as /train knows). */
   readonly ahead: number | null;
@@ -93,7 +93,8 @@ function percent(value: number): string {
   return `${(value * 100).toFixed(1)}%`;
 }
 
-function stateText(entry: Listed): string {
+/** The job's state in a few words: queued (with those ahead), running with progress, or its end. */
+export function stateText(entry: Listed): string {
   const state = entry.state;
   if (state === null) return entry.ahead === null ? "Waiting" : `Queued · ${entry.ahead} ahead`;
   if (state.status === "started") return "Starting";

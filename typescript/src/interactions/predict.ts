@@ -27,7 +27,6 @@ export interface PredictDeps {
   readonly settings: InteractionSettings;
   readonly predict: PredictSettings;
   readonly log: Logger;
-  readonly newRequestId?: () => string;
 }
 
 type Command = Extract<UserInteraction, { kind: "command" }>;
@@ -76,7 +75,7 @@ export async function handlePredict(interaction: Command, deps: PredictDeps): Pr
   if (fetched.kind === "refused") return `Could not read the picture: ${fetched.reason}.`;
   const request: DigitsPredictV1 = {
     type: PREDICT_V1,
-    request_id: deps.newRequestId?.() ?? randomUUID().replaceAll("-", ""),
+    request_id: randomUUID().replaceAll("-", ""),
     user_id: interaction.userId,
     model_id: modelCheck.data,
     image_base64: Buffer.from(fetched.bytes).toString("base64"),
