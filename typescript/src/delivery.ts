@@ -21,7 +21,7 @@ import {
 import type { Logger } from "./log.ts";
 import type { MessageStore } from "./message_store.ts";
 import type { RenderedMessage } from "./render.ts";
-import { RequestScheduler } from "./scheduler.ts";
+import { PRIORITY, RequestScheduler } from "./scheduler.ts";
 
 /** Where a job's message goes: a DM to its user, or one configured channel; `userId` is the requester. */
 export type Target =
@@ -129,6 +129,11 @@ class JobMessage {
 
   get idle(): boolean {
     return !this.inFlight && this.pending === null && this.notifyOwed === null && this.timer === null;
+  }
+
+  /** Its turn's order in the scheduler: final states before end notifications before progress. */
+  private get priority(): number {
+    return this.pending?.terminal === true ? PRIORITY.final : this.notifyOwed !== null ? PRIORITY.notification : PRIORITY.progress;
   }
 
   private get urgent(): boolean {
@@ -293,7 +298,7 @@ class JobMessage {
   private async deliver(): Promise<Update | null> {
     if (this.ref !== null) {
       const ref = this.ref;
-      await this.owner.turn(ref.channelId, () => this.urgent);
+      await this.owner.turn(ref.channelId, () => this.priority);
       await this.fenced();
       const update = this.take();
       const message = this.outgoing(update.message);
@@ -332,8 +337,8 @@ class JobMessage {
   /** Posts a new message; `replyTo` (in `replyChannel`) links it to the earlier one of the job. */
   private async create(replyChannel: string | null, replyTo: string | null): Promise<Update | null> {
     if (this.target.kind === "dm") this.sending("open_dm", `open-dm:${this.target.userId.toString()}`);
-    const channelId = await this.owner.channelFor(this.target, () => this.urgent);
-    await this.owner.turn(channelId, () => this.urgent);
+    const channelId = await this.owner.channelFor(this.target, () => this.priority);
+    await this.owner.turn(channelId, () => this.priority);
     await this.fenced();
     const update = this.take();
     this.uploadedChartKey = null;
@@ -410,7 +415,7 @@ class JobMessage {
     const userId = this.target.userId;
     // No message to reply to when it was gone and its replacement failed before it was sent.
     if (ref !== null && title !== null && userId !== undefined) {
-      await this.owner.turn(ref.channelId, () => true);
+      await this.owner.turn(ref.channelId, () => PRIORITY.notification);
       await this.fenced();
       this.sending("create", ref.channelId);
       await this.owner.port.createMessage(ref.channelId, {
@@ -537,20 +542,20 @@ export class Delivery {
    */
   scheduledPort(): DiscordPort {
     return {
-      openDm: (userId) => this.channelFor({ kind: "dm", userId }, () => true),
+      openDm: (userId) => this.channelFor({ kind: "dm", userId }, () => PRIORITY.final),
       createMessage: async (channelId, message) => {
-        await this.turn(channelId, () => true);
+        await this.turn(channelId, () => PRIORITY.final);
         return await this.port.createMessage(channelId, message);
       },
       editMessage: async (ref, message) => {
-        await this.turn(ref.channelId, () => true);
+        await this.turn(ref.channelId, () => PRIORITY.final);
         await this.port.editMessage(ref, message);
       },
     };
   }
 
   /** @internal waits for this request's turn under the global and per-channel limits. */
-  turn(channel: string, urgent: () => boolean): Promise<void> {
+  turn(channel: string, urgent: () => number): Promise<void> {
     return this.scheduler.acquire(channel, urgent);
   }
 
@@ -611,7 +616,7 @@ export class Delivery {
   }
 
   /** @internal */
-  async channelFor(target: Target, urgent: () => boolean): Promise<string> {
+  async channelFor(target: Target, urgent: () => number): Promise<string> {
     if (target.kind === "channel") return target.channelId;
     const cached = this.dmChannels.get(target.userId);
     if (cached !== undefined) return cached;

@@ -1,6 +1,7 @@
 // One gate for every request the bot makes to Discord: keeps the whole bot under the global limit
-// and each channel under its own, and hands out turns fairly (a terminal state first, then whoever
-// has waited longest), so that many jobs share the budget instead of racing for it.
+// and each channel under its own, and hands out turns fairly (a terminal state first, then an end
+// notification, then whoever has waited longest), so that many jobs share the budget instead of
+// racing for it; Discord's own 429s hold it (holdUntil: global; holdChannel: a route's).
 
 import { DEFAULT_DISCORD_MAX_RPS, DISCORD_CHANNEL_BURST, DISCORD_CHANNEL_WINDOW_MS, RATE_SAFETY_MS } from "./config.ts";
 
@@ -13,9 +14,12 @@ export interface SchedulerOptions {
   readonly safetyMs?: number;
 }
 
+/** Turn order, highest first: a job's final state (and /train's Queued message), its end notification, progress. */
+export const PRIORITY = { final: 2, notification: 1, progress: 0 } as const;
+
 interface Waiter {
   readonly channel: string;
-  readonly urgent: () => boolean;
+  readonly urgent: () => number | boolean;
   readonly seq: number;
   readonly resolve: () => void;
 }
@@ -48,10 +52,10 @@ export class RequestScheduler {
   }
 
   /**
-   * Resolves when a request to `channel` may start. `urgent` is asked at each turn, so a waiter
-   * whose job turned terminal meanwhile moves ahead of the others.
+   * Resolves when a request to `channel` may start. `urgent` (a PRIORITY; true counts as 1) is
+   * asked at each turn, so a waiter whose job turned terminal meanwhile moves ahead of the others.
    */
-  acquire(channel: string, urgent: () => boolean): Promise<void> {
+  acquire(channel: string, urgent: () => number | boolean): Promise<void> {
     return new Promise((resolve) => {
       this.waiters.push({ channel, urgent, seq: this.seq++, resolve });
       this.pump();
@@ -80,7 +84,7 @@ export class RequestScheduler {
       if (this.waiters.length === 0) return;
       let wake = this.nextAt;
       let best: Waiter | null = null;
-      let bestUrgent = false;
+      let bestUrgent = -1;
       let earliestChannel = Number.POSITIVE_INFINITY;
       for (const waiter of this.waiters) {
         const channelAt = this.channelNextAt.get(waiter.channel) ?? Number.NEGATIVE_INFINITY;
@@ -88,8 +92,8 @@ export class RequestScheduler {
           earliestChannel = Math.min(earliestChannel, channelAt);
           continue;
         }
-        const urgent = waiter.urgent();
-        if (best === null || (urgent && !bestUrgent) || (urgent === bestUrgent && waiter.seq < best.seq)) {
+        const urgent = Number(waiter.urgent());
+        if (best === null || urgent > bestUrgent || (urgent === bestUrgent && waiter.seq < best.seq)) {
           best = waiter;
           bestUrgent = urgent;
         }

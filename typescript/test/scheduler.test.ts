@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
-import { RequestScheduler } from "../src/scheduler.ts";
+import { PRIORITY, RequestScheduler } from "../src/scheduler.ts";
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -15,7 +15,7 @@ afterEach(() => {
 
 async function run(
   scheduler: RequestScheduler,
-  requests: readonly { channel: string; urgent: boolean; name: string }[],
+  requests: readonly { channel: string; urgent: boolean | number; name: string }[],
   ms: number,
 ): Promise<string[]> {
   const order: string[] = [];
@@ -65,4 +65,33 @@ void test("holdUntil stops everyone until then", async () => {
   scheduler.holdUntil(250);
   const order = await run(scheduler, [{ channel: "a", urgent: false, name: "a" }], 300);
   assert.deepEqual(order, ["250 a"]);
+});
+
+void test("final states go before end notifications, which go before progress", async () => {
+  const scheduler = new RequestScheduler({ maxRps: 10, channelBurst: 100, safetyMs: 0 });
+  const requests = [
+    { channel: "a", urgent: PRIORITY.progress, name: "first" },
+    { channel: "b", urgent: PRIORITY.progress, name: "progress" },
+    { channel: "c", urgent: PRIORITY.notification, name: "notification" },
+    { channel: "d", urgent: PRIORITY.final, name: "final" },
+  ];
+  const order = await run(scheduler, requests, 400);
+  assert.deepEqual(
+    order.map((line) => line.split(" ")[1]),
+    ["first", "final", "notification", "progress"],
+  );
+});
+
+void test("holdChannel stops that channel only (a route's 429)", async () => {
+  const scheduler = new RequestScheduler({ maxRps: 1000, channelBurst: 100, safetyMs: 0 });
+  scheduler.holdChannel("a", 250);
+  const order = await run(
+    scheduler,
+    [
+      { channel: "a", urgent: false, name: "a" },
+      { channel: "b", urgent: false, name: "b" },
+    ],
+    300,
+  );
+  assert.deepEqual(order, ["0 b", "250 a"]);
 });
