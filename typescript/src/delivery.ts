@@ -131,9 +131,9 @@ class JobMessage {
     return !this.inFlight && this.pending === null && this.notifyOwed === null && this.timer === null;
   }
 
-  /** Its turn's order in the scheduler: final states before end notifications before progress. */
+  /** Its turn's order in the scheduler (notify() asks with PRIORITY.notification). */
   private get priority(): number {
-    return this.pending?.terminal === true ? PRIORITY.final : this.notifyOwed !== null ? PRIORITY.notification : PRIORITY.progress;
+    return this.pending?.terminal === true ? PRIORITY.final : PRIORITY.progress;
   }
 
   private get urgent(): boolean {

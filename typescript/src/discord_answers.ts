@@ -1,7 +1,8 @@
 // What the bot does with each answer Discord can give, written once as data: how an answer is
-// recognised (status and JSON error code) and, per kind of request, what delivery must do. The REST
-// port classifies with ANSWERS, delivery acts with actionFor, the table-driven test iterates RULES
-// against the stand-in, and typescript/README.md shows answersTable() (a test keeps it equal).
+// recognised (ANSWERS: status and JSON error code) and what delivery must do with it (DEFAULTS, and
+// OVERRIDES per kind of request). The REST port classifies with ANSWERS, delivery acts with
+// actionFor, the table-driven test iterates every (request, answer) against the stand-in, and
+// typescript/README.md shows answersTable() (a test keeps it equal).
 //
 // Sources: Discord's docs, "Opcodes and Status Codes" (JSON error codes) and "Rate Limits" (the
 // 429 body's optional `code`, X-RateLimit-Global / X-RateLimit-Scope); 30046 arrives as HTTP 429
@@ -69,20 +70,29 @@ export function answerKindOf(status: number, code: number | null): AnswerKind {
   return status >= 400 && status < 500 ? "invalid" : "failed";
 }
 
-export interface Rule {
-  /** null: every kind of request not matched by an earlier rule. */
-  readonly request: RequestKind | null;
+/** What to do after an answer, whatever the request (unless OVERRIDES names the request). */
+export const DEFAULTS: Readonly<Record<AnswerKind, Action>> = {
+  unauthorized: "stop_bot",
+  rate_limited: "retry",
+  failed: "retry",
+  // The answers below would be the same every time: retrying cannot help.
+  too_old: "give_up",
+  unknown_message: "give_up",
+  unknown_channel: "give_up",
+  unknown_user: "give_up",
+  dms_closed: "give_up",
+  forbidden: "give_up",
+  invalid: "give_up",
+};
+
+export interface Override {
+  readonly request: RequestKind;
   readonly answer: AnswerKind;
   readonly action: Action;
 }
 
-const ANY = null;
-
-/** First match wins; every (request, answer) pair is covered (the last rows have request ANY). */
-export const RULES: readonly Rule[] = [
-  { request: ANY, answer: "unauthorized", action: "stop_bot" },
-  { request: ANY, answer: "rate_limited", action: "retry" },
-  { request: ANY, answer: "failed", action: "retry" },
+/** Where the request changes what an answer means. */
+export const OVERRIDES: readonly Override[] = [
   { request: "edit_dm", answer: "too_old", action: "new_message" },
   { request: "edit_channel", answer: "too_old", action: "new_message" },
   { request: "edit_dm", answer: "unknown_message", action: "new_message" },
@@ -92,26 +102,17 @@ export const RULES: readonly Rule[] = [
   { request: "create_dm", answer: "unknown_channel", action: "new_message" },
   { request: "create_dm", answer: "dms_closed", action: "notify_channel" },
   { request: "edit_dm", answer: "dms_closed", action: "notify_channel" },
-  { request: ANY, answer: "too_old", action: "give_up" },
-  { request: ANY, answer: "unknown_message", action: "give_up" },
-  { request: ANY, answer: "unknown_channel", action: "give_up" },
-  { request: ANY, answer: "unknown_user", action: "give_up" },
-  { request: ANY, answer: "dms_closed", action: "give_up" },
-  { request: ANY, answer: "forbidden", action: "give_up" },
-  { request: ANY, answer: "invalid", action: "give_up" },
 ];
 
 export function actionFor(request: RequestKind, answer: AnswerKind): Action {
-  const rule = RULES.find((candidate) => (candidate.request === null || candidate.request === request) && candidate.answer === answer);
-  // Unreachable: the last rows cover every answer for any request (a test checks every pair).
-  return rule?.action ?? "retry";
+  return OVERRIDES.find((rule) => rule.request === request && rule.answer === answer)?.action ?? DEFAULTS[answer];
 }
 
 /** The table as README.md shows it: one row per answer, one column per request kind. */
 export function answersTable(): string {
   const head = `| Discord answers | ${REQUEST_KINDS.join(" | ")} |`;
   const rule = `|---|${REQUEST_KINDS.map(() => "---").join("|")}|`;
-  const kinds = [...new Set<AnswerKind>([...ANSWERS.map((answer) => answer.kind), "failed"])];
+  const kinds = Object.keys(DEFAULTS).filter((kind): kind is AnswerKind => kind in DEFAULTS);
   const rows = kinds.map((kind) => {
     const why = ANSWERS.filter((answer) => answer.kind === kind).map((answer) => answer.why);
     const label = why.length > 0 ? why.join("; ") : "5xx, timeout, connection lost";

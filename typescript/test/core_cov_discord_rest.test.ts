@@ -71,6 +71,7 @@ void test("each refusal Discord answers becomes the kind delivery acts on", asyn
     [404, { code: 0, message: "404: Not Found" }, "unknown_message"],
     [400, { code: 50035, message: "Invalid Form Body" }, "invalid"],
     [404, { code: 10013, message: "Unknown User" }, "unknown_user"],
+    [400, { error: "invalid_request", error_description: "an OAuth refusal: its code is a string" }, "invalid"],
     [429, { code: 30046, message: "Maximum number of edits", retry_after: 1, global: false }, "too_old"],
   ];
   for (const [status, body, kind] of cases) {
