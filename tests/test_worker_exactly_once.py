@@ -145,8 +145,20 @@ def test_a_cancel_whose_stop_command_reached_no_worker_still_stops_the_job(
     assert started[0].alive()
 
 
-def test_train_stopped_by_sigterm_publishes_its_failed_event(
-    redis_server: RedisServer, tmp_path: Path, client: Redis
+@pytest.mark.parametrize(
+    ("sig", "said", "message"),
+    [
+        (signal.SIGTERM, "train: SIGTERM", "training interrupted: SIGTERM"),
+        (signal.SIGINT, "train: interrupted (Ctrl-C)", "training interrupted: Ctrl-C"),
+    ],
+)
+def test_train_stopped_by_a_signal_publishes_its_failed_event(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    client: Redis,
+    sig: signal.Signals,
+    said: str,
+    message: str,
 ) -> None:
     env = worker_env(redis_server.url, tmp_path)
     args = ["train", "--epochs", "100", "--request-id", "r-term", "--user-id", "5"]
@@ -163,12 +175,12 @@ def test_train_stopped_by_sigterm_publishes_its_failed_event(
         for line in train.stdout:  # JSON lines; the first epoch means it trains
             if '"digits.train.epoch.v1"' in line:
                 break
-        train.send_signal(signal.SIGTERM)
+        train.send_signal(sig)
         _, err = train.communicate(timeout=60)
     finally:
         train.kill()
-    assert train.returncode == 128 + signal.SIGTERM, err
-    assert "train: SIGTERM" in err
+    assert train.returncode == 128 + sig, err
+    assert said in err
     [failed] = terminals(client)
     assert (failed["request_id"], failed["error_kind"]) == ("r-term", "system")
-    assert failed["message"] == "training interrupted: SIGTERM"
+    assert failed["message"] == message

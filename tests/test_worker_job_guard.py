@@ -3,6 +3,10 @@ real Redis and real RQ jobs, with the job's events collected (``Collect``)."""
 
 from __future__ import annotations
 
+import io
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from handwriting_worker.cancel_watch import CancelWatch
 from handwriting_worker.job import JobStopped, run_job
 from handwriting_worker.requests_keys import cancel_key
 from handwriting_worker.rq_job import SERIALIZER, run_guarded, train_job
+from handwriting_worker.train_command import run_train
 from tests.conftest import RedisServer, free_port
 from tests.test_worker_job import Collect, _request, _settings
 
@@ -132,3 +137,30 @@ def test_the_cancel_watch_sees_the_record_and_rides_out_a_missing_redis(
     time.sleep(0.3)  # a few polls fail
     assert away.message() is None
     away.close()
+
+
+class Lines(io.StringIO):
+    """stdout for ``run_train``: notes when the first epoch event is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epoch = threading.Event()
+
+    def write(self, text: str) -> int:
+        if '"digits.train.epoch.v1"' in text:
+            self.epoch.set()
+        return super().write(text)
+
+
+def test_train_here_stopped_by_sigterm_says_so_and_exits_143(tmp_path: Path) -> None:
+    stdout, stderr = Lines(), io.StringIO()
+
+    def terminate() -> None:  # once training runs, so the job's own handler is in place
+        if stdout.epoch.wait(120):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=terminate, daemon=True).start()
+    status = run_train(_settings(tmp_path), _request(epochs=50), stdout, stderr)
+    assert status == 128 + signal.SIGTERM
+    assert "train: SIGTERM" in stderr.getvalue()
+    assert '"training interrupted: SIGTERM"' in stdout.getvalue()

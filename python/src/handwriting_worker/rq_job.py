@@ -120,7 +120,7 @@ def _escaped(
 def run_guarded(job: Job, payload: object, settings: Settings, publisher: Publisher) -> JobOutcome:
     """Runs the job of the work horse; anything that escapes it before its terminal event was
     handed over ends it with one failed event (system). Raises only what escapes after it."""
-    watched = _Watched(publisher)
+    watched = publisher if isinstance(publisher, _Watched) else _Watched(publisher)
     try:
         return _run(job, payload, settings, watched)
     except BaseException as exc:  # no job without its terminal event
@@ -133,7 +133,7 @@ def train_job(payload: object) -> dict[str, str | float | None]:
     """RQ entry point: one training job in the work horse; returns its outcome."""
     settings = load_settings()
     job = get_current_job()
-    publisher = open_publisher(settings)
+    publisher = _Watched(open_publisher(settings))
     try:
         if job is None:  # called outside RQ
             outcome = run_job(payload, settings, publisher)
