@@ -187,3 +187,25 @@ def test_a_job_queued_with_enqueue_is_cancelled_from_discord_too(
     failed = subscriber.wait_for(FAILED, 30)
     assert (failed["request_id"], failed["message"]) == ("r-cli", f"cancelled by user {USER_ID}")
     assert queued_ids(client) == []
+
+
+def test_cancel_whose_queue_removal_answer_was_lost_still_ends_the_job_once(
+    redis_server: RedisServer, client: Redis, subscriber: Subscriber, running: list[Running]
+) -> None:
+    """Chaos seed 18: Redis (paused) ran the intake's LREM after its client had timed out, so
+    the retry removed nothing; the job was in no worker's hands and no one published its end."""
+    queue_through_intake(redis_server, client, running, "r-lost")
+    [job_id] = queued_ids(client)
+    queue = Queue(QUEUE, connection=client, serializer=SERIALIZER)
+    assert client.lrem(queue.key, 0, job_id) == 1  # the first try's LREM, its answer lost
+    press_cancel(client, "r-lost", ADMIN)
+    failed = subscriber.wait_for(FAILED, 10)
+    wait_until("the cancel is handled", lambda: settled(client, 2), 10)
+    assert (failed["request_id"], failed["error_kind"]) == ("r-lost", "user")
+    assert failed["message"] == f"cancelled by user {ADMIN}"
+    assert job_id in CanceledJobRegistry(QUEUE, connection=client).get_job_ids()
+    settings = settings_for(redis_server.url)
+    again = cancel_request(settings, client, USER_ID, "r-lost", ADMIN)
+    assert again == f"nothing to do: the job is {JobStatus.CANCELED}"
+    time.sleep(0.3)
+    assert len(terminals(subscriber)) == 1
