@@ -446,6 +446,12 @@ export class Delivery {
   /** Discord refused the token: nothing is sent any more. */
   dead = false;
   private readonly jobs = new Map<string, JobMessage>();
+  /**
+   * The message id this bot last stored for each job, kept past a lost lease: when the lease is
+   * taken again and the store has no id (a Redis restarted without its data), the job goes on in
+   * the message it already has instead of a second one. The store's id, when there is one, wins.
+   */
+  private readonly knownRefs = new Map<string, MessageRef>();
   private readonly busy = new Set<JobMessage>();
   /** Jobs given up for good, oldest first (bounded like the jobs). */
   private readonly gaveUp = new Set<string>();
@@ -600,7 +606,7 @@ export class Delivery {
   /** @internal a failed read throws: it is not "no message", and is retried with backoff. */
   async loadRef(key: string): Promise<MessageRef | null> {
     try {
-      return await this.store.get(key);
+      return (await this.store.get(key)) ?? this.knownRefs.get(key) ?? null;
     } catch (error) {
       throw new Error(`could not read the message id of job ${key}: ${describe(error)}`, { cause: error });
     }
@@ -608,6 +614,14 @@ export class Delivery {
 
   /** @internal */
   async saveRef(key: string, ref: MessageRef): Promise<void> {
+    this.knownRefs.delete(key);
+    this.knownRefs.set(key, ref);
+    if (this.knownRefs.size > this.maxJobs) {
+      for (const oldest of this.knownRefs.keys()) {
+        this.knownRefs.delete(oldest);
+        break;
+      }
+    }
     try {
       await this.store.set(key, ref);
     } catch (error) {

@@ -211,3 +211,36 @@ void test("a DM channel that is gone is opened again; a deleted message alone is
     ["openDm", "create", "edit", "create", "edit", "openDm", "create"],
   );
 });
+
+void test("a job whose lease is taken again goes on in the message this bot made when the store lost its id", async () => {
+  const { port, store, delivery } = setup();
+  delivery.publish("r", CHANNEL, msg("s1"), false);
+  await settle();
+  await settle();
+  assert.deepEqual(ops(port), ["0 create s1"]);
+  delivery.drop("r"); // the lease is lost (a Redis restarted without its data lets it go)
+  store.refs.clear(); // and the stored message id is gone with it
+  delivery.publish("r", CHANNEL, msg("s2"), true);
+  await settle();
+  await settle();
+  assert.deepEqual(ops(port), ["0 create s1", "0 edit s2"], "the same message, not a second one");
+});
+
+void test("the message ids kept past a lost lease are bounded by maxJobs, the oldest forgotten first", async () => {
+  const port = new FakePort();
+  const store = new MemoryMessageStore();
+  const scheduler = new RequestScheduler({ maxRps: 1_000_000, channelBurst: 1_000_000, safetyMs: 0 });
+  const delivery = new Delivery({ port, store, logger: silentLogger, editIntervalMs: INTERVAL, scheduler, notifyAtEnd: false, maxJobs: 1 });
+  delivery.publish("a", CHANNEL, msg("a1"), true);
+  await settle();
+  await settle();
+  delivery.publish("b", CHANNEL, msg("b1"), true);
+  await settle();
+  await settle();
+  delivery.drop("a");
+  store.refs.clear();
+  delivery.publish("a", CHANNEL, msg("a2"), true);
+  await settle();
+  await settle();
+  assert.deepEqual(ops(port), ["0 create a1", "0 create b1", "0 create a2"], "a's id was forgotten: a new message");
+});
