@@ -7,7 +7,7 @@ system left behind: the event log and the bots' store in Redis, and every write 
 - a job has one message (a 30046 continuation, "Continued from the earlier message", aside) and
   at most one end notification;
 - non-terminal edits of one message are at least the edit interval apart;
-- every log entry the bots' group acknowledged is in the bots' store;
+- every log entry the bots' group acknowledged is in the bots' store (by its exact text);
 - an interaction id delivered twice starts at most one job, and only the owner's Cancel
   cancels (the harness's other user is no admin).
 """
@@ -67,20 +67,34 @@ def _message_checks(
     return out
 
 
+def _stored_texts(client: Redis, job: str) -> set[str]:
+    """The exact event texts the bots' store holds for ``job`` (members are ``<position>|text``)."""
+    texts: set[str] = set()
+    for kind in ("events", "batches"):
+        for member in client.zrange(f"{BOT_KEY_PREFIX}{GROUP}:{kind}:{job}", 0, -1):
+            raw = member.decode() if isinstance(member, bytes) else str(member)
+            texts.add(raw.split("|", 1)[-1])
+    return texts
+
+
 def _store_missing(client: Redis, log: list[LogEntry]) -> list[Violation]:
+    """An acknowledged entry counts as stored when its exact text is: the store keeps one copy of
+    each text, the first in the log (issue 25), so a text appended twice (a producer's retry, the
+    channel bridge) is stored under its first position only."""
     acknowledged = records.acknowledged(client)
     if acknowledged is None:
         return [Violation("store_missing", "-", f"no consumer group {GROUP}")]
     last, pending = acknowledged
     out = []
+    stored: dict[str, set[str]] = {}
     for entry_id, text, event in log:
         ms, seq = entry_id.split("-")
         if (int(ms), int(seq)) > last or entry_id in pending:
             continue
-        member = f"{ms.zfill(16)}-{seq.zfill(12)}|{text}"
         job = f"{event['user_id']}:{event['request_id']}"
-        keys = [f"{BOT_KEY_PREFIX}{GROUP}:{kind}:{job}" for kind in ("events", "batches")]
-        if all(client.zscore(key, member) is None for key in keys):
+        if job not in stored:
+            stored[job] = _stored_texts(client, job)
+        if text not in stored[job]:
             out.append(Violation("store_missing", str(event["request_id"]), f"entry {entry_id}"))
     return out
 
