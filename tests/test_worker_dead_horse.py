@@ -131,7 +131,7 @@ def test_nothing_more_once_the_job_sent_its_terminal_event_and_no_run_is_fine(
         (f"rq-job-{no_args.id}", "digits.train.failed.v1", None),
     ]
     # The report that lost is logged once, naming both.
-    [line] = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    [line] = [r.getMessage() for r in caplog.records if "dropped digits.train" in r.getMessage()]
     assert "'r-done'" in line and "failed.v1" in line and "completed.v1 (0.5)" in line
     _remember(None, RUN_ID_META, "x")  # outside RQ there is no job to note it on
     pubsub.close()
