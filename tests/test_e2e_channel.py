@@ -115,9 +115,12 @@ def logged_texts(url: str) -> list[str]:
 
 
 def message_of(discord: DiscordApi, request_id: str) -> list[dict[str, object]]:
-    """The messages (as Discord holds them) whose embed names ``request_id``."""
+    """The messages (as Discord holds them) whose embed names ``request_id``; end notifications
+    (text only, a reply to the job's message) have no embed and are not counted."""
     found = []
     for held in discord.held():
+        if not held.get("embeds"):
+            continue
         embed = embed_of_body(held)
         if md_escape(request_id) in str(embed.get("description", "")):
             found.append(embed)
