@@ -16,8 +16,11 @@ const ADMIN = "77";
 let stage: PredictStage;
 let entry = 1;
 
-function jobsInteraction(userId: string, all?: boolean): object {
+const NOTIFY_CHANNEL = "555";
+
+function jobsInteraction(userId: string, all?: boolean, guildId?: string): object {
   return {
+    ...(guildId === undefined ? {} : { guild_id: guildId }),
     type: 2,
     id: `jobs-id-${entry++}`,
     application_id: "424242",
@@ -41,12 +44,12 @@ async function store(requestId: string, texts: string[], userId = USER): Promise
   );
 }
 
-async function jobs(userId: string, all?: boolean): Promise<string> {
-  return contentOf({ status: 200, body: await stage.send(jobsInteraction(userId, all)) });
+async function jobs(userId: string, all?: boolean, guildId?: string): Promise<string> {
+  return contentOf({ status: 200, body: await stage.send(jobsInteraction(userId, all, guildId)) });
 }
 
 before(async () => {
-  stage = await startPredictStage({}, { adminUserIds: new Set([ADMIN]) });
+  stage = await startPredictStage({}, { adminUserIds: new Set([ADMIN]) }, NOTIFY_CHANNEL);
 });
 
 after(async () => {
@@ -102,4 +105,19 @@ void test("all: admins only; everyone's jobs with who asked, the oldest left out
   assert.equal(lines[1], `- <@${OTHER.toString()}> theirs · Queued · 0 ahead`);
   assert.equal(lines.length, 1 + 15 + 1);
   assert.equal(lines.at(-1), "…and 3 older");
+});
+
+void test("a message in the notify channel (DMs closed) links into the guild the user asked from, a DM one under @me", async () => {
+  const user = "4242";
+  await store("dmjob", [started(), completed()], BigInt(user));
+  await store("channeljob", [started(), batch(1, 10)], BigInt(user)); // the newest: listed first
+  const messages = new RedisMessageStore(stage.redis, PREFIX);
+  await messages.set(`${user}:channeljob`, { channelId: NOTIFY_CHANNEL, messageId: "m2" });
+  await messages.set(`${user}:dmjob`, { channelId: "dm2", messageId: "m3" });
+  const [, channelLine, dmLine] = (await jobs(user, undefined, "900")).split("\n");
+  assert.equal(channelLine, `- channeljob digits · Training 3.3% · [message](https://discord.com/channels/900/${NOTIFY_CHANNEL}/m2)`);
+  assert.equal(dmLine, "- dmjob digits · Completed · val_acc 98.1% · [message](https://discord.com/channels/@me/dm2/m3)");
+  // Asked from a DM, the guild is unknown: the channel is named instead of a broken link.
+  const fromDm = (await jobs(user)).split("\n")[1];
+  assert.equal(fromDm, `- channeljob digits · Training 3.3% · message in <#${NOTIFY_CHANNEL}>`);
 });

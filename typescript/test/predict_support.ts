@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 import { RestDiscordPort } from "../src/discord_rest.ts";
 import { startInteractions } from "../src/interactions/index.ts";
 import { loadInteractionSettings, type InteractionSettings } from "../src/interactions/settings.ts";
+import type { TrainDeps } from "../src/interactions/train.ts";
 import { FakeDiscord, type Attachment, type RecordedRequest } from "./fake_discord.ts";
 import { APPLICATION_ID, Logs, post, Signer } from "./interactions_support.ts";
 import { RedisServer } from "./redis_server.ts";
@@ -88,6 +89,7 @@ export interface PredictStage {
 export async function startPredictStage(
   env: Record<string, string> = {},
   overrides: Partial<InteractionSettings> = {},
+  notifyChannelId: TrainDeps["notifyChannelId"] = null,
 ): Promise<PredictStage> {
   const redisServer = await RedisServer.start();
   const discord = new FakeDiscord();
@@ -116,6 +118,7 @@ export async function startPredictStage(
       log: logs,
       now: Date.now,
       isOpen: () => Promise.resolve(false),
+      notifyChannelId,
     },
     port,
     { DIGITS_ATTACHMENT_ORIGIN: new URL(apiUrl).origin, ...env },

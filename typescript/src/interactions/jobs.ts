@@ -10,6 +10,7 @@ import { ACTIVE_ALL_KEY } from "../generated/names.ts";
 import type { JobStore } from "../job_store.ts";
 import { textOf } from "../job_store.ts";
 import { foldRuns, messageKeyFor, type JobId } from "../jobs.ts";
+import type { MessageRef } from "../discord_port.ts";
 import type { MessageStore } from "../message_store.ts";
 import { progressFraction, type JobState } from "../state.ts";
 import { escapeText } from "../escape.ts";
@@ -31,6 +32,8 @@ export interface JobsDeps {
   /** The bot's key prefix, `digits:bot:<group>:` (the job store's keys). */
   readonly prefix: string;
   readonly now: () => number;
+  /** DIGITS_NOTIFY_CHANNEL_ID: a message there is in a guild, so its link names the guild. */
+  readonly notifyChannelId?: string | null;
 }
 
 type Command = Extract<UserInteraction, { kind: "command" }>;
@@ -104,9 +107,24 @@ export function stateText(entry: Listed): string {
   return message.startsWith("cancelled by user") ? "Cancelled" : `Failed: ${escapeText(message, 80)}`;
 }
 
-async function line(deps: JobsDeps, entry: Listed, showUser: boolean): Promise<string> {
+/**
+ * A link to the job's message. DMs are under @me; a message in the notify channel (the user's DMs
+ * were closed) is in a guild, which only the interaction tells: asked from a DM, the channel is
+ * named (Discord shows a mention of it to whoever may read it).
+ */
+function linkTo(ref: MessageRef | null, deps: JobsDeps, guildId: string | null): string {
+  if (ref === null) return "";
+  let place = "@me";
+  if (ref.channelId === (deps.notifyChannelId ?? null)) {
+    if (guildId === null) return ` · message in <#${ref.channelId}>`;
+    place = guildId;
+  }
+  return ` · [message](https://discord.com/channels/${place}/${ref.channelId}/${ref.messageId})`;
+}
+
+async function line(deps: JobsDeps, entry: Listed, showUser: boolean, guildId: string | null): Promise<string> {
   const ref = await deps.messages.get(messageKeyFor(entry.job.userId, entry.job.requestId, entry.run));
-  const link = ref === null ? "" : ` · [message](https://discord.com/channels/@me/${ref.channelId}/${ref.messageId})`;
+  const link = linkTo(ref, deps, guildId);
   const who = showUser ? `<@${entry.job.userId.toString()}> ` : "";
   const model = entry.state === null ? "" : ` ${escapeText(entry.state.modelId, 64)}`;
   return `- ${who}${escapeText(entry.job.requestId, 40)}${model} · ${stateText(entry)}${link}`;
@@ -128,7 +146,7 @@ export async function handleJobs(interaction: Command, deps: JobsDeps): Promise<
   // Queued and running first (in the order asked for), then the rest, newest first.
   listed.sort((a, b) => (a.ahead ?? Infinity) - (b.ahead ?? Infinity) || b.latest.localeCompare(a.latest));
   const shown = listed.slice(0, MAX_LISTED);
-  const lines = await Promise.all(shown.map((entry) => line(deps, entry, everyone)));
+  const lines = await Promise.all(shown.map((entry) => line(deps, entry, everyone, interaction.guildId)));
   const more = listed.length > shown.length ? `\n…and ${listed.length - shown.length} older` : "";
   return `**${everyone ? "All jobs" : "Your jobs"}** (${listed.length})\n${lines.join("\n")}${more}`;
 }
