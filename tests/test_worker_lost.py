@@ -1,6 +1,7 @@
 """Every way a job can end without its own terminal event still publishes exactly one failed
 event: real redis-server, real worker processes (parent and forked work horse), RQ's own
-stop-job command, and a subscriber on the channel."""
+stop-job command, and a subscriber on the channel. And a job noted lost whose worker is alive
+(a paused Redis lapsed every heartbeat) is left to that worker: real RQ objects in process."""
 
 from __future__ import annotations
 
@@ -10,14 +11,23 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 from rq.command import send_stop_job_command
 from rq.job import Job
+from rq.utils import utcformat
 
+from handwriting_ai.contracts.names import LOST_PENDING_KEY
+from handwriting_ai.events import builders as b
+from handwriting_ai.events.eventlog import log_range
+from handwriting_ai.events.factory import open_publisher
+from handwriting_ai.settings import DigitsSettings, Settings
+from handwriting_worker.lost import WAIT_UNITS, note_lost, report_due
 from handwriting_worker.reports import CANCEL_META
 from handwriting_worker.rq_job import SERIALIZER, train_job
 from tests.conftest import RedisServer
@@ -232,3 +242,93 @@ def test_a_job_over_its_own_time_limit_says_so_once(
     failed = _only_failed(subscriber, quiet_s=LOST_AFTER_S)
     assert (failed["error_kind"], failed["message"]) == ("system", "timed out after 3 s")
     client.close()
+
+
+class Noted:
+    """A job that ran on a real RQ worker (registered in Redis), noted lost and due now."""
+
+    def __init__(self, redis_server: RedisServer, tmp_path: Path, request_id: str) -> None:
+        self.settings = Settings(
+            redis_url=SecretStr(redis_server.url),
+            digits=DigitsSettings(spool_dir=tmp_path / "spool"),
+        )
+        self.client = Redis.from_url(redis_server.url)
+        queue = Queue(QUEUE, connection=self.client, serializer=SERIALIZER)
+        payload = {"request_id": request_id, "user_id": USER_ID, "model_id": MODEL_ID}
+        self.job = queue.enqueue(train_job, payload, job_timeout=30)
+        self.worker = Worker([queue], connection=self.client, name=f"w-{request_id}")
+        self.worker.heartbeat()
+        self.worker.set_current_job_id(self.job.id)
+        self.client.hset(self.job.key, "worker_name", self.worker.name)
+        self.ctx = b.JobContext(request_id, USER_ID, MODEL_ID, "run-1")
+        note_lost(self.client, QUEUE, self.job.id, 0.0)
+
+    def due_since(self, seconds: float) -> None:
+        self.client.zadd(LOST_PENDING_KEY.format(queue=QUEUE), {self.job.id: time.time() - seconds})
+
+    def report_due(self) -> int:
+        return report_due(self.settings, self.client, QUEUE, 1.0)
+
+    def terminals(self) -> list[str]:
+        texts = [text.decode() for _, text in log_range(self.client, "digits:events:log")]
+        return [t for t in texts if '.completed.v1"' in t or '.failed.v1"' in t]
+
+    def pending(self) -> int:
+        return int(self.client.zcard(LOST_PENDING_KEY.format(queue=QUEUE)))
+
+
+def test_a_lost_job_whose_worker_heartbeats_again_is_left_to_it_and_its_completed_wins(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    noted = Noted(redis_server, tmp_path, "r-paused")
+    noted.due_since(0.5)
+    assert noted.report_due() == 0  # it heartbeats and runs the job
+    noted.due_since(WAIT_UNITS + 1)  # still running it: up to its timeout
+    assert noted.report_due() == 0
+    assert (noted.terminals(), noted.pending()) == ([], 1)
+    # Done with it (its completed was spooled while Redis was away): a few units to deliver it.
+    noted.worker.set_current_job_id(None)
+    noted.worker.heartbeat()
+    noted.due_since(WAIT_UNITS - 1)
+    assert noted.report_due() == 0
+    publisher = open_publisher(noted.settings)
+    publisher.publish(b.completed(noted.ctx, val_acc=0.5))
+    publisher.close(5.0)
+    noted.due_since(WAIT_UNITS)  # then reported anyway, and the terminal script drops it
+    assert noted.report_due() == 1
+    [terminal] = noted.terminals()
+    assert '"digits.train.completed.v1"' in terminal
+    assert noted.pending() == 0
+
+
+def test_a_lost_job_still_running_past_its_timeout_is_reported(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    noted = Noted(redis_server, tmp_path, "r-stuck")
+    noted.due_since(30 + WAIT_UNITS)
+    assert noted.report_due() == 1
+    [failed] = noted.terminals()
+    assert "worker lost: no heartbeat from the worker running this job for 0 s" in failed
+
+
+@pytest.mark.parametrize(
+    ("last_heartbeat", "seconds"),
+    [(None, 3), (b"garbled", 3), (-2.0, 2), (-10.0, 10)],
+)
+def test_a_lost_job_whose_worker_is_gone_is_reported_with_its_silence(
+    redis_server: RedisServer, tmp_path: Path, last_heartbeat: bytes | float | None, seconds: int
+) -> None:
+    noted = Noted(redis_server, tmp_path, "r-gone")
+    key = f"rq:worker:{noted.worker.name}"
+    if last_heartbeat is None:  # gone long ago (or started again under a new name)
+        noted.client.delete(key)
+    elif isinstance(last_heartbeat, bytes):
+        noted.client.hset(key, "last_heartbeat", last_heartbeat)
+    else:
+        beat = datetime.now(UTC) + timedelta(seconds=last_heartbeat - 0.5)
+        noted.client.hset(key, "last_heartbeat", utcformat(beat))
+    noted.due_since(0.5)
+    assert noted.report_due() == 1
+    [failed] = noted.terminals()
+    assert f"no heartbeat from the worker running this job for {seconds} s" in failed
+    assert noted.pending() == 0

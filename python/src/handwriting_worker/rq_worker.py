@@ -13,7 +13,8 @@ through the terminal script (one terminal event per job, the first to reach Redi
 The spool of this machine is delivered at start and at every maintenance, before lost jobs
 are reported. ``RQ__LOST_WORKER_AFTER_S`` bounds the lost case: in units of a sixth of it,
 heartbeats every unit, a heartbeat lasts two, clean-up and spool delivery run every unit (an
-idle worker wakes for them), and a lost job is reported one unit after it was found.
+idle worker wakes for them), and a lost job is reported one unit after it was found, unless
+the worker that runs it still heartbeats (a paused Redis lapses every heartbeat: ``lost``).
 The job's own timeout is raised as ``JobTimedOut`` (a BaseException) so nothing swallows it.
 """
 
@@ -122,7 +123,7 @@ class DigitsWorker(Worker):
             socket_timeout=timeout_s,
         )
         try:
-            report_due(self.settings, client, self.settings.rq.queue, 2 * self.unit_s)
+            report_due(self.settings, client, self.settings.rq.queue, self.unit_s)
         except RedisError as exc:
             log.warning("lost jobs not reported yet: %s", exc)
         finally:
