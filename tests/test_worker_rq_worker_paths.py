@@ -7,6 +7,7 @@ worker reports depends on timing; these pin each path down once.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +20,7 @@ from rq.job import Job
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.settings import Settings
 from handwriting_worker.rq_job import SERIALIZER, train_job
-from handwriting_worker.rq_worker import DigitsWorker
+from handwriting_worker.rq_worker import NEVER_STARTED, DigitsWorker
 from tests.conftest import RedisServer, free_port
 
 REQUEST = {"request_id": "req-paths", "user_id": 42, "model_id": "paths"}
@@ -145,3 +146,21 @@ def test_a_refused_job_with_unreadable_data_sends_no_event(redis_server: RedisSe
     worker.execute_job(broken, worker.queues[0])
     assert broken.get_status(refresh=True) == "failed"
     assert _failed_messages(client) == []
+
+
+def test_a_job_taken_from_the_queue_but_never_started_is_reported_when_rq_fails_it(
+    redis_server: RedisServer,
+) -> None:
+    worker, job, client = _setup(redis_server)
+    queue = worker.queues[0]
+    # A worker's BLMOVE took it, then that worker quit (Redis failed) before it registered it.
+    client.lmove(queue.key, queue.intermediate_queue_key)
+    first_seen = queue.intermediate_queue.get_first_seen_key(job.id)
+    client.set(first_seen, time.time() - 120)  # RQ's clean-up saw it there over a minute ago
+    queue.intermediate_queue.cleanup(worker, queue)  # what RQ's maintenance runs
+    [failed] = _failed_messages(client)
+    assert NEVER_STARTED in failed and '"req-paths"' in failed
+    assert client.llen(queue.intermediate_queue_key) == 0
+    # Any other failure RQ handles in the parent is the horse's to report (its own event).
+    worker.handle_job_failure(job, queue, exc_string="ValueError: from the job")
+    assert len(_failed_messages(client)) == 1

@@ -10,6 +10,9 @@ through the terminal script (one terminal event per job, the first to reach Redi
   notes it, and one unit later a worker reports it (``lost``). Clean-up also runs while a
   worker is busy, so one busy worker suffices.
 - a job that is not a plain training job (``job_class``): refused, never run.
+- a job a worker took from the queue (BLMOVE into RQ's intermediate queue) but never started
+  (that worker quit on a Redis error or was killed before it registered the job): RQ's
+  clean-up fails it a minute later, and the worker that does reports it.
 The spool of this machine is delivered at start and at every maintenance, before lost jobs
 are reported. ``RQ__LOST_WORKER_AFTER_S`` bounds the lost case: in units of a sixth of it,
 heartbeats every unit, a heartbeat lasts two, clean-up and spool delivery run every unit (an
@@ -48,6 +51,13 @@ PROJECT_LOGGERS = ("handwriting_ai", "handwriting_worker")
 RQ_LOGGER = "rq.worker"  # set up here, RQ keeps the handler (rq.logutils.setup_loghandlers)
 _RQ_DEQUEUE_MARGIN_S = 15  # RQ waits for a job worker_ttl - 15 s at a time
 COLD_SHUTDOWN = "worker lost: the worker was shut down (cold) while the job ran"
+RQ_STUCK = "Job was stuck in intermediate queue."
+"""RQ's failure text for a job taken from the queue that never started (its clean-up fails it
+a minute later, through ``handle_job_failure``)."""
+NEVER_STARTED = (
+    "worker lost: the job was taken from the queue but never started "
+    "(its worker or Redis failed at that moment); ask again"
+)
 
 
 class JobDeathPenalty(UnixSignalDeathPenalty):
@@ -179,6 +189,8 @@ class DigitsWorker(Worker):
     ) -> None:
         if self._stopped_job_id == job.id:  # RQ's stop-job command
             report_safely(self.settings, job, *stop_cause(job))
+        elif exc_string == RQ_STUCK:  # no horse ran it: nothing else will end it
+            report_safely(self.settings, job, "system", NEVER_STARTED)
         super().handle_job_failure(job, queue, started_job_registry, exc_string)
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
