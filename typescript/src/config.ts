@@ -1,23 +1,27 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { INTERACTIONS_USAGE, loadInteractionSettings, type InteractionSettings } from "./interactions/settings.ts";
-import { PREDICT_USAGE } from "./interactions/predict_settings.ts";
-import { BOT_KEY_PREFIX, EVENTS_CHANNEL, EVENTS_STREAM } from "./generated/names.ts";
+import { loadInteractionSettings, type InteractionSettings } from "./interactions/settings.ts";
+import { BOT_KEY_PREFIX } from "./generated/names.ts";
+import { readSettings, type Env } from "./settings_kinds.ts";
+import { BOT_SETTINGS, DEFAULT_BOT_GROUP, environmentHelp } from "./settings_schema.ts";
 
 // Every tunable fact of the bot lives here: channel and key names, Discord limits, throttle,
-// and how the command line and environment turn into a BotConfig.
+// and how the command line and environment turn into a BotConfig. The environment's settings,
+// their defaults and bounds are settings_schema.ts's; the DEFAULT_* below are read from it.
+
+const S = BOT_SETTINGS;
 
 /** Redis Stream the trainer appends every event to; the bot reads it (DIGITS_EVENTS_STREAM overrides). */
-export const DEFAULT_EVENTS_STREAM = EVENTS_STREAM;
+export const DEFAULT_EVENTS_STREAM = S.DIGITS_EVENTS_STREAM.parse(undefined);
 /** Pub/Sub channel the producers PUBLISH every event on; the bot bridges it into the log (DIGITS_EVENTS_CHANNEL overrides). */
-export const DEFAULT_EVENTS_CHANNEL = EVENTS_CHANNEL;
+export const DEFAULT_EVENTS_CHANNEL = S.DIGITS_EVENTS_CHANNEL.parse(undefined);
 /**
  * The log's retention, as the Python publisher applies it (EVENTS__STREAM_MAXLEN,
  * EVENTS__STREAM_MAX_AGE_S, read from the same environment; defaults and the trim interval are
  * the Python settings', checked by test/channel_bridge.test.ts): the bridge trims as they do.
  */
-export const DEFAULT_STREAM_MAXLEN = 100_000;
-export const DEFAULT_STREAM_MAX_AGE_S = 7 * 24 * 60 * 60;
+export const DEFAULT_STREAM_MAXLEN = S.EVENTS__STREAM_MAXLEN.parse(undefined);
+export const DEFAULT_STREAM_MAX_AGE_S = S.EVENTS__STREAM_MAX_AGE_S.parse(undefined);
 export const STREAM_TRIM_EVERY_MS = 10_000;
 /**
  * A channel message is appended to the log at most once in this many seconds, by whichever bot
@@ -30,17 +34,17 @@ export const MAX_BRIDGE_QUEUE = 10_000;
 /** Appending one channel message is tried this often, with backoff, before it is dropped (logged). */
 export const BRIDGE_ATTEMPTS = 5;
 /** Consumer group of the bots that share the work (DIGITS_BOT_GROUP overrides). */
-export const DEFAULT_BOT_GROUP = "digits-bot";
+export { DEFAULT_BOT_GROUP };
 /**
  * A bot owns a job (is the one that edits its message) while it holds the job's lease; the lease
  * lasts this long and is renewed at a third of it (DIGITS_BOT_LEASE_MS overrides). A job of a bot
  * that died is taken over by another bot within this time.
  */
-export const DEFAULT_LEASE_MS = 15_000;
+export const DEFAULT_LEASE_MS = S.DIGITS_BOT_LEASE_MS.parse(undefined);
 /** Log entries delivered to a bot that died are claimed by another after this idle time (DIGITS_BOT_CLAIM_MS). */
-export const DEFAULT_CLAIM_IDLE_MS = 30_000;
+export const DEFAULT_CLAIM_IDLE_MS = S.DIGITS_BOT_CLAIM_MS.parse(undefined);
 /** A running job with no event for this long says so in its message (DIGITS_SILENT_AFTER_S overrides). */
-export const DEFAULT_SILENT_AFTER_S = 120;
+export const DEFAULT_SILENT_AFTER_S = S.DIGITS_SILENT_AFTER_S.parse(undefined);
 /** Log entries read per XREADGROUP, and how long one read blocks (ms) so that a stop is noticed. */
 export const READ_COUNT = 200;
 export const READ_BLOCK_MS = 1000;
@@ -55,12 +59,12 @@ export const INVALID_LOGGED_IN_FULL = 5;
 export const INVALID_SUMMARY_MS = 60_000;
 /** Waiting for Redis at start: first retry after this, doubling up to RETRY_CAP_MS. */
 export const REDIS_WAIT_BASE_MS = 500;
-export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+export const DEFAULT_REDIS_URL = S.REDIS_URL.parse(undefined);
 /** Discord's REST API; tests point DISCORD_API_URL at a local server. */
-export const DEFAULT_DISCORD_API_URL = "https://discord.com/api";
+export const DEFAULT_DISCORD_API_URL = S.DISCORD_API_URL.parse(undefined);
 
 /** At most one edit per message per this many milliseconds (DIGITS_EDIT_INTERVAL_MS overrides). */
-export const DEFAULT_EDIT_INTERVAL_MS = 1500;
+export const DEFAULT_EDIT_INTERVAL_MS = S.DIGITS_EDIT_INTERVAL_MS.parse(undefined);
 
 /**
  * Largest event accepted, in UTF-8 bytes, checked before parsing. The biggest valid event
@@ -89,14 +93,14 @@ export const RETRY_BASE_MS = 1000;
 export const RETRY_CAP_MS = 60_000;
 export const RATE_LIMIT_FLOOR_MS = 1000;
 /** Discord's global limit for a bot (DIGITS_DISCORD_MAX_RPS overrides). */
-export const DEFAULT_DISCORD_MAX_RPS = 50;
+export const DEFAULT_DISCORD_MAX_RPS = S.DIGITS_DISCORD_MAX_RPS.parse(undefined);
 /** Discord's per-channel message limit: this many requests per window, per channel. */
 export const DISCORD_CHANNEL_BURST = 5;
 export const DISCORD_CHANNEL_WINDOW_MS = 5000;
 /** Added to every rate window, as the REST client's own offset, to absorb clock and network jitter. */
 export const RATE_SAFETY_MS = 50;
 /** On SIGTERM/SIGINT, newest pending states are sent for at most this long (DIGITS_SHUTDOWN_TIMEOUT_MS). */
-export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = S.DIGITS_SHUTDOWN_TIMEOUT_MS.parse(undefined);
 
 /** Discord's documented embed limits (characters). */
 export const DISCORD_LIMITS = {
@@ -161,46 +165,10 @@ Options:
   --help      show this help
 
 Environment:
-  DISCORD_TOKEN             bot token (required unless --dry-run)
-  REDIS_URL                 default ${DEFAULT_REDIS_URL}
-  DIGITS_EVENTS_STREAM      event log (Redis Stream) to read, default ${DEFAULT_EVENTS_STREAM}
-  DIGITS_EVENTS_CHANNEL     Pub/Sub channel whose messages not already in the log are appended
-                            to it (producers that only PUBLISH), default ${DEFAULT_EVENTS_CHANNEL}
-  EVENTS__STREAM_MAXLEN     the log's length, trimmed approximately (as the workers do), default ${DEFAULT_STREAM_MAXLEN}
-  EVENTS__STREAM_MAX_AGE_S  the log's age limit in seconds (as the workers do), default ${DEFAULT_STREAM_MAX_AGE_S}
-  DIGITS_BOT_GROUP          consumer group shared by the bots that split the work, default ${DEFAULT_BOT_GROUP}
-                            (also namespaces the bot's keys: digits:bot:<group>:...); a --dry-run
-                            uses <group>-dry-run-<pid>, deleted at exit
-  DIGITS_BOT_CONSUMER       this bot's name in the group, default <hostname>-<pid>-<random>; unique per bot
-  DIGITS_BOT_LEASE_MS       a dead bot's jobs are taken over after this long, default ${DEFAULT_LEASE_MS}
-  DIGITS_BOT_CLAIM_MS       a dead bot's unacknowledged entries are claimed after this idle time, default ${DEFAULT_CLAIM_IDLE_MS}
-  DIGITS_SILENT_AFTER_S     a running job silent this long says so, default ${DEFAULT_SILENT_AFTER_S}
-  DIGITS_NOTIFY_CHANNEL_ID  post in this channel instead of a DM to each job's user
-                            (and the fallback for users whose DMs are closed)
-  DIGITS_EDIT_INTERVAL_MS   minimum time between edits of one message, default ${DEFAULT_EDIT_INTERVAL_MS}
-  DIGITS_NOTIFY_AT_END      true|false: reply mentioning the requester when a job ends, default true
-  DIGITS_DISCORD_MAX_RPS    requests per second for the whole bot, default ${DEFAULT_DISCORD_MAX_RPS}
-  DIGITS_SHUTDOWN_TIMEOUT_MS  time to send pending states on SIGTERM/SIGINT, default ${DEFAULT_SHUTDOWN_TIMEOUT_MS}
-  DISCORD_API_URL           default ${DEFAULT_DISCORD_API_URL}
-${INTERACTIONS_USAGE}
-${PREDICT_USAGE}`;
+${environmentHelp()}`;
 
 export type ConfigResult =
   { readonly kind: "run"; readonly config: BotConfig } | { readonly kind: "help" } | { readonly kind: "error"; readonly message: string };
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function nonEmpty(value: string | undefined): string | null {
-  return value === undefined || value.trim() === "" ? null : value.trim();
-}
-
-/** A whole number setting at least `min`, or the error text naming the variable and the fix. */
-function wholeNumber(env: Env, name: string, fallback: number, min: number): number | string {
-  const text = nonEmpty(env[name]);
-  const value = text === null ? fallback : Number(text);
-  if (!Number.isSafeInteger(value) || value < min) return `${name} must be a whole number >= ${min}, got ${JSON.stringify(text)}`;
-  return value;
-}
 
 /**
  * This bot's default name in the consumer group: the host and pid say where it runs, and a random
@@ -217,45 +185,13 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
     if (arg === "--dry-run") dryRun = true;
     else return { kind: "error", message: `unknown argument ${JSON.stringify(arg)} (try --help)` };
   }
-  const discordToken = nonEmpty(env.DISCORD_TOKEN);
-  if (!dryRun && discordToken === null) {
+  const read = readSettings(BOT_SETTINGS, env);
+  if (!read.ok) return { kind: "error", message: read.message };
+  const settings = read.values;
+  if (!dryRun && settings.DISCORD_TOKEN === null) {
     return { kind: "error", message: "DISCORD_TOKEN is not set (use --dry-run to print updates instead)" };
   }
-  const notifyChannelId = nonEmpty(env.DIGITS_NOTIFY_CHANNEL_ID);
-  if (notifyChannelId !== null && !/^[0-9]{1,20}$/.test(notifyChannelId)) {
-    return { kind: "error", message: `DIGITS_NOTIFY_CHANNEL_ID must be a Discord id (digits), got ${JSON.stringify(notifyChannelId)}` };
-  }
-  const intervalText = nonEmpty(env.DIGITS_EDIT_INTERVAL_MS);
-  const editIntervalMs = intervalText === null ? DEFAULT_EDIT_INTERVAL_MS : Number(intervalText);
-  if (!Number.isSafeInteger(editIntervalMs) || editIntervalMs < 0) {
-    return {
-      kind: "error",
-      message: `DIGITS_EDIT_INTERVAL_MS must be a whole number of milliseconds, got ${JSON.stringify(intervalText)}`,
-    };
-  }
-  const notifyText = nonEmpty(env.DIGITS_NOTIFY_AT_END)?.toLowerCase() ?? "true";
-  if (notifyText !== "true" && notifyText !== "false") {
-    return { kind: "error", message: `DIGITS_NOTIFY_AT_END must be true or false, got ${JSON.stringify(notifyText)}` };
-  }
-  const rps = wholeNumber(env, "DIGITS_DISCORD_MAX_RPS", DEFAULT_DISCORD_MAX_RPS, 1);
-  if (typeof rps === "string") return { kind: "error", message: rps };
-  const shutdownTimeoutMs = wholeNumber(env, "DIGITS_SHUTDOWN_TIMEOUT_MS", DEFAULT_SHUTDOWN_TIMEOUT_MS, 0);
-  if (typeof shutdownTimeoutMs === "string") return { kind: "error", message: shutdownTimeoutMs };
-  const leaseMs = wholeNumber(env, "DIGITS_BOT_LEASE_MS", DEFAULT_LEASE_MS, 300);
-  if (typeof leaseMs === "string") return { kind: "error", message: leaseMs };
-  const claimIdleMs = wholeNumber(env, "DIGITS_BOT_CLAIM_MS", DEFAULT_CLAIM_IDLE_MS, 100);
-  if (typeof claimIdleMs === "string") return { kind: "error", message: claimIdleMs };
-  const silentAfterS = wholeNumber(env, "DIGITS_SILENT_AFTER_S", DEFAULT_SILENT_AFTER_S, 1);
-  if (typeof silentAfterS === "string") return { kind: "error", message: silentAfterS };
-  // The same bounds as the Python settings (settings.py, EventsSettings).
-  const streamMaxlen = wholeNumber(env, "EVENTS__STREAM_MAXLEN", DEFAULT_STREAM_MAXLEN, 1000);
-  if (typeof streamMaxlen === "string") return { kind: "error", message: streamMaxlen };
-  const streamMaxAgeS = wholeNumber(env, "EVENTS__STREAM_MAX_AGE_S", DEFAULT_STREAM_MAX_AGE_S, 60);
-  if (typeof streamMaxAgeS === "string") return { kind: "error", message: streamMaxAgeS };
-  const groupText = nonEmpty(env.DIGITS_BOT_GROUP);
-  if (groupText !== null && !/^[A-Za-z0-9._-]{1,64}$/.test(groupText)) {
-    return { kind: "error", message: `DIGITS_BOT_GROUP must be 1-64 letters, digits, '.', '_' or '-', got ${JSON.stringify(groupText)}` };
-  }
+  const groupText = settings.DIGITS_BOT_GROUP;
   const interactions = loadInteractionSettings(env);
   if (interactions.kind === "error") return { kind: "error", message: interactions.message };
   // A dry run never touches what production reads, whatever the environment says (an operator's
@@ -266,24 +202,24 @@ export function loadConfig(argv: readonly string[], env: Env): ConfigResult {
     kind: "run",
     config: {
       dryRun,
-      discordToken,
-      discordApiUrl: nonEmpty(env.DISCORD_API_URL) ?? DEFAULT_DISCORD_API_URL,
-      redisUrl: nonEmpty(env.REDIS_URL) ?? DEFAULT_REDIS_URL,
-      eventsStream: nonEmpty(env.DIGITS_EVENTS_STREAM) ?? DEFAULT_EVENTS_STREAM,
-      eventsChannel: nonEmpty(env.DIGITS_EVENTS_CHANNEL) ?? DEFAULT_EVENTS_CHANNEL,
-      streamMaxlen,
-      streamMaxAgeS,
+      discordToken: settings.DISCORD_TOKEN,
+      discordApiUrl: settings.DISCORD_API_URL,
+      redisUrl: settings.REDIS_URL,
+      eventsStream: settings.DIGITS_EVENTS_STREAM,
+      eventsChannel: settings.DIGITS_EVENTS_CHANNEL,
+      streamMaxlen: settings.EVENTS__STREAM_MAXLEN,
+      streamMaxAgeS: settings.EVENTS__STREAM_MAX_AGE_S,
       group,
       throwawayGroup: dryRun,
-      consumer: nonEmpty(env.DIGITS_BOT_CONSUMER) ?? defaultConsumer(),
-      leaseMs,
-      claimIdleMs,
-      silentAfterS,
-      notifyChannelId,
-      editIntervalMs,
-      notifyAtEnd: notifyText === "true",
-      discordMaxRps: rps,
-      shutdownTimeoutMs,
+      consumer: settings.DIGITS_BOT_CONSUMER ?? defaultConsumer(),
+      leaseMs: settings.DIGITS_BOT_LEASE_MS,
+      claimIdleMs: settings.DIGITS_BOT_CLAIM_MS,
+      silentAfterS: settings.DIGITS_SILENT_AFTER_S,
+      notifyChannelId: settings.DIGITS_NOTIFY_CHANNEL_ID,
+      editIntervalMs: settings.DIGITS_EDIT_INTERVAL_MS,
+      notifyAtEnd: settings.DIGITS_NOTIFY_AT_END,
+      discordMaxRps: settings.DIGITS_DISCORD_MAX_RPS,
+      shutdownTimeoutMs: settings.DIGITS_SHUTDOWN_TIMEOUT_MS,
       interactions: interactions.kind === "on" && !dryRun ? interactions.settings : null,
     },
   };

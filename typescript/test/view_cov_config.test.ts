@@ -87,7 +87,7 @@ void test("each number setting names itself, its bound and the value when it is 
   assert.equal(error({ DIGITS_SHUTDOWN_TIMEOUT_MS: "-1" }), 'DIGITS_SHUTDOWN_TIMEOUT_MS must be a whole number >= 0, got "-1"');
   assert.equal(error({ DIGITS_BOT_CLAIM_MS: "99" }), 'DIGITS_BOT_CLAIM_MS must be a whole number >= 100, got "99"');
   assert.equal(error({ DIGITS_SILENT_AFTER_S: "0" }), 'DIGITS_SILENT_AFTER_S must be a whole number >= 1, got "0"');
-  assert.equal(error({ DIGITS_EDIT_INTERVAL_MS: "-1" }), 'DIGITS_EDIT_INTERVAL_MS must be a whole number of milliseconds, got "-1"');
+  assert.equal(error({ DIGITS_EDIT_INTERVAL_MS: "-1" }), 'DIGITS_EDIT_INTERVAL_MS must be a whole number >= 0, got "-1"');
   assert.equal(
     error({ DIGITS_NOTIFY_CHANNEL_ID: "1".repeat(21) }),
     `DIGITS_NOTIFY_CHANNEL_ID must be a Discord id (digits), got "${"1".repeat(21)}"`,

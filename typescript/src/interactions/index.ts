@@ -17,7 +17,7 @@ import { handleTrain, type TrainDeps } from "./train.ts";
 
 export { cancelButton } from "./cancel.ts";
 export { releaseActive } from "./active.ts";
-export { INTERACTIONS_USAGE, loadInteractionSettings, type InteractionSettings } from "./settings.ts";
+export { loadInteractionSettings, type InteractionSettings } from "./settings.ts";
 export type { InteractionReplies } from "./server.ts";
 
 /** What /jobs reads besides TrainDeps: the bot's job and message stores and their key prefix. */

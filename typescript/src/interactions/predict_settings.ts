@@ -1,15 +1,18 @@
 // /predict's settings, read from the environment beside the endpoint's (settings.ts): where
 // attachments may be fetched from, how long the bot waits for a prediction worker, and the
-// per-user rate limit. The size limit is the request schema's: its image_base64 maxLength.
+// per-user rate limit. The size limit is the request schema's: its image_base64 maxLength. The
+// environment's settings, defaults and bounds are settings_schema.ts's (PREDICT_SETTINGS).
 
 import { z } from "zod";
 import { DigitsPredictV1 } from "../generated/contracts.ts";
 import { PREDICT_QUEUE, PREDICT_RATE_KEY, PREDICT_RESULT_KEY } from "../generated/names.ts";
+import { readSettings, type Env } from "../settings_kinds.ts";
+import { PREDICT_SETTINGS as S } from "../settings_schema.ts";
 
 /** Discord serves attachments from its CDN; tests point this at the stand-in. */
-export const DEFAULT_ATTACHMENT_ORIGIN = "https://cdn.discordapp.com";
-export const DEFAULT_PREDICT_TIMEOUT_S = 15;
-export const DEFAULT_PREDICTS_PER_MINUTE = 6;
+export const DEFAULT_ATTACHMENT_ORIGIN = S.DIGITS_ATTACHMENT_ORIGIN.parse(undefined);
+export const DEFAULT_PREDICT_TIMEOUT_S = S.DIGITS_PREDICT_TIMEOUT_S.parse(undefined);
+export const DEFAULT_PREDICTS_PER_MINUTE = S.DIGITS_PREDICTS_PER_MINUTE.parse(undefined);
 /** Fetching one attachment, headers and body, takes at most this long. */
 export const FETCH_TIMEOUT_MS = 5000;
 
@@ -26,31 +29,15 @@ export interface PredictSettings {
   readonly queue: string;
 }
 
-export const PREDICT_USAGE = `  DIGITS_ATTACHMENT_ORIGIN  where /predict may fetch pictures from, default ${DEFAULT_ATTACHMENT_ORIGIN}
-  DIGITS_PREDICT_TIMEOUT_S  how long /predict waits for a prediction worker, default ${DEFAULT_PREDICT_TIMEOUT_S}
-  DIGITS_PREDICTS_PER_MINUTE  /predict requests per user per minute, default ${DEFAULT_PREDICTS_PER_MINUTE}`;
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function whole(env: Env, name: string, fallback: number, max: number): number {
-  const value = env[name]?.trim() ?? "";
-  const parsed = value === "" ? fallback : Number(value);
-  if (Number.isSafeInteger(parsed) && parsed >= 1 && parsed <= max) return parsed;
-  throw new Error(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(value)}; unset it for ${fallback}`);
-}
-
 /** The settings, or an Error naming the variable and the fix. */
 export function loadPredictSettings(env: Env): PredictSettings {
-  const origin = env["DIGITS_ATTACHMENT_ORIGIN"]?.trim() || DEFAULT_ATTACHMENT_ORIGIN;
-  if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
-    throw new Error(
-      `DIGITS_ATTACHMENT_ORIGIN must be an origin such as ${DEFAULT_ATTACHMENT_ORIGIN} (no path), got ${JSON.stringify(origin)}`,
-    );
-  }
+  const read = readSettings(S, env);
+  if (!read.ok) throw new Error(read.message);
+  const v = read.values;
   return {
-    attachmentOrigin: origin,
-    timeoutS: whole(env, "DIGITS_PREDICT_TIMEOUT_S", DEFAULT_PREDICT_TIMEOUT_S, 600),
-    perMinute: whole(env, "DIGITS_PREDICTS_PER_MINUTE", DEFAULT_PREDICTS_PER_MINUTE, 100_000),
+    attachmentOrigin: v.DIGITS_ATTACHMENT_ORIGIN,
+    timeoutS: v.DIGITS_PREDICT_TIMEOUT_S,
+    perMinute: v.DIGITS_PREDICTS_PER_MINUTE,
     queue: PREDICT_QUEUE,
   };
 }
