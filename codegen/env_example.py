@@ -38,7 +38,7 @@ HEADER = """\
 RECOMMENDED: dict[str, tuple[str, str]] = {
     "EVENTS__BATCH_EVERY": (
         "0",
-        "Off while a rollout mixes old and new workers and bots (README, Rollout): batch events "
+        "Off while a rollout mixes old and new workers and bots (docs/rollout.md): batch events "
         "are most of the traffic, and a worker of an earlier release gets each one appended to "
         "the log twice. Then enable them gradually: set "
         f"{defaults.BATCH_EVERY} on one worker, watch the bots' stats lines (edits, errors) and "
