@@ -4,21 +4,18 @@
 
 import { REST } from "@discordjs/rest";
 import { Routes } from "discord-api-types/v10";
-import { DEFAULT_DISCORD_API_URL } from "../src/config.ts";
 import { toDeliveryError } from "../src/discord_rest.ts";
 import { allCommands } from "../src/interactions/command.ts";
+import { readSettings, type Env } from "../src/settings_kinds.ts";
+import { environmentHelp, REGISTER_SETTINGS } from "../src/settings_schema.ts";
 
 export const REGISTER_USAGE = `Usage: npm run register-commands
 
 Registers the bot's slash commands (/train, /predict, /jobs) with Discord, replacing the ones registered before.
 
 Environment:
-  DISCORD_TOKEN           bot token (required)
-  DISCORD_APPLICATION_ID  the application's id (required)
-  DISCORD_GUILD_ID        register in this guild only (applies at once; without it: every guild)
-  DISCORD_API_URL         default ${DEFAULT_DISCORD_API_URL}`;
+${environmentHelp([REGISTER_SETTINGS])}`;
 
-type Env = Readonly<Record<string, string | undefined>>;
 type Write = (text: string) => void;
 
 export async function registerCommands(argv: readonly string[], env: Env, out: Write, err: Write): Promise<number> {
@@ -26,23 +23,14 @@ export async function registerCommands(argv: readonly string[], env: Env, out: W
     out(`${REGISTER_USAGE}\n`);
     return 0;
   }
-  const token = env.DISCORD_TOKEN?.trim() ?? "";
-  const application = env.DISCORD_APPLICATION_ID?.trim() ?? "";
-  const guild = env.DISCORD_GUILD_ID?.trim() ?? "";
-  const missing = [token === "" ? "DISCORD_TOKEN" : "", /^[0-9]{1,20}$/.test(application) ? "" : "DISCORD_APPLICATION_ID"].filter(
-    (name) => name !== "",
-  );
-  if (missing.length > 0 || (guild !== "" && !/^[0-9]{1,20}$/.test(guild))) {
-    err(`register-commands: set ${missing.join(" and ") || "DISCORD_GUILD_ID to a guild id (digits)"} (see --help)\n`);
+  const read = readSettings(REGISTER_SETTINGS, env);
+  if (!read.ok) {
+    err(`register-commands: ${read.message} (see --help)\n`);
     return 2;
   }
-  const rest = new REST({
-    api: env.DISCORD_API_URL?.trim() || DEFAULT_DISCORD_API_URL,
-    version: "10",
-    retries: 2,
-    timeout: 10_000,
-  }).setToken(token);
-  const route = guild === "" ? Routes.applicationCommands(application) : Routes.applicationGuildCommands(application, guild);
+  const { DISCORD_TOKEN: token, DISCORD_APPLICATION_ID: application, DISCORD_GUILD_ID: guild } = read.values;
+  const rest = new REST({ api: read.values.DISCORD_API_URL, version: "10", retries: 2, timeout: 10_000 }).setToken(token);
+  const route = guild === null ? Routes.applicationCommands(application) : Routes.applicationGuildCommands(application, guild);
   const commands = allCommands();
   try {
     await rest.put(route, { body: commands });
@@ -52,7 +40,7 @@ export async function registerCommands(argv: readonly string[], env: Env, out: W
     err(`register-commands: ${failure.message}${hint}\n`);
     return 1;
   }
-  const where = guild === "" ? "every guild (global)" : `guild ${guild}`;
+  const where = guild === null ? "every guild (global)" : `guild ${guild}`;
   const names = commands.map((command) => `/${command.name} (${String(command.options?.length ?? 0)} options)`).join(", ");
   out(`registered ${names} for application ${application} in ${where}\n`);
   return 0;

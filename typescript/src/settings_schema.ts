@@ -87,6 +87,18 @@ export const PREDICT_SETTINGS = {
   DIGITS_PREDICTS_PER_MINUTE: whole({ help: "/predict: requests per user per minute", default: "6" }, 1, 100_000),
 } satisfies Shape;
 
+/** `npm run register-commands`'s (scripts/register_commands.ts): a tool an operator runs, not a service setting. */
+export const REGISTER_SETTINGS = {
+  DISCORD_TOKEN: requiredText({ help: "bot token (required)", secret: true }, /./, "set to the bot token"),
+  DISCORD_APPLICATION_ID: requiredText({ help: "the application's id (required)" }, SNOWFLAKE, "the application's id (digits)"),
+  DISCORD_GUILD_ID: optionalText(
+    { help: "register in this guild only (applies at once; without it: every guild)" },
+    SNOWFLAKE,
+    "a guild id (digits)",
+  ),
+  DISCORD_API_URL: BOT_SETTINGS.DISCORD_API_URL,
+} satisfies Shape;
+
 /** Each group of settings with the lines the example file puts above it. */
 const GROUPS: readonly (readonly [Shape, readonly string[]])[] = [
   [BOT_SETTINGS, []],
@@ -103,8 +115,9 @@ const GROUPS: readonly (readonly [Shape, readonly string[]])[] = [
 const NAME_WIDTH = 26;
 
 /** The Environment section of --help: one line per setting (two where the name is long). */
-export function environmentHelp(): string {
-  return GROUPS.flatMap(([shape]) => describe(shape))
+export function environmentHelp(shapes: readonly Shape[] = GROUPS.map(([shape]) => shape)): string {
+  return shapes
+    .flatMap((shape) => describe(shape))
     .map(([name, doc]) => `  ${name.padEnd(NAME_WIDTH)}${name.length >= NAME_WIDTH ? `\n  ${" ".repeat(NAME_WIDTH)}` : ""}${helpText(doc)}`)
     .join("\n");
 }

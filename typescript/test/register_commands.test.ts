@@ -86,10 +86,15 @@ void test("refusals: settings missing (2), token refused (1), never printing the
   assert.deepEqual(await run({}), {
     code: 2,
     out: "",
-    err: "register-commands: set DISCORD_TOKEN and DISCORD_APPLICATION_ID (see --help)\n",
+    err: "register-commands: DISCORD_TOKEN must be set to the bot token (see --help)\n",
   });
   const badGuild = await run({ DISCORD_TOKEN: "t", DISCORD_APPLICATION_ID: "1", DISCORD_GUILD_ID: "x" });
-  assert.equal(badGuild.err, "register-commands: set DISCORD_GUILD_ID to a guild id (digits) (see --help)\n");
+  assert.equal(badGuild.err, 'register-commands: DISCORD_GUILD_ID must be a guild id (digits), got "x" (see --help)\n');
+  const noApplication = await run({ DISCORD_TOKEN: "t" });
+  assert.equal(
+    noApplication.err,
+    "register-commands: DISCORD_APPLICATION_ID must be the application's id (digits), got null (see --help)\n",
+  );
   discord.token = "right-token";
   try {
     const refused = await run({ DISCORD_TOKEN: "wrong-secret", DISCORD_APPLICATION_ID: "424242" });
