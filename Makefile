@@ -9,7 +9,7 @@ TS := typescript
 DATA_ROOT ?= data/mnist
 
 .PHONY: help setup data codegen check-drift check-compat lock-schemas lint test test-py test-ts \
-        check train demo bench-events bench-train bench-overhead bench-bot bench-light chaos
+        check train demo bench-events bench-train bench-overhead bench-bot bench-light bench-predict chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ chaos: setup ## fault schedules vs the real system: SEED=n replays one; SEEDS=n 
 
 bench-light: setup ## start time and RSS of --help, tail, intake, enqueue -> bench/results/light.json
 	$(PY) -m bench.light_commands
+
+bench-predict: setup ## 200 held-out digits through /predict, bot to worker -> bench/results/predict.json
+	$(PY) -m bench.predict
 
 bench-bot: setup ## bot decode+fold throughput and delivery of 200 jobs -> bench/results/bot.json
 	cd $(TS) && npm run bench

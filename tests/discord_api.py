@@ -25,6 +25,9 @@ and answers as Discord does (the sources are named where each answer is made):
   ``parse`` with ``users``).
 
 It can also answer 429 to the next requests, or 404 Unknown Message for messages marked deleted.
+For ``/predict`` it serves files as Discord's CDN serves attachments (``GET /attachments/<path>``,
+see ``attach``) and records edits of an interaction's deferred answer (``PATCH
+/webhooks/<application>/<token>/messages/@original``: no bot token, outside the global limit).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ API_PREFIX = "/api/v10"
 DM_PATH = "/users/@me/channels"
 _CREATE = re.compile(r"^/channels/([^/]+)/messages$")
 _EDIT = re.compile(r"^/channels/([^/]+)/messages/([^/]+)$")
+_ORIGINAL = re.compile(r"^/webhooks/([0-9]+)/([^/]+)/messages/(?:@|%40)original$")
+ATTACHMENTS = "/attachments/"
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_USER = 10013
@@ -142,6 +147,13 @@ class Request:
         return self.method == "PATCH" and _EDIT.match(self.path) is not None
 
     @property
+    def interaction_token(self) -> str | None:
+        """The token of the interaction whose deferred answer this edits; None for other
+        requests."""
+        match = _ORIGINAL.match(self.path) if self.method == "PATCH" else None
+        return None if match is None else match.group(2)
+
+    @property
     def is_notification(self) -> bool:
         """A create without an embed that replies to another message (the end notification)."""
         body = self.body
@@ -191,6 +203,8 @@ class DiscordApi:
     """Channel ids that answer 404 Unknown Channel (10003)."""
     unknown_users: set[str] = field(default_factory=set)
     """User ids that answer 404 Unknown User (10013) when a DM is opened."""
+    attachments: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    """What ``GET /attachments/<path>`` serves, by path: the bytes and their content type."""
     _next_id: int = 1000
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _recent: list[float] = field(default_factory=list)
@@ -218,6 +232,15 @@ class DiscordApi:
     def notifications(self) -> list[Request]:
         """Successful end notifications (replies without an embed), in order of arrival."""
         return [r for r in self.answered() if r.is_notification]
+
+    def attach(self, path: str, data: bytes, content_type: str = "image/png") -> str:
+        """Serves ``data`` as Discord's CDN serves an attachment; its URL."""
+        self.attachments[path] = (data, content_type)
+        return f"{self.url.removesuffix('/api')}{ATTACHMENTS}{path}"
+
+    def interaction_edits(self, token: str) -> list[Request]:
+        """The edits of the deferred answer of the interaction ``token``, in order of arrival."""
+        return [r for r in self.answered() if r.interaction_token == token]
 
     def too_many(self) -> int:
         """Requests answered 429, scripted or not."""
@@ -349,6 +372,14 @@ class DiscordApi:
     def _answer(
         self, method: str, path: str, body: object, authorization: str | None, files: Files
     ) -> tuple[int, object, dict[str, str]]:
+        original = _ORIGINAL.match(path) if method == "PATCH" else None
+        if original is not None:  # an interaction's webhook: its token is the credential
+            if not isinstance(body, dict):
+                return invalid_form(field_error(("_body",), "BASE_TYPE_INVALID", "Invalid JSON"))
+            problem = body_problem(body) if self.strict else None
+            if problem is not None:
+                return invalid_form(problem)
+            return 200, {"id": original.group(2), "content": body.get("content", "")}, {}
         if self.token is not None and authorization != f"Bot {self.token}":
             return 401, {"code": 0, "message": "401: Unauthorized"}, {}
         if self.rate_limit_count > 0:
@@ -485,7 +516,14 @@ def serve_discord_api(api: DiscordApi) -> Iterator[DiscordApi]:
             self._serve()
 
         def do_GET(self) -> None:
-            self._serve()
+            if not self.path.startswith(ATTACHMENTS):
+                self._serve()
+                return
+            served = api.attachments.get(self.path.removeprefix(ATTACHMENTS))
+            if served is None:
+                self.reply(404, b'{"message": "404: Not Found"}')
+            else:
+                self.reply(200, served[0], content_type=served[1])
 
     with serve(Handler) as base:
         api.url = f"{base}/api"

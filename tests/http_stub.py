@@ -14,11 +14,17 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        """Sends one JSON answer; a client that gave up waiting is not an error."""
+    def reply(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        """Sends one answer (JSON unless told); a client that gave up waiting is not an error."""
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)

@@ -219,3 +219,35 @@ def test_multipart_upload_and_end_notifications_apart_from_the_live_message() ->
     assert [r.files for r in api.messages()] == [(("files[0]", "chart.png", png),)]
     assert api.latest_embed() == {"title": "t"}
     assert [r.body for r in api.notifications()] == [note]
+
+
+def test_attachments_are_served_as_the_cdn_serves_them() -> None:
+    png = b"\x89PNG\r\n\x1a\nbytes"
+    with serve_discord_api(DiscordApi()) as api:
+        url = api.attach("901/77/digit.png", png)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            served = (response.status, response.headers["Content-Type"], response.read())
+        missing_url = url.replace("digit.png", "other.png")
+        try:
+            urllib.request.urlopen(missing_url, timeout=10)
+            raise AssertionError("an unknown attachment was served")
+        except urllib.error.HTTPError as error:
+            missing = error.code
+    assert url.endswith("/attachments/901/77/digit.png") and "/api" not in url
+    assert served == (200, "image/png", png)
+    assert missing == 404
+
+
+def test_edits_of_an_interaction_answer_are_recorded_by_token_without_a_bot_token() -> None:
+    api = DiscordApi(token="good", global_per_second=1)
+    path = "/webhooks/424242/tok-1/messages/@original"
+    with serve_discord_api(api):
+        first = call(api, "PATCH", path, {"content": "Reads 7"}, token="none", multipart=b"png")
+        second = call(api, "PATCH", path.replace("@", "%40"), {"content": "again"}, token="none")
+        bad = call(api, "PATCH", path, {"embeds": [{"title": "x" * 300}]}, token="none")
+        other = call(api, "PATCH", "/webhooks/424242/tok-2/messages/@original", [1])
+    assert (first[0], second[0], bad[0], other[0]) == (200, 200, 400, 400)
+    edits = api.interaction_edits("tok-1")
+    assert [r.body for r in edits] == [{"content": "Reads 7"}, {"content": "again"}]
+    assert edits[0].files == (("files[0]", "chart.png", b"png"),)
+    assert api.interaction_edits("tok-2") == []
