@@ -29,8 +29,9 @@ HEADER = """\
 # Every setting of digits training events, with its default. Copy to /etc/digits/digits.env
 # (mode 0600: it holds secrets), uncomment and change what you need; the systemd units in
 # deploy/systemd read it. Written by `make codegen` from the settings' one home on each side:
-# python/src/handwriting_ai/settings.py (this part) and the bot's typescript/src/settings_schema.ts
-# (its part, also its `npm start -- --help`); `make check-drift` fails when this file differs.
+# python/src/handwriting_ai/settings.py (this part) and the bot's
+# typescript/src/shared/settings_schema.ts (its part, also its `npm start -- --help`);
+# `make check-drift` fails when this file differs.
 
 ## Worker and tools (Python)
 """

@@ -59,5 +59,5 @@ def _attribute(paths: list[str]) -> dict[str, str]:
 def test_gitattributes_marks_generated_files_and_the_lock_only() -> None:
     marked = [*_generated(), "schemas/lock.json"]
     assert _attribute(marked) == dict.fromkeys(marked, "true")
-    plain = ["codegen/generate.py", "schemas/common.json", "typescript/src/decode.ts"]
+    plain = ["codegen/generate.py", "schemas/common.json", "typescript/src/events/decode.ts"]
     assert _attribute(plain) == dict.fromkeys(plain, "unspecified")

@@ -1,6 +1,6 @@
 """JSON numbers: whole numbers exact, other numbers the nearest double, non-finite refused.
 
-The same rule is in the bot (typescript/src/decode.ts); tests/vectors/ holds the cases both
+The same rule is in the bot (typescript/src/events/decode.ts); tests/vectors/ holds the cases both
 suites check.
 """
 

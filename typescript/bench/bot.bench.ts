@@ -4,10 +4,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
-import { decodeEvent } from "../src/decode.ts";
-import { foldRuns, jobKey, jobOf } from "../src/jobs.ts";
-import type { JobState } from "../src/state.ts";
-import { renderJob } from "../src/render.ts";
+import { decodeEvent } from "../src/events/decode.ts";
+import { foldRuns, jobKey, jobOf } from "../src/jobs/job.ts";
+import type { JobState } from "../src/jobs/state.ts";
+import { renderJob } from "../src/view/render.ts";
 
 const OUT = join(import.meta.dirname, "..", "..", "bench", "results", "bot.json");
 const JOBS = 100;

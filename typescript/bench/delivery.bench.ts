@@ -8,12 +8,17 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { DEFAULT_DISCORD_MAX_RPS, DEFAULT_EDIT_INTERVAL_MS, DISCORD_CHANNEL_BURST, DISCORD_CHANNEL_WINDOW_MS } from "../src/config.ts";
-import { Delivery } from "../src/delivery.ts";
-import { RestDiscordPort } from "../src/discord_rest.ts";
-import { silentLogger } from "../src/log.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+import {
+  DEFAULT_DISCORD_MAX_RPS,
+  DEFAULT_EDIT_INTERVAL_MS,
+  DISCORD_CHANNEL_BURST,
+  DISCORD_CHANNEL_WINDOW_MS,
+} from "../src/shared/limits.ts";
+import { Delivery } from "../src/discord/delivery.ts";
+import { RestDiscordPort } from "../src/discord/discord_rest.ts";
+import { silentLogger } from "../src/shared/log.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import { FakeDiscord } from "../test/fake_discord.ts";
 
 const OUT = join(import.meta.dirname, "..", "..", "bench", "results", "bot.json");

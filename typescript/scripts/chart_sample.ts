@@ -3,10 +3,10 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeEvent } from "../src/decode.ts";
-import { renderChartPng } from "../src/chart.ts";
-import { renderJob, renderText } from "../src/render.ts";
-import { foldEvent, type JobState } from "../src/state.ts";
+import { decodeEvent } from "../src/events/decode.ts";
+import { renderChartPng } from "../src/view/chart.ts";
+import { renderJob, renderText } from "../src/view/render.ts";
+import { foldEvent, type JobState } from "../src/jobs/state.ts";
 import { sampleRun } from "./sample_run.ts";
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), "..", "docs", "chart-sample.png");

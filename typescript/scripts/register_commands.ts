@@ -4,10 +4,10 @@
 
 import { REST } from "@discordjs/rest";
 import { Routes } from "discord-api-types/v10";
-import { toDeliveryError } from "../src/discord_rest.ts";
+import { toDeliveryError } from "../src/discord/discord_rest.ts";
 import { allCommands } from "../src/interactions/command.ts";
-import { readSettings, type Env } from "../src/settings_kinds.ts";
-import { environmentHelp, REGISTER_SETTINGS } from "../src/settings_schema.ts";
+import { readSettings, type Env } from "../src/shared/settings_kinds.ts";
+import { environmentHelp, REGISTER_SETTINGS } from "../src/shared/settings_schema.ts";
 
 export const REGISTER_USAGE = `Usage: npm run register-commands
 

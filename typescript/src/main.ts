@@ -1,10 +1,10 @@
-// Entry point: `npm start [-- --dry-run | --help]`. Starts the bot (src/startup.ts) and stops it
-// in order on SIGTERM/SIGINT (src/signals.ts: one deadline; a second signal exits at once).
+// Entry point: `npm start [-- --dry-run | --help]`. Starts the bot (app/startup.ts) and stops it
+// in order on SIGTERM/SIGINT (app/signals.ts: one deadline; a second signal exits at once).
 
-import { loadConfig, USAGE, type BotConfig } from "./config.ts";
-import { stderrLogger } from "./log.ts";
-import { signalHandler } from "./signals.ts";
-import { startBot, startFailureLine, type RunningBot } from "./startup.ts";
+import { loadConfig, USAGE, type BotConfig } from "./app/config.ts";
+import { stderrLogger } from "./shared/log.ts";
+import { signalHandler } from "./app/signals.ts";
+import { startBot, startFailureLine, type RunningBot } from "./app/startup.ts";
 
 /** Past the shutdown's own deadline, this long is left for the last clean-up before exit 1. */
 const EXIT_GRACE_MS = 2000;

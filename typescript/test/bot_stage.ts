@@ -4,8 +4,8 @@
 
 import { after, before } from "node:test";
 import type { Redis } from "ioredis";
-import { silentLogger } from "../src/log.ts";
-import { commandClient } from "../src/redis_clients.ts";
+import { silentLogger } from "../src/shared/log.ts";
+import { commandClient } from "../src/app/redis_clients.ts";
 import { FakeDiscord } from "./fake_discord.ts";
 import { RedisServer } from "./redis_server.ts";
 

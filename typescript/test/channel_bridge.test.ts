@@ -8,19 +8,13 @@ import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { after, before, test } from "node:test";
 import type { Redis } from "ioredis";
-import { ChannelBridge, seenKeyOf } from "../src/channel_bridge.ts";
-import {
-  CHANNEL_SEEN_TTL_S,
-  DEFAULT_STREAM_MAX_AGE_S,
-  DEFAULT_STREAM_MAXLEN,
-  loadConfig,
-  MAX_BRIDGE_QUEUE,
-  STREAM_TRIM_EVERY_MS,
-} from "../src/config.ts";
-import { InvalidLog } from "../src/invalid_log.ts";
-import type { Logger } from "../src/log.ts";
-import { silentLogger } from "../src/log.ts";
-import { commandClient, subscriberClient } from "../src/redis_clients.ts";
+import { ChannelBridge, seenKeyOf } from "../src/events/channel_bridge.ts";
+import { DEFAULT_STREAM_MAX_AGE_S, DEFAULT_STREAM_MAXLEN, loadConfig } from "../src/app/config.ts";
+import { CHANNEL_SEEN_TTL_S, MAX_BRIDGE_QUEUE, STREAM_TRIM_EVERY_MS } from "../src/shared/limits.ts";
+import { InvalidLog } from "../src/events/invalid_log.ts";
+import type { Logger } from "../src/shared/log.ts";
+import { silentLogger } from "../src/shared/log.ts";
+import { commandClient, subscriberClient } from "../src/app/redis_clients.ts";
 import { completed, legacyText, started } from "./fixtures.ts";
 import { RedisServer } from "./redis_server.ts";
 

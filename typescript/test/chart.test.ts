@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { PNG } from "pngjs";
-import { CHART_HEIGHT, CHART_SCALE, CHART_WIDTH, chartFor, chartRenderCount, chartSvg } from "../src/chart.ts";
-import { decodeEvent } from "../src/decode.ts";
-import { renderJob } from "../src/render.ts";
-import { bucket, sparkline } from "../src/sparkline.ts";
-import { foldEvent, type JobState } from "../src/state.ts";
+import { CHART_HEIGHT, CHART_SCALE, CHART_WIDTH, chartFor, chartRenderCount, chartSvg } from "../src/view/chart.ts";
+import { decodeEvent } from "../src/events/decode.ts";
+import { renderJob } from "../src/view/render.ts";
+import { bucket, sparkline } from "../src/view/sparkline.ts";
+import { foldEvent, type JobState } from "../src/jobs/state.ts";
 import { sampleRun } from "../scripts/sample_run.ts";
 
 /** Every state the bot holds while it folds `texts`, in order. */

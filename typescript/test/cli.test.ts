@@ -7,9 +7,11 @@ import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import { DEFAULT_BOT_GROUP, DEFAULT_EDIT_INTERVAL_MS, DEFAULT_EVENTS_STREAM, loadConfig } from "../src/config.ts";
+import { DEFAULT_EVENTS_STREAM, loadConfig } from "../src/app/config.ts";
+import { DEFAULT_EDIT_INTERVAL_MS } from "../src/shared/limits.ts";
+import { DEFAULT_BOT_GROUP } from "../src/shared/settings_schema.ts";
 import { RedisServer } from "./redis_server.ts";
-import { redactUrl } from "../src/log.ts";
+import { redactUrl } from "../src/shared/log.ts";
 import { started } from "./fixtures.ts";
 
 const MAIN = join(import.meta.dirname, "..", "src", "main.ts");

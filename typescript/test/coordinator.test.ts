@@ -3,13 +3,13 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Coordinator } from "../src/coordinator.ts";
-import { Delivery } from "../src/delivery.ts";
-import { MemoryJobStore, type JobStore, type LeaseRenewal, type StoredEntry, type StoredEvents } from "../src/job_store.ts";
-import type { JobId } from "../src/jobs.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
-import type { LogEntry } from "../src/stream_reader.ts";
+import { Coordinator } from "../src/relay/coordinator.ts";
+import { Delivery } from "../src/discord/delivery.ts";
+import { MemoryJobStore, type JobStore, type LeaseRenewal, type StoredEntry, type StoredEvents } from "../src/jobs/job_store.ts";
+import type { JobId } from "../src/jobs/job.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
+import type { LogEntry } from "../src/events/stream_reader.ts";
 import { FakePort } from "./fake_port.ts";
 import { BIG_USER_ID, completed, epochDone, started } from "./fixtures.ts";
 

@@ -4,12 +4,12 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Delivery } from "../src/delivery.ts";
-import { DeliveryError } from "../src/discord_port.ts";
-import type { Logger } from "../src/log.ts";
-import { MemoryMessageStore, type MessageStore } from "../src/message_store.ts";
-import type { RenderedMessage } from "../src/render.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+import { Delivery } from "../src/discord/delivery.ts";
+import { DeliveryError } from "../src/discord/discord_port.ts";
+import type { Logger } from "../src/shared/log.ts";
+import { MemoryMessageStore, type MessageStore } from "../src/discord/message_store.ts";
+import type { RenderedMessage } from "../src/view/render.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import { FakePort, msg } from "./fake_port.ts";
 
 const fast = (): RequestScheduler => new RequestScheduler({ maxRps: 1_000_000, channelBurst: 1_000_000, safetyMs: 0 });

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import { DeliveryError, showsSent } from "../src/discord_port.ts";
-import { RestDiscordPort, toDeliveryError } from "../src/discord_rest.ts";
+import { DeliveryError, showsSent } from "../src/discord/discord_port.ts";
+import { RestDiscordPort, toDeliveryError } from "../src/discord/discord_rest.ts";
 
 interface Scripted {
   readonly status: number;

@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ButtonStyle, ComponentType } from "discord-api-types/v10";
 import { Redis } from "ioredis";
-import { ConsoleDiscordPort } from "../src/console_port.ts";
-import { MemoryJobStore, RedisJobStore, memberOf, parseJobKey } from "../src/job_store.ts";
-import { silentLogger, type Logger } from "../src/log.ts";
-import { RedisMessageStore } from "../src/message_store.ts";
-import { commandClient, waitForRedis } from "../src/redis_clients.ts";
-import { StreamReader, claimReply, type LogEntry } from "../src/stream_reader.ts";
+import { ConsoleDiscordPort } from "../src/discord/console_port.ts";
+import { MemoryJobStore, RedisJobStore, memberOf, parseJobKey } from "../src/jobs/job_store.ts";
+import { silentLogger, type Logger } from "../src/shared/log.ts";
+import { RedisMessageStore } from "../src/discord/message_store.ts";
+import { commandClient, waitForRedis } from "../src/app/redis_clients.ts";
+import { StreamReader, claimReply, type LogEntry } from "../src/events/stream_reader.ts";
 import { RedisServer } from "./redis_server.ts";
 
 let server: RedisServer;

@@ -18,7 +18,7 @@ function file(path: string, lines: [number, number], branches: [number, number])
 }
 
 void test("only the bot's own code counts: src/, not generated code, tests or scripts", () => {
-  assert.ok(isBotSource(join(ROOT, "src/decode.ts"), ROOT));
+  assert.ok(isBotSource(join(ROOT, "src/events/decode.ts"), ROOT));
   assert.ok(!isBotSource(join(ROOT, "src/generated/contracts.ts"), ROOT));
   assert.ok(!isBotSource(join(ROOT, "test/decode.test.ts"), ROOT));
   assert.ok(!isBotSource(join(ROOT, "scripts/coverage-gate.ts"), ROOT));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MAX_EVENT_BYTES } from "../src/config.ts";
-import { decodeEvent, decodeEventBytes, decodeTrainRequest, parseJson } from "../src/decode.ts";
+import { MAX_EVENT_BYTES } from "../src/shared/limits.ts";
+import { decodeEvent, decodeEventBytes, decodeTrainRequest, parseJson } from "../src/events/decode.ts";
 import { BIG_USER_ID, eventText, legacyText, started } from "./fixtures.ts";
 
 function reasonOf(text: string): string {

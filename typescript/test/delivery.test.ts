@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
-import { Delivery, type Target } from "../src/delivery.ts";
-import { DeliveryError } from "../src/discord_port.ts";
-import { silentLogger } from "../src/log.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+import { Delivery, type Target } from "../src/discord/delivery.ts";
+import { DeliveryError } from "../src/discord/discord_port.ts";
+import { silentLogger } from "../src/shared/log.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import { FakePort, msg } from "./fake_port.ts";
 
 const INTERVAL = 1500;

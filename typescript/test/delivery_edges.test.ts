@@ -3,13 +3,14 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULT_DISCORD_MAX_RPS, DEFAULT_SHUTDOWN_TIMEOUT_MS, loadConfig } from "../src/config.ts";
-import { ConsoleDiscordPort } from "../src/console_port.ts";
-import { Delivery } from "../src/delivery.ts";
-import { DeliveryError } from "../src/discord_port.ts";
-import { silentLogger, type Logger } from "../src/log.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, loadConfig } from "../src/app/config.ts";
+import { DEFAULT_DISCORD_MAX_RPS } from "../src/shared/limits.ts";
+import { ConsoleDiscordPort } from "../src/discord/console_port.ts";
+import { Delivery } from "../src/discord/delivery.ts";
+import { DeliveryError } from "../src/discord/discord_port.ts";
+import { silentLogger, type Logger } from "../src/shared/log.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import { FakePort, msg } from "./fake_port.ts";
 
 const fast = (): RequestScheduler => new RequestScheduler({ maxRps: 1_000_000, channelBurst: 1_000_000, safetyMs: 0 });

@@ -3,11 +3,13 @@
 
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
-import { backoffMs, Delivery, nonceFor, type Target } from "../src/delivery.ts";
-import { DeliveryError } from "../src/discord_port.ts";
-import type { Logger } from "../src/log.ts";
-import { MemoryMessageStore, type MessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+import { Delivery, type Target } from "../src/discord/delivery.ts";
+import { nonceFor } from "../src/discord/job_message.ts";
+import { backoffMs } from "../src/shared/backoff.ts";
+import { DeliveryError } from "../src/discord/discord_port.ts";
+import type { Logger } from "../src/shared/log.ts";
+import { MemoryMessageStore, type MessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import { FakePort, msg } from "./fake_port.ts";
 
 const INTERVAL = 1500;

@@ -1,4 +1,4 @@
-// The table of Discord's answers (src/discord_answers.ts), iterated: for every answer Discord can
+// The table of Discord's answers (src/discord/discord_answers.ts), iterated: for every answer Discord can
 // give to each kind of request, the stand-in answers it as Discord does, the real REST client
 // recognises it, and delivery does what the table says (retry, continue in a new message, move to
 // the notify channel, give the job up and close it, stop the bot). Also the README's copy of the
@@ -16,12 +16,12 @@ import {
   type Action,
   type AnswerKind,
   type RequestKind,
-} from "../src/discord_answers.ts";
-import { Delivery, type Target } from "../src/delivery.ts";
-import { DeliveryError } from "../src/discord_port.ts";
-import { RestDiscordPort } from "../src/discord_rest.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+} from "../src/discord/discord_answers.ts";
+import { Delivery, type Target } from "../src/discord/delivery.ts";
+import { DeliveryError } from "../src/discord/discord_port.ts";
+import { RestDiscordPort } from "../src/discord/discord_rest.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import { FakeDiscord, discordAnswer, tooMany } from "./fake_discord.ts";
 import { msg } from "./fake_port.ts";
 

@@ -3,12 +3,12 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Delivery, type Target } from "../src/delivery.ts";
-import { showsSent, type DeliveryError } from "../src/discord_port.ts";
-import { RestDiscordPort } from "../src/discord_rest.ts";
-import type { Logger } from "../src/log.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+import { Delivery, type Target } from "../src/discord/delivery.ts";
+import { showsSent, type DeliveryError } from "../src/discord/discord_port.ts";
+import { RestDiscordPort } from "../src/discord/discord_rest.ts";
+import type { Logger } from "../src/shared/log.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import { FakeDiscord } from "./fake_discord.ts";
 import { msg } from "./fake_port.ts";
 

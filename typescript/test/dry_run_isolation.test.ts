@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import { loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/app/config.ts";
 import { started } from "./fixtures.ts";
 import { RedisServer } from "./redis_server.ts";
 

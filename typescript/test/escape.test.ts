@@ -2,9 +2,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { escapeText } from "../src/escape.ts";
-import { renderJob } from "../src/render.ts";
-import type { JobState } from "../src/state.ts";
+import { escapeText } from "../src/view/escape.ts";
+import { renderJob } from "../src/view/render.ts";
+import type { JobState } from "../src/jobs/state.ts";
 import { jobState } from "./fixtures.ts";
 
 /** U+202A–U+202E, U+2066–U+2069, U+200B–U+200D, plus the marks and joiners of the same kind. */

@@ -23,7 +23,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import type { AnswerKind } from "../src/discord_answers.ts";
+import type { AnswerKind } from "../src/discord/discord_answers.ts";
 import { bodyProblem } from "./discord_body_rules.ts";
 
 export interface RecordedRequest {

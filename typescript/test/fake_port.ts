@@ -7,8 +7,8 @@ import {
   type MessageRef,
   type OutgoingMessage,
   type ShownMessage,
-} from "../src/discord_port.ts";
-import type { RenderedMessage } from "../src/render.ts";
+} from "../src/discord/discord_port.ts";
+import type { RenderedMessage } from "../src/view/render.ts";
 
 export interface Call {
   readonly op: "openDm" | "create" | "edit";

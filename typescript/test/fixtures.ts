@@ -1,8 +1,8 @@
 // Event builders shared by the tests: valid JSON text as the trainer would publish it; and a job
 // state to render.
 
-import { decodeEvent, type DecodedEvent } from "../src/decode.ts";
-import { foldEvent, type JobState } from "../src/state.ts";
+import { decodeEvent, type DecodedEvent } from "../src/events/decode.ts";
+import { foldEvent, type JobState } from "../src/jobs/state.ts";
 
 export const BIG_USER_ID = "9223372036854763462"; // above 2^53: a float would turn it into ...3464
 export const TS = "2026-11-28T16:00:00.123456Z";

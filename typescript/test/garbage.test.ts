@@ -3,17 +3,17 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Coordinator } from "../src/coordinator.ts";
-import { MemoryJobStore } from "../src/job_store.ts";
-import { foldRuns } from "../src/jobs.ts";
-import type { JobState } from "../src/state.ts";
-import { decodeEventBytes } from "../src/decode.ts";
-import { DISCORD_LIMITS } from "../src/config.ts";
-import { Delivery } from "../src/delivery.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
-import { silentLogger } from "../src/log.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { embedLength, renderJob } from "../src/render.ts";
+import { Coordinator } from "../src/relay/coordinator.ts";
+import { MemoryJobStore } from "../src/jobs/job_store.ts";
+import { foldRuns } from "../src/jobs/job.ts";
+import type { JobState } from "../src/jobs/state.ts";
+import { decodeEventBytes } from "../src/events/decode.ts";
+import { DISCORD_LIMITS } from "../src/shared/limits.ts";
+import { Delivery } from "../src/discord/delivery.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
+import { silentLogger } from "../src/shared/log.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { embedLength, renderJob } from "../src/view/render.ts";
 import { batch, best, completed, epochDone, eventText, failed, legacyText, started } from "./fixtures.ts";
 import { FakePort } from "./fake_port.ts";
 

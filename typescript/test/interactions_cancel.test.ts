@@ -3,9 +3,9 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { cancelButton, releaseActive } from "../src/interactions/index.ts";
-import { parseCancelId } from "../src/interactions/cancel.ts";
-import { memberOf } from "../src/job_store.ts";
+import { releaseActive } from "../src/interactions/index.ts";
+import { cancelButton, parseCancelId } from "../src/view/cancel_button.ts";
+import { memberOf } from "../src/jobs/job_store.ts";
 import {
   ADMIN,
   buttonInteraction,

@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ButtonStyle, ComponentType } from "discord-api-types/v10";
-import { ConsoleDiscordPort } from "../src/console_port.ts";
-import { cancelButton } from "../src/interactions/index.ts";
+import { ConsoleDiscordPort } from "../src/discord/console_port.ts";
+import { cancelButton } from "../src/view/cancel_button.ts";
 import { loadInteractionSettings } from "../src/interactions/settings.ts";
 import { contentOf, OWNER, post, startEndpoint, trainInteraction, type Endpoint } from "./interactions_support.ts";
 

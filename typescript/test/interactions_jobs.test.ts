@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { ACTIVE_ALL_KEY } from "../src/generated/names.ts";
-import { memberOf, RedisJobStore } from "../src/job_store.ts";
-import { RedisMessageStore } from "../src/message_store.ts";
+import { memberOf, RedisJobStore } from "../src/jobs/job_store.ts";
+import { RedisMessageStore } from "../src/discord/message_store.ts";
 import { contentOf, OTHER } from "./interactions_support.ts";
 import { batch, BIG_USER_ID, completed, eventText, failed, started } from "./fixtures.ts";
 import { startPredictStage, type PredictStage } from "./predict_support.ts";

@@ -8,7 +8,7 @@ import { stringify } from "lossless-json";
 import { PREDICT_QUEUE } from "../src/generated/names.ts";
 import type { DigitsPredictResultV1, DigitsPredictV1 } from "../src/generated/contracts.ts";
 import { MAX_ATTACHMENT_BYTES, predictResultKey } from "../src/interactions/predict_settings.ts";
-import { decodePredictRequest } from "../src/predict_decode.ts";
+import { decodePredictRequest } from "../src/interactions/predict_decode.ts";
 import { OWNER } from "./interactions_support.ts";
 import { jpegHeader, pngHeader, predictInteraction, startPredictStage, type PredictStage } from "./predict_support.ts";
 

@@ -3,9 +3,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeEvent } from "../src/decode.ts";
-import { renderJob } from "../src/render.ts";
-import { foldEvent, type JobState } from "../src/state.ts";
+import { decodeEvent } from "../src/events/decode.ts";
+import { renderJob } from "../src/view/render.ts";
+import { foldEvent, type JobState } from "../src/jobs/state.ts";
 import { BIG_USER_ID, completed, failed, started } from "./fixtures.ts";
 
 function fold(...texts: string[]): JobState {

@@ -3,11 +3,11 @@
 
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { Redis } from "ioredis";
-import { RestDiscordPort } from "../src/discord_rest.ts";
-import type { MessageRef } from "../src/discord_port.ts";
-import type { Logger } from "../src/log.ts";
+import { RestDiscordPort } from "../src/discord/discord_rest.ts";
+import type { MessageRef } from "../src/discord/discord_port.ts";
+import type { Logger } from "../src/shared/log.ts";
 import { startInteractions } from "../src/interactions/index.ts";
-import { RedisJobStore } from "../src/job_store.ts";
+import { RedisJobStore } from "../src/jobs/job_store.ts";
 import type { InteractionsServer } from "../src/interactions/server.ts";
 import { loadInteractionSettings, type InteractionSettings } from "../src/interactions/settings.ts";
 import { FakeDiscord } from "./fake_discord.ts";

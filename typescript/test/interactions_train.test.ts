@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { decodeTrainRequest } from "../src/decode.ts";
+import { decodeTrainRequest } from "../src/events/decode.ts";
 import { releaseActive } from "../src/interactions/index.ts";
 import { TRAIN_DEFAULTS } from "../src/interactions/settings.ts";
 import { requestFromOptions } from "../src/interactions/train.ts";

@@ -3,9 +3,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { decodeEventBytes } from "../src/decode.ts";
-import { categoryOf, InvalidLog } from "../src/invalid_log.ts";
-import type { Logger } from "../src/log.ts";
+import { decodeEventBytes } from "../src/events/decode.ts";
+import { categoryOf, InvalidLog } from "../src/events/invalid_log.ts";
+import type { Logger } from "../src/shared/log.ts";
 import { started } from "./fixtures.ts";
 
 function recorder(): { logger: Logger; lines: string[] } {

@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Redis } from "ioredis";
-import { MemoryJobStore, RedisJobStore, memberOf, textOf, type JobStore } from "../src/job_store.ts";
-import { silentLogger } from "../src/log.ts";
-import { commandClient } from "../src/redis_clients.ts";
+import { MemoryJobStore, RedisJobStore, memberOf, textOf, type JobStore } from "../src/jobs/job_store.ts";
+import { silentLogger } from "../src/shared/log.ts";
+import { commandClient } from "../src/app/redis_clients.ts";
 import { batch, completed, epochDone, started } from "./fixtures.ts";
 import { RedisServer } from "./redis_server.ts";
 

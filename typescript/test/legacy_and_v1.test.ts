@@ -4,9 +4,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { foldRuns } from "../src/jobs.ts";
-import { renderJob, renderText } from "../src/render.ts";
-import type { JobState } from "../src/state.ts";
+import { foldRuns } from "../src/jobs/job.ts";
+import { renderJob, renderText } from "../src/view/render.ts";
+import type { JobState } from "../src/jobs/state.ts";
 import { BIG_USER_ID, completed, epochDone, ev, failed, legacyText, started } from "./fixtures.ts";
 
 const legacy = (type: string, fields: Record<string, string | number | null>): string => legacyText(type, fields, BIG_USER_ID);

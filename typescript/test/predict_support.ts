@@ -5,7 +5,7 @@
 import { createRequire } from "node:module";
 import { Resvg } from "@resvg/resvg-js";
 import { Redis } from "ioredis";
-import { RestDiscordPort } from "../src/discord_rest.ts";
+import { RestDiscordPort } from "../src/discord/discord_rest.ts";
 import { startInteractions } from "../src/interactions/index.ts";
 import { loadInteractionSettings, type InteractionSettings } from "../src/interactions/settings.ts";
 import type { TrainDeps } from "../src/interactions/train.ts";

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ConsoleDiscordPort } from "../src/console_port.ts";
+import { ConsoleDiscordPort } from "../src/discord/console_port.ts";
 import type { DigitsPredictResultV1 } from "../src/generated/contracts.ts";
 import { allCommands, jobsCommand, predictCommand } from "../src/interactions/command.ts";
 import { readImageHeader, refusalOf } from "../src/interactions/image_header.ts";
@@ -13,7 +13,7 @@ import { Redis } from "ioredis";
 import { handlePredict, type PredictDeps } from "../src/interactions/predict.ts";
 import { stateText } from "../src/interactions/jobs.ts";
 import { loadInteractionSettings } from "../src/interactions/settings.ts";
-import { decodePredictResult } from "../src/predict_decode.ts";
+import { decodePredictResult } from "../src/interactions/predict_decode.ts";
 import { jobState } from "./fixtures.ts";
 import { jpegHeader, pngHeader } from "./predict_support.ts";
 

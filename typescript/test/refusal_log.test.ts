@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Logger } from "../src/log.ts";
+import type { Logger } from "../src/shared/log.ts";
 import { RefusalLog } from "../src/interactions/refusal_log.ts";
 
 function recorder(): { logger: Logger; lines: string[] } {

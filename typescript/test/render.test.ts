@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { APIEmbed } from "discord-api-types/v10";
-import { DISCORD_LIMITS } from "../src/config.ts";
-import { escapeText } from "../src/escape.ts";
-import { embedLength, progressBar, renderJob } from "../src/render.ts";
-import type { JobState } from "../src/state.ts";
+import { DISCORD_LIMITS } from "../src/shared/limits.ts";
+import { escapeText } from "../src/view/escape.ts";
+import { embedLength, progressBar, renderJob } from "../src/view/render.ts";
+import type { JobState } from "../src/jobs/state.ts";
 import { jobState } from "./fixtures.ts";
 
 const base: JobState = jobState({

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, mock, test } from "node:test";
-import { PRIORITY, RequestScheduler } from "../src/scheduler.ts";
+import { PRIORITY, RequestScheduler } from "../src/discord/scheduler.ts";
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

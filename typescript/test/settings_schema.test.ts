@@ -7,9 +7,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { z } from "zod";
-import { USAGE } from "../src/config.ts";
-import { describe, helpText, readSettings, whole } from "../src/settings_kinds.ts";
-import { BOT_SETTINGS, EXAMPLE_TITLE, exampleSection, INTERACTION_SETTINGS, PREDICT_SETTINGS } from "../src/settings_schema.ts";
+import { USAGE } from "../src/app/config.ts";
+import { describe, helpText, readSettings, whole } from "../src/shared/settings_kinds.ts";
+import { BOT_SETTINGS, EXAMPLE_TITLE, exampleSection, INTERACTION_SETTINGS, PREDICT_SETTINGS } from "../src/shared/settings_schema.ts";
 
 const EXAMPLE = readFileSync(join(import.meta.dirname, "..", "..", "deploy", "digits.env.example"), "utf8");
 const ALL = [BOT_SETTINGS, INTERACTION_SETTINGS, PREDICT_SETTINGS].flatMap((shape) => describe(shape));

@@ -8,8 +8,8 @@ import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import { DUPLICATE_SIGNAL_MS, signalExitCode, signalHandler } from "../src/signals.ts";
-import { within } from "../src/startup.ts";
+import { DUPLICATE_SIGNAL_MS, signalExitCode, signalHandler } from "../src/app/signals.ts";
+import { within } from "../src/app/startup.ts";
 import { started } from "./fixtures.ts";
 import { RedisServer } from "./redis_server.ts";
 

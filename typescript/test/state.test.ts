@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { foldRuns } from "../src/jobs.ts";
-import { bestEpoch, foldEvent, progressFraction, type JobState } from "../src/state.ts";
+import { foldRuns } from "../src/jobs/job.ts";
+import { bestEpoch, foldEvent, progressFraction, type JobState } from "../src/jobs/state.ts";
 import { batch, best, completed, epochDone, eventText, failed, legacyText, started, ev, foldAll } from "./fixtures.ts";
 
 void test("a v1 job goes started -> training -> completed with its details", () => {

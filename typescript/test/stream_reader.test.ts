@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseEntries, readReply } from "../src/stream_reader.ts";
+import { parseEntries, readReply } from "../src/events/stream_reader.ts";
 
 const b = (text: string): Buffer => Buffer.from(text);
 

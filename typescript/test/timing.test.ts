@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { APIEmbed } from "discord-api-types/v10";
-import { duration, renderJob, timeLine } from "../src/render.ts";
-import { elapsedSeconds, etaSeconds, foldEvent, MAX_LOSS_POINTS, PACE_SMOOTHING } from "../src/state.ts";
+import { duration, renderJob, timeLine } from "../src/view/render.ts";
+import { elapsedSeconds, etaSeconds, foldEvent, MAX_LOSS_POINTS, PACE_SMOOTHING } from "../src/jobs/state.ts";
 import { batch, completed, epochDone, legacyText, started, ev, foldAll } from "./fixtures.ts";
 
 const T0 = Date.UTC(2026, 10, 28, 16, 0, 0);

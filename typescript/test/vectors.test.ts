@@ -5,8 +5,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { z } from "zod";
-import { decodeEvent, decodeTrainRequest } from "../src/decode.ts";
-import { decodePredictRequest, decodePredictResult, type Decoded } from "../src/predict_decode.ts";
+import { decodeEvent, decodeTrainRequest } from "../src/events/decode.ts";
+import { decodePredictRequest, decodePredictResult, type Decoded } from "../src/interactions/predict_decode.ts";
 
 const VECTORS_DIR = join(import.meta.dirname, "..", "..", "tests", "vectors");
 const REQUEST_SCHEMA = "digits.train.v1.json";

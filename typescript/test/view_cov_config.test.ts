@@ -7,15 +7,13 @@ import { test } from "node:test";
 import {
   DEFAULT_CLAIM_IDLE_MS,
   DEFAULT_DISCORD_API_URL,
-  DEFAULT_DISCORD_MAX_RPS,
-  DEFAULT_LEASE_MS,
   DEFAULT_REDIS_URL,
   DEFAULT_SHUTDOWN_TIMEOUT_MS,
-  DEFAULT_SILENT_AFTER_S,
   loadConfig,
   type BotConfig,
-} from "../src/config.ts";
-import { redactUrl, snippet, streamLogger } from "../src/log.ts";
+} from "../src/app/config.ts";
+import { DEFAULT_DISCORD_MAX_RPS, DEFAULT_LEASE_MS, DEFAULT_SILENT_AFTER_S } from "../src/shared/limits.ts";
+import { redactUrl, snippet, streamLogger } from "../src/shared/log.ts";
 
 const KEY = "a".repeat(64);
 

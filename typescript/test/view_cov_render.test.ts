@@ -2,11 +2,11 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chartFor, chartRenderCount, renderChartPng } from "../src/chart.ts";
-import { clip, escapeText } from "../src/escape.ts";
-import { embedLength, epochsValue, renderJob, renderText } from "../src/render.ts";
-import { bucket, sparkline } from "../src/sparkline.ts";
-import type { JobState } from "../src/state.ts";
+import { chartFor, chartRenderCount, renderChartPng } from "../src/view/chart.ts";
+import { clip, escapeText } from "../src/view/escape.ts";
+import { embedLength, epochsValue, renderJob, renderText } from "../src/view/render.ts";
+import { bucket, sparkline } from "../src/view/sparkline.ts";
+import type { JobState } from "../src/jobs/state.ts";
 import { jobState } from "./fixtures.ts";
 
 const base: JobState = jobState();

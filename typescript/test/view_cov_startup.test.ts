@@ -3,12 +3,12 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadConfig, type BotConfig } from "../src/config.ts";
+import { loadConfig, type BotConfig } from "../src/app/config.ts";
 import { isActive, releaseActive, reserveActive } from "../src/interactions/active.ts";
-import type { JobId } from "../src/jobs.ts";
-import { silentLogger, type Logger } from "../src/log.ts";
-import { commandClient } from "../src/redis_clients.ts";
-import { releaseSlot, startBot, startFailureLine } from "../src/startup.ts";
+import type { JobId } from "../src/jobs/job.ts";
+import { silentLogger, type Logger } from "../src/shared/log.ts";
+import { commandClient } from "../src/app/redis_clients.ts";
+import { releaseSlot, startBot, startFailureLine } from "../src/app/startup.ts";
 import { completed, started } from "./fixtures.ts";
 import { BotStage } from "./bot_stage.ts";
 

@@ -2,11 +2,11 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MAX_EPOCH_LINES } from "../src/config.ts";
-import { decodeEvent, decodeTrainRequest } from "../src/decode.ts";
-import { foldRuns, messageKeyFor, userOfMessageKey } from "../src/jobs.ts";
-import { renderJob } from "../src/render.ts";
-import { elapsedSeconds, foldEvent, type JobState } from "../src/state.ts";
+import { MAX_EPOCH_LINES } from "../src/shared/limits.ts";
+import { decodeEvent, decodeTrainRequest } from "../src/events/decode.ts";
+import { foldRuns, messageKeyFor, userOfMessageKey } from "../src/jobs/job.ts";
+import { renderJob } from "../src/view/render.ts";
+import { elapsedSeconds, foldEvent, type JobState } from "../src/jobs/state.ts";
 import { BIG_USER_ID, epochDone, legacyText, started, ev, foldAll } from "./fixtures.ts";
 
 void test("a legacy job that fails shows the failure, and nothing after it changes the job", () => {

@@ -6,7 +6,7 @@
 
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { scripted } from "../redis_scripts.ts";
+import { scripted } from "../shared/redis_scripts.ts";
 import { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX } from "./settings.ts";
 
 export type Reservation =
@@ -14,7 +14,7 @@ export type Reservation =
   | { readonly kind: "user_limit"; readonly active: number }
   | { readonly kind: "total_limit"; readonly active: number };
 
-/** digitsActiveReserve's answer (redis_scripts.ts): {verdict, count}, Lua integers as numbers. */
+/** digitsActiveReserve's answer (shared/redis_scripts.ts): {verdict, count}, Lua integers as numbers. */
 const ReserveReply = z.tuple([z.number().int(), z.number().int()]);
 
 function userKey(userId: bigint): string {

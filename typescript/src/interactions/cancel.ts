@@ -4,34 +4,13 @@
 // script: a failure can never leave the press recorded with no request sent (the button blocked).
 // A second press, or one after the job ended, changes nothing and says so.
 
-import type { APIActionRowComponent, APIButtonComponent } from "discord-api-types/v10";
-import { ButtonStyle, ComponentType } from "discord-api-types/v10";
 import type { Redis } from "ioredis";
 import { stringify } from "lossless-json";
-import { scripted } from "../redis_scripts.ts";
+import { scripted } from "../shared/redis_scripts.ts";
 import { isActive } from "./active.ts";
 import type { UserInteraction } from "./server.ts";
-import { CANCEL_FIELD, CANCEL_ID_PREFIX, cancelKey, CUSTOM_ID_MAX, REQUESTS_STREAM_MAXLEN, type InteractionSettings } from "./settings.ts";
-
-/**
- * The row with the Cancel button for a job's live message (queued or running), or null when the
- * request id is too long for Discord's 100-character custom_id (such a job has no button).
- */
-export function cancelButton(userId: bigint, requestId: string): APIActionRowComponent<APIButtonComponent> | null {
-  const customId = `${CANCEL_ID_PREFIX}${userId.toString()}:${requestId}`;
-  if (customId.length > CUSTOM_ID_MAX) return null;
-  return {
-    type: ComponentType.ActionRow,
-    components: [{ type: ComponentType.Button, style: ButtonStyle.Danger, label: "Cancel", custom_id: customId }],
-  };
-}
-
-/** The job a Cancel button names, or null for any other custom_id. */
-export function parseCancelId(customId: string): { readonly userId: bigint; readonly requestId: string } | null {
-  const match = /^([0-9]{1,20}):(.+)$/s.exec(customId.startsWith(CANCEL_ID_PREFIX) ? customId.slice(CANCEL_ID_PREFIX.length) : "");
-  if (match?.[1] === undefined || match[2] === undefined) return null;
-  return { userId: BigInt(match[1]), requestId: match[2] };
-}
+import { parseCancelId } from "../view/cancel_button.ts";
+import { CANCEL_FIELD, cancelKey, REQUESTS_STREAM_MAXLEN, type InteractionSettings } from "./settings.ts";
 
 export interface CancelDeps {
   readonly redis: Redis;

@@ -1,5 +1,5 @@
 // The interactions endpoint as the bot starts it: which handler answers what, and the names the
-// rest of the bot uses (cancelButton for the live message, releaseActive when a job ends).
+// rest of the bot uses (releaseActive when a job ends; the Cancel button is view/cancel_button.ts).
 
 import { handleCancel } from "./cancel.ts";
 import { handleJobs, JOBS_COMMAND, type JobsDeps } from "./jobs.ts";
@@ -10,12 +10,11 @@ import { InteractionsServer, type Handler, type InteractionReplies } from "./ser
 import type { InteractionSettings } from "./settings.ts";
 import type { Redis } from "ioredis";
 import { BOT_KEY_PREFIX } from "../generated/names.ts";
-import { RedisJobStore } from "../job_store.ts";
-import { RedisMessageStore } from "../message_store.ts";
-import { DEFAULT_BOT_GROUP } from "../config.ts";
+import { RedisJobStore } from "../jobs/job_store.ts";
+import { RedisMessageStore } from "../discord/message_store.ts";
+import { DEFAULT_BOT_GROUP } from "../shared/settings_schema.ts";
 import { handleTrain, type TrainDeps } from "./train.ts";
 
-export { cancelButton } from "./cancel.ts";
 export { releaseActive } from "./active.ts";
 export { loadInteractionSettings, type InteractionSettings } from "./settings.ts";
 export type { InteractionReplies } from "./server.ts";

@@ -5,15 +5,15 @@
 // the job's message. Admins (DIGITS_ADMIN_USER_IDS) may add all:true for everyone's jobs.
 
 import type { Redis } from "ioredis";
-import { decodeEvent } from "../decode.ts";
+import { decodeEvent } from "../events/decode.ts";
 import { ACTIVE_ALL_KEY } from "../generated/names.ts";
-import type { JobStore } from "../job_store.ts";
-import { textOf } from "../job_store.ts";
-import { foldRuns, messageKeyFor, type JobId } from "../jobs.ts";
-import type { MessageRef } from "../discord_port.ts";
-import type { MessageStore } from "../message_store.ts";
-import { progressFraction, type JobState } from "../state.ts";
-import { escapeText } from "../escape.ts";
+import type { JobStore } from "../jobs/job_store.ts";
+import { textOf } from "../jobs/job_store.ts";
+import { foldRuns, messageKeyFor, type JobId } from "../jobs/job.ts";
+import type { MessageRef } from "../discord/discord_port.ts";
+import type { MessageStore } from "../discord/message_store.ts";
+import { progressFraction, type JobState } from "../jobs/state.ts";
+import { escapeText } from "../view/escape.ts";
 import type { UserInteraction } from "./server.ts";
 import type { InteractionSettings } from "./settings.ts";
 

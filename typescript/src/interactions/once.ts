@@ -7,8 +7,9 @@
 // is handled afresh.
 
 import type { Redis } from "ioredis";
-import type { Logger } from "../log.ts";
-import type { Handler, RichReply } from "./server.ts";
+import type { Logger } from "../shared/log.ts";
+import type { Handler } from "./server.ts";
+import type { RichReply } from "../discord/discord_port.ts";
 
 export const INTERACTION_KEY_PREFIX = "digits:interaction:";
 /** The claim's value while the first copy is handled; then ANSWERED followed by its answer. */

@@ -10,12 +10,14 @@ import type { Redis } from "ioredis";
 import { stringify } from "lossless-json";
 import { DigitsPredictV1 } from "../generated/contracts.ts";
 import { PREDICT_V1, PREDICT_V1_DEFAULT_MODEL_ID } from "../generated/names.ts";
-import type { Logger } from "../log.ts";
-import { decodePredictResult } from "../predict_decode.ts";
+import type { Logger } from "../shared/log.ts";
+import { scripted } from "../shared/redis_scripts.ts";
+import { decodePredictResult } from "./predict_decode.ts";
 import { fetchAttachment } from "./attachment.ts";
 import { predictAnswer } from "./predict_render.ts";
 import { predictRateKey, predictResultKey, type PredictSettings } from "./predict_settings.ts";
-import type { RichReply, UserInteraction } from "./server.ts";
+import type { UserInteraction } from "./server.ts";
+import type { RichReply } from "../discord/discord_port.ts";
 import type { InteractionSettings } from "./settings.ts";
 
 export const PREDICT_COMMAND = "predict";
@@ -37,12 +39,9 @@ function allowed(interaction: Command, settings: InteractionSettings): boolean {
   return channels.size === 0 || (interaction.channelId !== null && channels.has(interaction.channelId));
 }
 
-/** The window starts with the first request and always expires (one script: nothing in between). */
-const COUNT_SCRIPT = "redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX') return redis.call('INCR', KEYS[1])";
-
 /** How many predictions `userId` asked for in this minute, this one included. */
 async function countRequest(redis: Redis, userId: bigint): Promise<number> {
-  return Number(await redis.eval(COUNT_SCRIPT, 1, predictRateKey(userId), RATE_WINDOW_S));
+  return scripted(redis).digitsCountInWindow(predictRateKey(userId), RATE_WINDOW_S);
 }
 
 /** Waits for the worker's answer on a connection of its own (BLPOP blocks it); null after the timeout. */

@@ -2,9 +2,9 @@
 // three, the model that read it (model_id, run, val_acc from its manifest) and the 28x28 input
 // it saw, as an embed with that picture; a refusal or failure as one line saying why.
 
-import { escapeText } from "../escape.ts";
+import { escapeText } from "../view/escape.ts";
 import type { DigitsPredictResultV1 } from "../generated/contracts.ts";
-import { RICH_PNG_NAME, type RichReply } from "./server.ts";
+import { RICH_PNG_NAME, type RichReply } from "../discord/discord_port.ts";
 
 const COLOR = 0x3b82f6;
 

@@ -1,13 +1,13 @@
 // /predict's settings, read from the environment beside the endpoint's (settings.ts): where
 // attachments may be fetched from, how long the bot waits for a prediction worker, and the
 // per-user rate limit. The size limit is the request schema's: its image_base64 maxLength. The
-// environment's settings, defaults and bounds are settings_schema.ts's (PREDICT_SETTINGS).
+// environment's settings, defaults and bounds are shared/settings_schema.ts's (PREDICT_SETTINGS).
 
 import { z } from "zod";
 import { DigitsPredictV1 } from "../generated/contracts.ts";
 import { PREDICT_QUEUE, PREDICT_RATE_KEY, PREDICT_RESULT_KEY } from "../generated/names.ts";
-import { readSettings, type Env } from "../settings_kinds.ts";
-import { PREDICT_SETTINGS as S } from "../settings_schema.ts";
+import { readSettings, type Env } from "../shared/settings_kinds.ts";
+import { PREDICT_SETTINGS as S } from "../shared/settings_schema.ts";
 
 /** Discord serves attachments from its CDN; tests point this at the stand-in. */
 export const DEFAULT_ATTACHMENT_ORIGIN = S.DIGITS_ATTACHMENT_ORIGIN.parse(undefined);

@@ -2,10 +2,10 @@
 // for, and the Cancel button. The bot's events then edit this same message. When the request then
 // cannot be queued, the message is edited to say so, without the button.
 
-import type { OutgoingMessage } from "../discord_port.ts";
+import type { OutgoingMessage } from "../discord/discord_port.ts";
 import type { DigitsTrainV1 } from "../generated/contracts.ts";
-import { clip, escapeText } from "../escape.ts";
-import { cancelButton } from "./cancel.ts";
+import { clip, escapeText } from "../view/escape.ts";
+import { cancelButton } from "../view/cancel_button.ts";
 
 const QUEUED_COLOR = 0x99aab5;
 const TITLE_MAX = 256;

@@ -3,7 +3,7 @@
 // comes from 127.0.0.1, so the address says nothing and cannot be a key. The first refusal of a
 // quiet spell is logged at once; the rest are summed up at most once per interval.
 
-import type { Logger } from "../log.ts";
+import type { Logger } from "../shared/log.ts";
 import type { Verdict } from "./verify.ts";
 
 export type Refusal = Exclude<Verdict, "ok">;

@@ -6,25 +6,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KeyObject } from "node:crypto";
-import type { APIEmbed } from "discord-api-types/v10";
 import { z } from "zod";
-import type { Logger } from "../log.ts";
+import type { RichReply } from "../discord/discord_port.ts";
+import type { Logger } from "../shared/log.ts";
 import { DEFERRED, ephemeral, parseInteraction, PONG, type Interaction } from "./interaction.ts";
 import { INTERACTIONS_PATH, MAX_BODY_BYTES, REQUEST_TIMEOUT_MS } from "./settings.ts";
 import { RefusalLog } from "./refusal_log.ts";
 import { publicKeyFromHex, verifyInteraction } from "./verify.ts";
 
 export type UserInteraction = Extract<Interaction, { kind: "command" | "button" }>;
-
-/** File name of a rich answer's picture; its embed shows it as attachment://RICH_PNG_NAME. */
-export const RICH_PNG_NAME = "input.png";
-
-/** An answer with an embed and, optionally, a PNG it shows as attachment://RICH_PNG_NAME. */
-export interface RichReply {
-  readonly content: string;
-  readonly embed: APIEmbed;
-  readonly png?: Uint8Array;
-}
 
 /** Each returns the ephemeral text (or rich answer) for the user; expected refusals are text too, never a throw. */
 export type Handler = (interaction: UserInteraction) => Promise<string | RichReply>;

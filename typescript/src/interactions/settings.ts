@@ -1,7 +1,7 @@
 // Every name, limit and default of the interactions endpoint (/train and Cancel), once, and how the
 // environment turns into InteractionSettings. The endpoint is off unless DISCORD_PUBLIC_KEY is set.
 // The Redis names the worker side shares are generated from schemas/names.json; the environment's
-// settings, defaults and bounds are settings_schema.ts's (INTERACTION_SETTINGS).
+// settings, defaults and bounds are shared/settings_schema.ts's (INTERACTION_SETTINGS).
 
 import {
   ACTIVE_ALL_KEY,
@@ -14,8 +14,8 @@ import {
   REQUEST_V1_DEFAULT_MODEL_ID,
   REQUEST_V1_DEFAULT_SEED,
 } from "../generated/names.ts";
-import { readSettings, type Env } from "../settings_kinds.ts";
-import { INTERACTION_SETTINGS as S } from "../settings_schema.ts";
+import { readSettings, type Env } from "../shared/settings_kinds.ts";
+import { INTERACTION_SETTINGS as S } from "../shared/settings_schema.ts";
 
 /** Where the endpoint listens; put a TLS reverse proxy in front (Discord calls https only). */
 export const DEFAULT_INTERACTIONS_HOST = S.DIGITS_INTERACTIONS_HOST.parse(undefined);
@@ -50,9 +50,6 @@ export const DEFAULT_ACTIVE_JOB_TTL_S = S.DIGITS_ACTIVE_JOB_TTL_S.parse(undefine
 export { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX };
 
 export const COMMAND_NAME = "train";
-export const CANCEL_ID_PREFIX = "digits:cancel:";
-/** Discord's limit on a component's custom_id. */
-export const CUSTOM_ID_MAX = 100;
 /**
  * /train's defaults: the request schema's `default`s (generated), which the CLI and the trainer
  * read too; test/interactions_train.test.ts checks that the Python side agrees.

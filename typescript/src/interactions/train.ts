@@ -8,12 +8,12 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { stringify } from "lossless-json";
-import type { CreatedMessage, DiscordPort, MessageRef } from "../discord_port.ts";
-import { DeliveryError } from "../discord_port.ts";
-import { closedDmsMention, messageNonce } from "../delivery.ts";
+import type { CreatedMessage, DiscordPort, MessageRef } from "../discord/discord_port.ts";
+import { DeliveryError } from "../discord/discord_port.ts";
+import { closedDmsMention, messageNonce } from "../discord/job_message.ts";
 import { DigitsTrainV1 } from "../generated/contracts.ts";
 import { REQUEST_V1 } from "../generated/names.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../shared/log.ts";
 import { releaseActive, reserveActive } from "./active.ts";
 import { notQueuedMessage, queuedMessage } from "./queued.ts";
 import type { UserInteraction } from "./server.ts";
@@ -27,7 +27,7 @@ export interface TrainDeps {
   readonly channelFor: (userId: bigint) => Promise<string>;
   /** Where the Queued message goes when the user's DMs are closed (DIGITS_NOTIFY_CHANNEL_ID); null: /train is refused. */
   readonly notifyChannelId?: string | null;
-  /** Where the bot keeps each job's message (message_store.ts), under messageKeyFor's key. */
+  /** Where the bot keeps each job's message (discord/message_store.ts), under messageKeyFor's key. */
   readonly messages: { set(key: string, ref: MessageRef): Promise<void> };
   readonly messageKeyFor: (userId: bigint, requestId: string) => string;
   readonly log: Logger;

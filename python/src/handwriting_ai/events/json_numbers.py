@@ -1,4 +1,4 @@
-"""JSON numbers read the same way here as in the bot (typescript/src/decode.ts).
+"""JSON numbers read the same way here as in the bot (typescript/src/events/decode.ts).
 
 The rule both sides follow, checked by the shared vectors in ``tests/vectors/``:
 
