@@ -73,7 +73,7 @@ check: check-drift check-compat lint test ## everything CI runs
 train: setup ## the main job: train one model on this machine and print its events
 	$(PY) -m handwriting_worker train
 
-demo: setup ## see it all: Redis, a worker and the bot (dry run) on one job, its message redrawn live
+demo: setup ## see it all: Redis, a worker and the bot (dry run) on one job, its message redrawn live, then a prediction
 	$(PY) -m demo
 
 bench-events: setup ## publisher hand-over cost -> bench/results/events.json

@@ -1,4 +1,5 @@
-"""The demo's steps: start, enqueue, redraw the bot's dry-run message, stop everything."""
+"""The demo's steps: start, enqueue, redraw the bot's dry-run message, show one prediction by
+the model the job made, stop everything."""
 
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from redis import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from demo.bot_build import ensure_bot_built
+from demo.predict import predict_one
 from demo.processes import Child, kill_marked, start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EPOCHS = 2
 DEADLINE_S = 600.0
+MODEL_ID = "digits"  # enqueue's default
 HEADER = re.compile(r"^--- (new message|edit) (\S+) in \S+( replying to \S+)?$")
 FINAL = re.compile(r"^## Training (completed|failed|cancelled)", re.M)
 
@@ -157,6 +160,23 @@ def _follow(bot: Child, screen: Screen) -> str:
     raise RuntimeError(f"the job's message was not final after {DEADLINE_S:.0f} s")
 
 
+def _show_prediction(env: dict[str, str], screen: Screen) -> None:
+    """One held-out digit read by the model the job made, as /predict answers it."""
+    data_root = Path(env.get("DIGITS__DATA_ROOT", "data/mnist"))
+    try:
+        label, text = predict_one(
+            data_root if data_root.is_absolute() else ROOT / data_root,
+            Path(env["DIGITS__ARTIFACTS_ROOT"]),
+            MODEL_ID,
+        )
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"the prediction failed: {exc}") from exc
+    screen.note(
+        f"demo: /predict with a held-out {label} (a digit the job never trained on) would "
+        f"answer:\n{text}"
+    )
+
+
 def run(epochs: int, out: TextIO) -> int:
     """The whole demo; the exit status."""
     children: list[Child] = []
@@ -166,6 +186,7 @@ def run(epochs: int, out: TextIO) -> int:
         env.update(
             {"DIGITS__ARTIFACTS_ROOT": f"{tmp}/artifacts", "DIGITS__SPOOL_DIR": f"{tmp}/spool"}
         )
+        env["DIGITS__ACTIVATE"] = "always"  # its own folder: the prediction uses what it made
         _private_names(env, f"digits-demo-{os.getpid()}")
         try:
             ensure_bot_built()  # npm start runs typescript/dist/
@@ -184,6 +205,7 @@ def run(epochs: int, out: TextIO) -> int:
                 f"demo: queued request {request_id} ({epochs} epoch(s)); the bot's message:"
             )
             _follow(bot, screen)
+            _show_prediction(env, screen)
             screen.note(f"demo: done after {screen.edits} edit(s) of one message; stopping.")
             return 0
         except Stop as stop:
@@ -213,7 +235,8 @@ def main(argv: Sequence[str]) -> int:
         description=(
             "Runs Redis (private, unless REDIS_URL is set), one worker and the bot in dry-run "
             "mode, "
-            "queues one job and shows its Discord message as the bot edits it. Ctrl-C stops all."
+            "queues one job and shows its Discord message as the bot edits it, then one held-out "
+            "digit read by the model it made, as /predict answers. Ctrl-C stops all."
         ),
     )
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs of the job")

@@ -1,4 +1,5 @@
-"""``make demo`` runs to the final message and leaves no process behind, also on Ctrl-C."""
+"""``make demo`` runs to the final message, then shows one prediction by the model the job made,
+and leaves no process behind, also on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def _leftovers(marker: str) -> list[str]:
     return found
 
 
-def test_the_demo_shows_one_message_to_its_final_state_and_stops_everything() -> None:
+def test_the_demo_shows_one_message_to_its_final_state_a_prediction_and_stops_everything() -> None:
     demo = subprocess.Popen(
         [sys.executable, "-m", "demo", "--epochs", "1"],
         cwd=ROOT,
@@ -66,7 +67,23 @@ def test_the_demo_shows_one_message_to_its_final_state_and_stops_everything() ->
     assert demo.returncode == 0, output
     assert "## Training completed" in output
     assert re.search(r"the bot has sent 1 message and [1-9]\d* edit\(s\)", output)
-    assert "demo: done after" in output
+    # After the final message: one held-out digit, read by the model this job made.
+    final = output.index("## Training completed")
+    prediction = re.search(
+        r"^demo: /predict with a held-out ([0-9]) \(a digit the job never trained on\) would "
+        r"answer:\nReads ([0-9]) \([0-9.]+%\)\nTop three: [0-9] [0-9.]+% · [0-9] [0-9.]+% · "
+        r"[0-9] [0-9.]+%\nModel: digits · run (\S+) · val_acc [0-9.]+%\n"
+        r"The 28x28 input the model saw, after centring:\n\+-{28}\+\n(\|.{28}\|\n){14}\+-{28}\+\n",
+        output,
+        re.M,
+    )
+    assert prediction is not None and prediction.start() > final, output
+    assert prediction.group(1) == "6"  # the first validation digit (labels are the data's)
+    run_id = prediction.group(3).replace("-", "\\-")  # as the message escapes it
+    assert f"\nRun {run_id}\n" in output[final : prediction.start()], "not the job's model"
+    ink = output[prediction.end(3) : prediction.end()]
+    assert any(c in ink for c in "#%@"), "the input drawn holds no ink"
+    assert "demo: done after" in output[prediction.end() :]
     _redis_is_gone(output)
     assert _leftovers(f"digits-demo-{demo.pid}") == []
 
