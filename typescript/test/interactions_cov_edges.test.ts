@@ -231,37 +231,38 @@ void test("when the stream refuses the request and the release fails too, the re
   }
 });
 
-void test("a refused request whose Queued message Discord will not edit either: the user is told to ignore that message", async () => {
+void test("a user with closed DMs whose request cannot be withdrawn is told it may run unseen", async () => {
   await redis.flushall();
-  await redis.set(settingsWith().requestsStream, "not a stream");
-  const edits: string[] = [];
-  const deps = trainDeps(redis, settingsWith(), {
-    newRequestId: () => "stuck",
-    discord: {
-      openDm: (userId) => port.openDm(userId),
-      createMessage: (channelId, message) => port.createMessage(channelId, message),
-      editMessage: () => {
-        edits.push("edit");
-        return Promise.reject(new Error("503 Service Unavailable"));
-      },
-    },
-  });
-  assert.equal(
-    await handleTrain(command(OWNER), deps),
-    "Not queued: the queue could not take the request. Nothing will run, whatever the message I sent you says (it could not be updated). Try again in a minute.",
-  );
-  assert.equal(edits.length, 3, "tried three times within Discord's 3 s");
-  const logs = deps.log instanceof Logs ? deps.log.lines.join("\n") : "";
-  assert.match(logs, /could not be withdrawn: 503 Service Unavailable/);
-  assert.match(logs, /the request stuck could not be queued: WRONGTYPE/);
-  assert.equal(await isActive(redis, OWNER, "stuck", Date.now()), false);
+  discord.dmsClosed.add(OWNER.toString());
+  const client = await restricted("no-get", ["get"]); // the cancel script's first command
+  try {
+    const deps = trainDeps(client, settingsWith(), { newRequestId: () => "unseen" });
+    assert.equal(
+      await handleTrain(command(OWNER), deps),
+      "Not queued: I cannot send you direct messages, where the job's progress would appear. Allow direct messages from this server's members and try again. (Request `unseen` could not be withdrawn: it may run, with no message to show it.)",
+    );
+    const logs = deps.log instanceof Logs ? deps.log.lines.join("\n") : "";
+    assert.match(logs, /the request unseen could not be withdrawn: .*can.t run this command.* on @user_script:2/);
+    assert.equal(await redis.xlen(deps.settings.requestsStream), 1, "the request, and no cancel");
+    assert.equal(await isActive(redis, OWNER, "unseen", Date.now()), true, "it still counts: it may run");
+  } finally {
+    discord.dmsClosed.delete(OWNER.toString());
+    client.disconnect();
+  }
 });
 
-void test("a refused request whose Queued message was never shown fails with the stream's error", async () => {
+void test("a request the stream refuses fails with the stream's error, before any message is tried", async () => {
   await redis.flushall();
   await redis.set(settingsWith().requestsStream, "not a stream");
-  const deps = trainDeps(redis, settingsWith(), { channelFor: () => Promise.reject(new Error("no channel")) });
+  let tried = false;
+  const deps = trainDeps(redis, settingsWith(), {
+    channelFor: () => {
+      tried = true;
+      return Promise.reject(new Error("no channel"));
+    },
+  });
   await assert.rejects(handleTrain(command(OWNER), deps), /WRONGTYPE/);
+  assert.equal(tried, false);
 });
 
 void test("/train with an option the request does not know names it", async () => {

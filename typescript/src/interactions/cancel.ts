@@ -23,6 +23,30 @@ export interface CancelDeps {
   readonly isOpen: (userId: bigint, requestId: string) => Promise<boolean>;
 }
 
+/**
+ * Records `by` as who cancels the job and asks the intake to act, in one script (a failed append
+ * records nothing); null, or who recorded a cancel first (then nothing is appended).
+ */
+export async function requestCancel(
+  redis: Redis,
+  settings: Pick<InteractionSettings, "requestsStream" | "activeJobTtlS">,
+  userId: bigint,
+  requestId: string,
+  by: bigint,
+): Promise<string | null> {
+  // stringify gives undefined only for undefined or a function: an object always gives its text.
+  const cancel = String(stringify({ request_id: requestId, user_id: userId, by }));
+  return await scripted(redis).digitsCancelClaimAndRequest(
+    cancelKey(userId, requestId),
+    settings.requestsStream,
+    by.toString(),
+    settings.activeJobTtlS,
+    REQUESTS_STREAM_MAXLEN,
+    CANCEL_FIELD,
+    cancel,
+  );
+}
+
 export async function handleCancel(interaction: UserInteraction & { kind: "button" }, deps: CancelDeps): Promise<string> {
   const job = parseCancelId(interaction.customId);
   if (job === null) return "This button does nothing any more.";
@@ -32,18 +56,7 @@ export async function handleCancel(interaction: UserInteraction & { kind: "butto
   }
   const active = (await isActive(deps.redis, job.userId, job.requestId, deps.now())) || (await deps.isOpen(job.userId, job.requestId));
   if (!active) return "This job has already ended: there is nothing to cancel.";
-  // stringify gives undefined only for undefined or a function: an object always gives its text.
-  const cancel = String(stringify({ request_id: job.requestId, user_id: job.userId, by }));
-  // The request appended and the press recorded in one step; a failed append records nothing.
-  const earlier = await scripted(deps.redis).digitsCancelClaimAndRequest(
-    cancelKey(job.userId, job.requestId),
-    deps.settings.requestsStream,
-    by.toString(),
-    deps.settings.activeJobTtlS,
-    REQUESTS_STREAM_MAXLEN,
-    CANCEL_FIELD,
-    cancel,
-  );
+  const earlier = await requestCancel(deps.redis, deps.settings, job.userId, job.requestId, by);
   if (earlier !== null) return `This job is already being cancelled (by <@${earlier}>); nothing more to do.`;
   return "Cancelling: the job's message will say when it has stopped.";
 }

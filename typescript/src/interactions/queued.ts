@@ -1,6 +1,6 @@
 // The job's live message as first shown, the moment /train is accepted: "Queued", what was asked
-// for, and the Cancel button. The bot's events then edit this same message. When the request then
-// cannot be queued, the message is edited to say so, without the button.
+// for, and the Cancel button. It is sent only once the request is on the stream (train.ts); the
+// bot's events then edit this same message.
 
 import type { OutgoingMessage } from "../discord/discord_port.ts";
 import type { DigitsTrainV1 } from "../generated/contracts.ts";
@@ -24,17 +24,5 @@ export function queuedMessage(request: DigitsTrainV1, ahead: number): OutgoingMe
     // Discord refuses a second message with the same nonce: a retried create is not posted twice.
     nonce: `q${request.request_id.slice(0, 24)}`,
     ...(button === null ? {} : { components: [button] }),
-  };
-}
-
-/** What the Queued message becomes when the requests stream refused the request: nothing will run. */
-export function notQueuedMessage(request: DigitsTrainV1): OutgoingMessage {
-  return {
-    embed: {
-      title: clip(`Not queued · ${escapeText(request.model_id)}`, TITLE_MAX),
-      color: QUEUED_COLOR,
-      description: `The queue could not take request ${escapeText(request.request_id)}; nothing will run. Use /train again.`,
-    },
-    components: [],
   };
 }

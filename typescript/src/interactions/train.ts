@@ -1,9 +1,17 @@
 // /train: the options become a digits.train.v1 request checked by the generated zod schema (no
-// bound is written here), the job counts against the limits, its live message appears at once
-// ("Queued", with the Cancel button) and is stored as the message its events will edit, and
-// the request goes to the requests stream for the intake. Every refusal is an ephemeral text
-// that names what to change; nothing is queued then. A request the stream refuses leaves no
-// "Queued" message with a Cancel button behind: the message is edited to "Not queued" first.
+// bound is written here), the job counts against the limits, the request goes to the requests
+// stream for the intake, and then its live message appears ("Queued", with the Cancel button) and
+// is stored as the message its events will edit. Every refusal is an ephemeral text that names
+// what to change; nothing is queued then.
+//
+// The order holds whatever step the bot dies at (SIGKILL included): no Queued message with a
+// Cancel button exists before its request is on the stream, so none can stand for a request that
+// never was. A bot that dies after the append loses nothing either: delivery creates the job's
+// message from its events with the same nonce (messageNonce) as the Queued message, so whichever
+// create comes second gets the first's message back from Discord, and there is one message. A
+// stream that refuses the request leaves nothing to take back. Only a user whose DMs are closed,
+// with no notify channel, is found out after the append: that request is cancelled in the user's
+// name (the intake queues nothing, or removes it), and the user is told why.
 
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -15,7 +23,8 @@ import { DigitsTrainV1 } from "../generated/contracts.ts";
 import { REQUEST_V1 } from "../generated/names.ts";
 import type { Logger } from "../shared/log.ts";
 import { releaseActive, reserveActive } from "./active.ts";
-import { notQueuedMessage, queuedMessage } from "./queued.ts";
+import { requestCancel } from "./cancel.ts";
+import { queuedMessage } from "./queued.ts";
 import type { UserInteraction } from "./server.ts";
 import { REQUEST_FIELD, REQUESTS_STREAM_MAXLEN, TRAIN_DEFAULTS, type InteractionSettings } from "./settings.ts";
 
@@ -60,20 +69,17 @@ function allowed(interaction: Command, settings: InteractionSettings): boolean {
   return channels.size === 0 || (interaction.channelId !== null && channels.has(interaction.channelId));
 }
 
-/** Tries to withdraw the Queued message (before Discord's 3 s are up), waiting this long between tries. */
-const WITHDRAW_WAITS_MS = [0, 250, 500];
-
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Shows the Queued message: its ref, null when it could not be shown (the job still goes), or the refusal. */
-async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps): Promise<MessageRef | null | string> {
-  let ref: MessageRef | null = null;
+/** Shows the Queued message: null when shown, or when it could not be (the job still goes), or the refusal. */
+async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps): Promise<string | null> {
   try {
     let channelId = await deps.channelFor(request.user_id);
     const key = deps.messageKeyFor(request.user_id, request.request_id);
-    // The job's first message: if the bot dies before storing its id, the run's first create gets it back.
+    // The job's first message: whichever of this create and delivery's first create comes second
+    // (a bot that died before storing the id, or events that came first) gets the other's back.
     const message = { ...queuedMessage(request, ahead), nonce: messageNonce(key) };
     let created: CreatedMessage;
     try {
@@ -89,33 +95,32 @@ async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps
         mentionUserId: request.user_id,
       });
     }
-    ref = { channelId, messageId: created.id };
-    await deps.messages.set(key, ref);
-    return ref;
+    await deps.messages.set(key, { channelId, messageId: created.id });
+    return null;
   } catch (error) {
     if (error instanceof DeliveryError && error.kind === "dms_closed") {
       return "Not queued: I cannot send you direct messages, where the job's progress would appear. Allow direct messages from this server's members and try again.";
     }
     // The job can still run: its first event creates the message instead.
     deps.log.warn(`interactions: the Queued message of ${request.request_id} could not be shown: ${describe(error)}`);
-    return ref;
+    return null;
   }
 }
 
-/** Edits the Queued message to "Not queued" (no Cancel button); false when Discord never took the edit. */
-async function withdrawQueued(ref: MessageRef, request: DigitsTrainV1, deps: TrainDeps): Promise<boolean> {
-  let last: unknown = null;
-  for (const wait of WITHDRAW_WAITS_MS) {
-    await new Promise((resolve) => setTimeout(resolve, wait));
-    try {
-      await deps.discord.editMessage(ref, notQueuedMessage(request));
-      return true;
-    } catch (error) {
-      last = error;
-    }
+/**
+ * The user's DMs are closed and there is nowhere else to show the job: the request, already on the
+ * stream, is cancelled in the user's name (the intake then queues nothing, or removes or stops
+ * it) and stops counting. The answer is the refusal, or says that the job may run unseen.
+ */
+async function withdraw(request: DigitsTrainV1, refusal: string, deps: TrainDeps): Promise<string> {
+  try {
+    await requestCancel(deps.redis, deps.settings, request.user_id, request.request_id, request.user_id);
+  } catch (error) {
+    deps.log.warn(`interactions: the request ${request.request_id} could not be withdrawn: ${describe(error)}`);
+    return `${refusal} (Request \`${request.request_id}\` could not be withdrawn: it may run, with no message to show it.)`;
   }
-  deps.log.warn(`interactions: the Queued message of ${request.request_id} could not be withdrawn: ${describe(last)}`);
-  return false;
+  await releaseActive(deps.redis, request.user_id, request.request_id).catch(() => undefined);
+  return refusal;
 }
 
 export async function handleTrain(interaction: Command, deps: TrainDeps): Promise<string> {
@@ -130,14 +135,7 @@ export async function handleTrain(interaction: Command, deps: TrainDeps): Promis
   if (reservation.kind === "total_limit") {
     return `Not queued: the queue is full (${reservation.active} jobs queued or running, at most ${deps.settings.maxJobsTotal}). Try again later.`;
   }
-  let shown: MessageRef | null = null;
   try {
-    const queued = await showQueued(request, reservation.ahead, deps);
-    if (typeof queued === "string") {
-      await releaseActive(deps.redis, request.user_id, requestId);
-      return queued;
-    }
-    shown = queued;
     await deps.redis.xadd(
       deps.settings.requestsStream,
       "MAXLEN",
@@ -148,12 +146,12 @@ export async function handleTrain(interaction: Command, deps: TrainDeps): Promis
       String(stringify(request)), // undefined only for undefined or a function
     );
   } catch (error) {
+    // Nothing was shown yet and nothing will run: the error is the answer ("nothing was changed").
     await releaseActive(deps.redis, request.user_id, requestId).catch(() => undefined);
-    // Nothing was changed once the message is withdrawn: the error is the answer ("try again").
-    if (shown === null || (await withdrawQueued(shown, request, deps))) throw error;
-    deps.log.warn(`interactions: the request ${requestId} could not be queued: ${describe(error)}`);
-    return "Not queued: the queue could not take the request. Nothing will run, whatever the message I sent you says (it could not be updated). Try again in a minute.";
+    throw error;
   }
+  const refusal = await showQueued(request, reservation.ahead, deps);
+  if (refusal !== null) return await withdraw(request, refusal, deps);
   const ahead = reservation.ahead === 0 ? "nothing ahead of it" : `${reservation.ahead} ahead of it`;
   return `Queued: request \`${requestId}\` (${ahead}). Its progress appears in the message I just sent you, with a Cancel button.`;
 }
