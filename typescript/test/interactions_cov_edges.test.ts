@@ -251,6 +251,22 @@ void test("a user with closed DMs whose request cannot be withdrawn is told it m
   }
 });
 
+void test("a user with closed DMs whose request is withdrawn but whose slot Redis will not free: the refusal, the slot freed by its end", async () => {
+  await redis.flushall();
+  discord.dmsClosed.add(OWNER.toString());
+  const client = await restricted("no-zrem", ["zrem"]); // releaseActive's
+  try {
+    const deps = trainDeps(client, settingsWith(), { newRequestId: () => "kept" });
+    assert.match(await handleTrain(command(OWNER), deps), /^Not queued: I cannot send you direct messages/);
+    assert.equal(await redis.xlen(deps.settings.requestsStream), 2, "the request and its cancel");
+    // Still counted: the bot frees it when it folds the cancelled job's end (or at its TTL).
+    assert.equal(await isActive(redis, OWNER, "kept", Date.now()), true);
+  } finally {
+    discord.dmsClosed.delete(OWNER.toString());
+    client.disconnect();
+  }
+});
+
 void test("a request the stream refuses fails with the stream's error, before any message is tried", async () => {
   await redis.flushall();
   await redis.set(settingsWith().requestsStream, "not a stream");
