@@ -281,16 +281,32 @@ void test("charts: uploaded when the key changes, not on every edit; a failed up
   assert.deepEqual(sent().slice(4), [true, true]);
 });
 
-void test("14.7: flush sends the newest pending state at once, skipping the interval", async () => {
+void test("14.7: flush waits out the rest of the edit interval, then sends the newest pending state", async () => {
   const { port, delivery } = setup();
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
   delivery.publish("r", CHANNEL, msg("s2"), false);
   delivery.publish("r", CHANNEL, msg("s3"), false);
   const flushed = delivery.flush(5000);
-  await settle();
+  await advance(1000);
+  assert.deepEqual(ops(port), ["0 create s1"], "not before the interval is out");
+  await advance(500);
   assert.equal(await flushed, true);
-  assert.deepEqual(ops(port), ["0 create s1", "0 edit s3"]);
+  assert.deepEqual(ops(port), ["0 create s1", "1500 edit s3"]);
+});
+
+void test("14.7: flush leaves a progress state whose interval ends after its deadline to the next owner; a final one goes at once", async () => {
+  const { port, delivery } = setup();
+  delivery.publish("r", CHANNEL, msg("s1"), false);
+  delivery.publish("t", CHANNEL, msg("t1"), false);
+  await settle();
+  delivery.publish("r", CHANNEL, msg("s2"), false);
+  delivery.publish("t", CHANNEL, msg("t2 final"), true);
+  const flushed = delivery.flush(1000);
+  await advance(500);
+  assert.equal(await flushed, true, "at once: nothing is left waiting");
+  await advance(2000);
+  assert.deepEqual(ops(port), ["0 create s1", "0 create t1", "0 edit t2 final"]);
 });
 
 void test("14.7: flush gives up after its timeout", async () => {

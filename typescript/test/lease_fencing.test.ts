@@ -117,7 +117,7 @@ const LOSSES = [
 for (const { how, leaseMs, lose, warning } of LOSSES) {
   void test(`a bot that lost the lease (${how}) does not send its pending update: the new holder alone edits`, async () => {
     await redis.flushall();
-    const a = bot("a", leaseMs, 60_000);
+    const a = bot("a", leaseMs, 1_000); // the flush waits out the interval, then the fence stops the edit
     const b = bot("b", leaseMs);
     await a.coordinator.handle(entries(started({ request_id: "stale" })));
     await settle(a);
@@ -155,7 +155,7 @@ void test("an answer that arrives after the lease was lost is not acted upon: no
 
 void test("a pending update after the leases were given up at shutdown is not sent", async () => {
   await redis.flushall();
-  const a = bot("a", 10_000, 60_000);
+  const a = bot("a", 10_000, 1_000); // as above
   await a.coordinator.handle(entries(started({ request_id: "bye" })));
   await settle(a);
   await a.coordinator.handle(entries(epochDone(1, 0.9, { request_id: "bye" })));

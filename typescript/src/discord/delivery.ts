@@ -4,7 +4,9 @@
 // message when the old one is gone or too old to edit; and telling the requester when a job ends.
 // Fenced: before every request for a job it checks that this bot still holds the job's lease (the
 // coordinator's Fence); once the lease is lost the job's pending state, retry timer and the answer
-// of a request in flight are dropped, never acted upon.
+// of a request in flight are dropped, never acted upon. At shutdown (flush) the edit interval still
+// holds: a progress state it would hold back past the deadline is left to the next owner, which
+// shows it from the store.
 
 import { actionFor, type Action, type RequestKind } from "./discord_answers.ts";
 import { DEFAULT_EDIT_INTERVAL_MS, MAX_TRACKED_JOBS, RATE_LIMIT_FLOOR_MS, RETRY_CAP_MS } from "../shared/limits.ts";
@@ -161,9 +163,18 @@ class JobMessage {
       return;
     }
     this.owner.jobBusy(this);
-    // A terminal state (and a flush at shutdown) skips the edit interval but not a backoff.
-    const throttledUntil =
-      this.urgent || this.owner.flushing ? this.retryAt : Math.max(this.lastSentAt + this.owner.intervalMs(), this.retryAt);
+    // A terminal state skips the edit interval but not a backoff.
+    const throttledUntil = this.urgent ? this.retryAt : Math.max(this.lastSentAt + this.owner.intervalMs(), this.retryAt);
+    const flushUntil = this.owner.flushUntil;
+    if (flushUntil !== null && !this.urgent && throttledUntil > flushUntil) {
+      // Shutting down, and the interval (or a backoff) ends after the deadline: the next owner shows it.
+      this.owner.logger.info(
+        `the pending update of job ${this.key} is left to the next owner: its edit interval ends after the shutdown deadline`,
+      );
+      this.pending = null;
+      this.owner.jobIdle(this.key, this);
+      return;
+    }
     const wait = throttledUntil - Date.now();
     if (wait > 0) {
       this.timer = setTimeout(() => {
@@ -415,8 +426,8 @@ export class Delivery {
   readonly scheduler: RequestScheduler;
   readonly fallbackChannelId: string | null;
   readonly notifyAtEnd: boolean;
-  /** Set by flush(): pending states go out without waiting for the edit interval. */
-  flushing = false;
+  /** Set by flush(): when it gives up (epoch ms); a progress state not sendable by then is left behind. */
+  flushUntil: number | null = null;
   private readonly store: MessageStore;
   private readonly maxJobs: number;
   private readonly onFatal: (error: DeliveryError) => void;
@@ -501,11 +512,12 @@ export class Delivery {
   }
 
   /**
-   * Sends every job's newest pending state without waiting for the edit interval, for at most
-   * `timeoutMs`; resolves true when everything went out (shutdown).
+   * Sends every job's newest pending state for at most `timeoutMs` (shutdown): a final state at
+   * once, a progress state once its edit interval is out, or never when that is after the deadline
+   * (the job's next owner shows it from the store). Resolves true when nothing is left waiting.
    */
   async flush(timeoutMs: number): Promise<boolean> {
-    this.flushing = true;
+    this.flushUntil = Date.now() + timeoutMs;
     for (const job of this.busy) job.pump();
     const timers: NodeJS.Timeout[] = [];
     const timeout = new Promise<boolean>((resolve) => {
