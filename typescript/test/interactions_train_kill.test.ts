@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
-import { Delivery } from "../src/delivery.ts";
-import type { CreatedMessage, DiscordPort, MessageRef, OutgoingMessage } from "../src/discord_port.ts";
-import { RestDiscordPort } from "../src/discord_rest.ts";
-import { messageKeyFor } from "../src/jobs.ts";
-import { MemoryMessageStore } from "../src/message_store.ts";
-import { RequestScheduler } from "../src/scheduler.ts";
+import { Delivery } from "../src/discord/delivery.ts";
+import type { CreatedMessage, DiscordPort, MessageRef, OutgoingMessage } from "../src/discord/discord_port.ts";
+import { RestDiscordPort } from "../src/discord/discord_rest.ts";
+import { messageKeyFor } from "../src/jobs/job.ts";
+import { MemoryMessageStore } from "../src/discord/message_store.ts";
+import { RequestScheduler } from "../src/discord/scheduler.ts";
 import type { UserInteraction } from "../src/interactions/server.ts";
 import { loadInteractionSettings, type InteractionSettings } from "../src/interactions/settings.ts";
 import { handleTrain, type TrainDeps } from "../src/interactions/train.ts";
