@@ -27,6 +27,10 @@ def free_port() -> int:
         return port
 
 
+class PortTaken(RuntimeError):
+    """The free port went to another process before redis-server could bind it."""
+
+
 class RedisServer:
     """A redis-server of its own on ``port``; ``stop``/``start`` to restart.
 
@@ -41,7 +45,7 @@ class RedisServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> None:
-        """Starts the server and waits until it answers PING."""
+        """Starts the server and waits until it answers (itself, not another on the port)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not on PATH; install Redis to run these tests")
@@ -62,14 +66,20 @@ class RedisServer:
         try:
             while True:
                 try:
-                    client.ping()
-                    return
+                    answered_by = client.info("server")["process_id"]
                 except RedisError:
                     if self._process.poll() is not None or time.monotonic() > deadline:
                         raise RuntimeError(
                             f"redis-server on port {self.port} did not start"
                         ) from None
                     time.sleep(0.01)
+                    continue
+                if answered_by != self._process.pid:
+                    # Another test's server took the port between free_port() and this bind (tests
+                    # run in parallel under xdist): this one exits, that one must not be used.
+                    self.stop()
+                    raise PortTaken(f"port {self.port} was taken by another redis-server")
+                return
         finally:
             client.close()
 
@@ -91,11 +101,24 @@ class RedisServer:
             self._process = None
 
 
+def start_redis_server(attempts: int = 3) -> RedisServer:
+    """A started RedisServer on a free port; another port if the first is taken meanwhile."""
+    for _ in range(attempts - 1):
+        server = RedisServer(free_port())
+        try:
+            server.start()
+            return server
+        except PortTaken:
+            pass
+    server = RedisServer(free_port())
+    server.start()
+    return server
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     """A private, empty Redis on a free port, stopped after the test."""
-    server = RedisServer(free_port())
-    server.start()
+    server = start_redis_server()
     try:
         yield server
     finally:

@@ -263,6 +263,7 @@ def test_a_sink_bug_neither_kills_the_thread_nor_reaches_the_caller() -> None:
     assert publisher.stats.failed == 1
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("then_fails", [False, True])
 def test_close_returns_within_its_bound_when_the_sink_hangs(then_fails: bool) -> None:
     sink, publisher = blocked(capacity=16)
@@ -283,6 +284,7 @@ def test_close_returns_within_its_bound_when_the_sink_hangs(then_fails: bool) ->
     assert publisher.stats == PublishStats(dropped=1, failed=6)
 
 
+@pytest.mark.timing
 def test_close_does_not_wait_on_a_sink_known_to_be_down() -> None:
     sink = GatedSink()
     sink.fail_next = 1_000_000
@@ -296,6 +298,7 @@ def test_close_does_not_wait_on_a_sink_known_to_be_down() -> None:
     assert publisher.stats.failed == 3
 
 
+@pytest.mark.timing
 def test_a_failure_while_closing_is_not_retried() -> None:
     sink, publisher = blocked(capacity=16)
     sink.fail_next = 1_000_000

@@ -112,6 +112,7 @@ def test_background_publisher_to_redis_delivers_a_whole_job_in_order(
     assert publisher.stats.dropped == publisher.stats.failed == 0
 
 
+@pytest.mark.timing
 def test_redis_errors_are_retryable_publish_errors_naming_no_password() -> None:
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     publisher = RedisPublisher(url, "c", timeout_s=0.5)

@@ -128,6 +128,7 @@ def test_a_file_another_process_claims_first_is_skipped(
 # -- the background publisher spools at close and delivers when it starts or recovers ------
 
 
+@pytest.mark.timing
 def test_close_spools_the_lifecycle_events_left_and_not_the_batches(tmp_path: Path) -> None:
     sink = GatedSink()
     sink.fail_next = 1_000_000
@@ -203,6 +204,7 @@ def _log(url: str) -> list[str]:
         client.close()
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("down", ["refused", "silent"])
 def test_redis_down_at_the_end_close_is_prompt_and_the_next_publisher_delivers(
     tmp_path: Path, down: str, caplog: pytest.LogCaptureFixture

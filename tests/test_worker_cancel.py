@@ -73,6 +73,7 @@ def run_burst(env: dict[str, str], tmp_path: Path, timeout_s: float = 60) -> Non
         process.stop()
 
 
+@pytest.mark.timing
 def test_cancel_of_a_running_job_stops_its_horse_within_2_s_with_one_failed_event(
     redis_server: RedisServer,
     client: Redis,

@@ -19,6 +19,9 @@ from handwriting_worker.cli import main
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"
 
+# One xdist worker runs this module, so the model below is trained once (make test-py).
+pytestmark = pytest.mark.xdist_group("trained_model")
+
 
 @pytest.fixture(scope="module")
 def data() -> DigitsData:

@@ -123,6 +123,7 @@ def test_an_exception_escaping_the_job_ends_it_with_one_failed_event(
     assert len(terminals(client)) == 1
 
 
+@pytest.mark.timing
 def test_a_cancel_whose_stop_command_reached_no_worker_still_stops_the_job(
     redis_server: RedisServer, tmp_path: Path, started: list[Process], client: Redis
 ) -> None:
