@@ -43,6 +43,17 @@ class SlowStore extends RedisJobStore {
     return await super.read(job, after);
   }
 
+  /** The next leaseLeft answer is read this much later (the process stalled while Redis answered). */
+  stallAfterLeaseLeftMs = 0;
+
+  override async leaseLeft(job: JobId, owner: string, token: number): Promise<number | null> {
+    const left = await super.leaseLeft(job, owner, token);
+    const stall = this.stallAfterLeaseLeftMs;
+    this.stallAfterLeaseLeftMs = 0;
+    if (stall > 0) await new Promise((resolve) => setTimeout(resolve, stall));
+    return left;
+  }
+
   override async markDone(messageKey: string): Promise<void> {
     if (this.failDone > 0) {
       this.failDone -= 1;
@@ -272,6 +283,19 @@ void test("a lease near its end without renewal holds updates back until renewed
   await memory.append([{ job: job("m"), member: "x", batch: false }]);
   assert.equal(await memory.renew(job("m")), "held");
   assert.equal(await memory.leaseLeft(), Number.POSITIVE_INFINITY);
+});
+
+void test("a lease answer read after a stall counts from when it was asked: the update is held back, not sent on a lease gone meanwhile", async () => {
+  await redis.flushall();
+  const a = bot("a", 600, 0);
+  await a.coordinator.handle(entries(started({ request_id: "stalled" })));
+  await settle(a);
+  a.store.stallAfterLeaseLeftMs = 700; // Redis answered "about 600 ms left"; the bot reads it 700 ms later
+  await a.coordinator.handle(entries(epochDone(1, 0.9, { request_id: "stalled" })));
+  await sleep(800);
+  assert.equal(await redis.exists(`${PREFIX}lease:${jobKey(job("stalled"))}`), 0, "the lease is gone by now");
+  assert.equal(a.port.calls.filter((call) => call.op === "edit").length, 0, "nothing sent on the stale answer");
+  assert.match(a.warnings.join("\n"), /lease of job .*:stalled ends in -?[0-9]+ ms and is not renewed yet/);
 });
 
 void test("two bots with the same hostname and pid (pid 1 in two containers) get different names", () => {

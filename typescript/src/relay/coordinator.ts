@@ -251,11 +251,14 @@ export class Coordinator {
       this.lose(owned, `the lease of job ${jobKey(owned.job)} ran out unrenewed; another bot may show the job now`);
       return false;
     }
-    const left = await this.options.store.leaseLeft(owned.job, this.options.owner, owned.token);
-    if (left === null) {
+    const asked = Date.now();
+    const reported = await this.options.store.leaseLeft(owned.job, this.options.owner, owned.token);
+    if (reported === null) {
       this.lose(owned, `lost the lease of job ${jobKey(owned.job)} to another bot; it shows the job now`);
       return false;
     }
+    // Counted from the question: an answer read late (this process stalled meanwhile) vouches for less.
+    const left = asked + reported - Date.now();
     // Renewed every third of the lease: less than that left means renewals are failing.
     if (left < this.leaseMs / 3) throw new Error(`the lease of job ${jobKey(owned.job)} ends in ${left} ms and is not renewed yet`);
     return true;
