@@ -51,7 +51,7 @@ from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import DigitsSettings, EventsSettings, Settings
 from handwriting_ai.training import TrainConfig, new_run_id, train_model
 from handwriting_ai.training.threads import resolve_threads
-from handwriting_worker.job import JobEvents
+from handwriting_worker.training.job import JobEvents
 
 GOALS = {"redis_up": 0.99, "redis_down_or_silent": 0.98}
 

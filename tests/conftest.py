@@ -15,7 +15,7 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
-from handwriting_worker.intake import Intake
+from handwriting_worker.requests.intake import Intake
 from tests.e2e_support import Subscriber
 
 

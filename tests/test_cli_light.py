@@ -23,7 +23,7 @@ HEAVY = ("torch", "torchvision", "numpy")
 _PROBE = textwrap.dedent(
     """
     import json, signal, sys, threading, time
-    from handwriting_worker.cli import main
+    from handwriting_worker.commands.cli import main
 
     def stop_once_started():  # long-running: SIGTERM once its handler is in place
         while signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:

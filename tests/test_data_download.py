@@ -20,8 +20,8 @@ import torch
 from handwriting_ai.data.digits import MNIST_RAW, load_digits, load_offline
 from handwriting_ai.data.idx import DataError, write_idx
 from handwriting_ai.settings import DigitsSettings, EventsSettings, Settings, TrainSettings
-from handwriting_worker.cli import main
-from handwriting_worker.train_command import run_train
+from handwriting_worker.commands.cli import main
+from handwriting_worker.commands.train_command import run_train
 from tests.http_stub import QuietHandler, serve
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"

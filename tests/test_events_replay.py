@@ -14,9 +14,9 @@ from handwriting_ai.events import builders as b
 from handwriting_ai.events.codec import Event, encode_event
 from handwriting_ai.events.eventlog import log_read, parse_entries
 from handwriting_ai.events.publishers import EventLog, RedisPublisher
-from handwriting_worker.cli import main
-from handwriting_worker.replay import parse_since, run_replay
-from handwriting_worker.tail import format_event
+from handwriting_worker.commands.cli import main
+from handwriting_worker.commands.replay import parse_since, run_replay
+from handwriting_worker.commands.tail import format_event
 from tests.conftest import RedisServer, free_port
 from tests.test_events_publishers import job_events
 

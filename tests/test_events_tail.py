@@ -18,8 +18,8 @@ from redis import Redis
 
 from handwriting_ai.events import builders as b
 from handwriting_ai.events.codec import encode_event
-from handwriting_worker.cli import main
-from handwriting_worker.tail import format_event, format_message, run_tail
+from handwriting_worker.commands.cli import main
+from handwriting_worker.commands.tail import format_event, format_message, run_tail
 from tests.conftest import RedisServer, free_port
 
 CTX = b.JobContext("req-t", 5, "model-t", "run-t")

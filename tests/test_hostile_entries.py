@@ -30,11 +30,11 @@ from handwriting_ai.events.codec import (
     encode_event,
 )
 from handwriting_ai.printable import SafeFormatter, printable
-from handwriting_worker.intake import Intake
-from handwriting_worker.replay import run_replay
-from handwriting_worker.requests_keys import cancel_key, job_id_for
-from handwriting_worker.rq_worker import setup_logging
-from handwriting_worker.tail import run_tail
+from handwriting_worker.commands.replay import run_replay
+from handwriting_worker.commands.tail import run_tail
+from handwriting_worker.requests.intake import Intake
+from handwriting_worker.rq.requests_keys import cancel_key, job_id_for
+from handwriting_worker.rq.rq_worker import setup_logging
 from tests.conftest import RedisServer, Running, free_port
 from tests.e2e_support import USER_ID, wait_until
 from tests.test_worker_intake import QUEUE_KEY, STREAM, queued_ids, request, settings_for, settled

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from handwriting_ai.settings import Settings
-from handwriting_worker.intake import BLOCK_MS, READ_TIMEOUT_S
-from handwriting_worker.queue_commands import connect
+from handwriting_worker.requests.intake import BLOCK_MS, READ_TIMEOUT_S
+from handwriting_worker.rq.queue_commands import connect
 from tests.conftest import RedisServer
 from tests.e2e_support import wait_until
 

@@ -16,15 +16,15 @@ import pytest
 
 from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.settings import DigitsSettings, Settings, TrainSettings, load_settings
-from handwriting_worker.activation import (
+from handwriting_worker.training.activation import (
     LOCK_FILE,
     LockTimeout,
     active_manifest,
     decide,
     model_lock,
 )
-from handwriting_worker.job import run_job
-from handwriting_worker.prune import prune_snapshots
+from handwriting_worker.training.job import run_job
+from handwriting_worker.training.prune import prune_snapshots
 from tests.manifests import valid_manifest
 from tests.model_api import ModelApi, serve_model_api
 from tests.test_worker_job import DATA_ROOT, Collect, _request

@@ -15,9 +15,9 @@ from rq import Queue
 from rq.job import JobStatus
 from rq.registry import CanceledJobRegistry
 
-from handwriting_worker.cancel import cancel_request
-from handwriting_worker.requests_keys import cancel_key, job_id_for
-from handwriting_worker.rq_job import SERIALIZER
+from handwriting_worker.requests.cancel import cancel_request
+from handwriting_worker.rq.requests_keys import cancel_key, job_id_for
+from handwriting_worker.rq.rq_job import SERIALIZER
 from tests.conftest import RedisServer, Running
 from tests.e2e_support import QUEUE, USER_ID, Process, Subscriber, wait_until, worker_env
 from tests.test_worker_intake import (
@@ -164,7 +164,7 @@ def test_cancel_while_a_worker_holds_the_job_or_after_it_lost_its_worker(
 ) -> None:
     settings = settings_for(redis_server.url)
     queue = Queue(QUEUE, connection=client, serializer=SERIALIZER)
-    job = queue.enqueue("handwriting_worker.rq_job.train_job", {}, job_id=job_id_for(5, "h"))
+    job = queue.enqueue("handwriting_worker.rq.rq_job.train_job", {}, job_id=job_id_for(5, "h"))
     client.lmove(queue.key, f"{queue.key}:intermediate", "LEFT", "RIGHT")  # what a worker does
     outcome = cancel_request(settings, client, 5, "h", ADMIN)
     assert outcome == "taken by a worker: it will find the cancel when it starts"

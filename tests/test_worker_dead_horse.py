@@ -19,7 +19,7 @@ from handwriting_ai.events.codec import decode_event
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.factory import redis_sink
 from handwriting_ai.settings import EventsSettings, Settings
-from handwriting_worker.reports import (
+from handwriting_worker.rq.reports import (
     CANCEL_META,
     death_cause,
     report_dead_horse,
@@ -27,8 +27,8 @@ from handwriting_worker.reports import (
     report_safely,
     stop_cause,
 )
-from handwriting_worker.rq_job import RUN_ID_META, SERIALIZER, _remember
-from handwriting_worker.rq_worker import DigitsWorker, setup_logging
+from handwriting_worker.rq.rq_job import RUN_ID_META, SERIALIZER, _remember
+from handwriting_worker.rq.rq_worker import DigitsWorker, setup_logging
 from tests.conftest import RedisServer, free_port
 
 KILLED = signal.SIGKILL  # a wait status of "killed by signal N" is N itself
@@ -43,7 +43,7 @@ def queue(redis_server: RedisServer) -> Iterator[Queue]:
 
 
 def _job(queue: Queue, payload: object, timeout: int = 600) -> Job:
-    job = queue.enqueue("handwriting_worker.rq_job.train_job", payload, job_timeout=timeout)
+    job = queue.enqueue("handwriting_worker.rq.rq_job.train_job", payload, job_timeout=timeout)
     job.started_at = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=30)
     return job
 
@@ -120,7 +120,7 @@ def test_nothing_more_once_the_job_sent_its_terminal_event_and_no_run_is_fine(
     no_run = _job(queue, {"request_id": "r-early", "user_id": 1, "model_id": "m"})
     report_dead_horse(settings, no_run, KILLED)
     no_args = Job.create(
-        "handwriting_worker.rq_job.train_job", connection=queue.connection, serializer=SERIALIZER
+        "handwriting_worker.rq.rq_job.train_job", connection=queue.connection, serializer=SERIALIZER
     )
     report_dead_horse(settings, no_args, EXIT_3)
 
@@ -175,7 +175,7 @@ def test_a_report_whose_meta_cannot_be_read_goes_out_without_it(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("no publisher")
 
-    monkeypatch.setattr("handwriting_worker.reports.publish_failed", broken)
+    monkeypatch.setattr("handwriting_worker.rq.reports.publish_failed", broken)
     report_safely(settings, job, "system", "lost")  # logged, never raised
     assert "plain report of job" in caplog.text
 

@@ -15,7 +15,7 @@ from handwriting_ai.data.digits import DigitsData, load_offline
 from handwriting_ai.data.images import mnist_like
 from handwriting_ai.training import TrainConfig, load_model, train_model
 from handwriting_ai.training.loop import normalize
-from handwriting_worker.cli import main
+from handwriting_worker.commands.cli import main
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"
 

@@ -24,7 +24,7 @@ import pytest
 from redis import Redis
 
 from handwriting_ai.events.eventlog import log_range
-from handwriting_worker.requests_keys import cancel_key
+from handwriting_worker.rq.requests_keys import cancel_key
 from tests.conftest import RedisServer, free_port
 from tests.e2e_support import (
     REPO,

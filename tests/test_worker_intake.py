@@ -15,9 +15,9 @@ from redis import Redis
 from rq import Queue
 
 from handwriting_ai.settings import EventsSettings, IntakeSettings, RqSettings, Settings
-from handwriting_worker.intake import DONE_KEY, Intake
-from handwriting_worker.requests_keys import cancel_key, job_id_for
-from handwriting_worker.rq_job import SERIALIZER
+from handwriting_worker.requests.intake import DONE_KEY, Intake
+from handwriting_worker.rq.requests_keys import cancel_key, job_id_for
+from handwriting_worker.rq.rq_job import SERIALIZER
 from tests.conftest import RedisServer, Running, free_port
 from tests.e2e_support import CHANNEL, QUEUE, USER_ID, Process, Subscriber, wait_until, worker_env
 

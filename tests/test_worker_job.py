@@ -21,8 +21,8 @@ from handwriting_ai.settings import (
     UploadSettings,
 )
 from handwriting_ai.training import TrainingError
-from handwriting_worker.job import JobTimedOut, _digits, context_of, run_job
-from handwriting_worker.rq_job import train_job
+from handwriting_worker.rq.rq_job import train_job
+from handwriting_worker.training.job import JobTimedOut, _digits, context_of, run_job
 from tests.model_api import ModelApi, serve_model_api
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "mnist"

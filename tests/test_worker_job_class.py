@@ -15,8 +15,8 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from handwriting_ai.events.eventlog import log_range
-from handwriting_worker.job_class import TRAIN_JOB, DigitsJob, RefusedJob, refusal
-from handwriting_worker.rq_job import train_job
+from handwriting_worker.rq.job_class import TRAIN_JOB, DigitsJob, RefusedJob, refusal
+from handwriting_worker.rq.rq_job import train_job
 from tests.conftest import RedisServer
 from tests.e2e_support import QUEUE, REPO, worker_env
 

@@ -18,11 +18,11 @@ from rq.job import Job
 
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import Event, encode_event
-from handwriting_worker.cancel_watch import CancelWatch
-from handwriting_worker.job import JobStopped, run_job
-from handwriting_worker.requests_keys import cancel_key
-from handwriting_worker.rq_job import SERIALIZER, run_guarded, train_job
-from handwriting_worker.train_command import run_train
+from handwriting_worker.commands.train_command import run_train
+from handwriting_worker.rq.cancel_watch import CancelWatch
+from handwriting_worker.rq.requests_keys import cancel_key
+from handwriting_worker.rq.rq_job import SERIALIZER, run_guarded, train_job
+from handwriting_worker.training.job import JobStopped, run_job
 from tests.conftest import RedisServer, free_port
 from tests.test_worker_job import Collect, _request, _settings
 

@@ -27,9 +27,9 @@ from handwriting_ai.events import builders as b
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import DigitsSettings, Settings
-from handwriting_worker.lost import WAIT_UNITS, note_lost, report_due
-from handwriting_worker.reports import CANCEL_META
-from handwriting_worker.rq_job import SERIALIZER, train_job
+from handwriting_worker.rq.lost import WAIT_UNITS, note_lost, report_due
+from handwriting_worker.rq.reports import CANCEL_META
+from handwriting_worker.rq.rq_job import SERIALIZER, train_job
 from tests.conftest import RedisServer
 from tests.discord_api import DiscordApi, fields_of, serve_discord_api
 from tests.e2e_support import (

@@ -24,9 +24,9 @@ from handwriting_ai.contracts import DigitsPredictV1
 from handwriting_ai.contracts.names import PREDICT_QUEUE
 from handwriting_ai.data.digits import load_offline
 from handwriting_ai.predict_messages import decode_predict_request, decode_predict_result
-from handwriting_worker.predict_picture import PictureRefused, read_picture
-from handwriting_worker.predict_service import PredictService
-from handwriting_worker.predict_worker import PredictWorker, result_key
+from handwriting_worker.predicting.predict_picture import PictureRefused, read_picture
+from handwriting_worker.predicting.predict_service import PredictService
+from handwriting_worker.predicting.predict_worker import PredictWorker, result_key
 from tests.conftest import RedisServer, free_port
 from tests.e2e_support import REPO, wait_until
 from tests.predict_support import digit_png, install_model, png, request_text

@@ -10,7 +10,7 @@ import pytest
 
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import Event
-from handwriting_worker.progress import (
+from handwriting_worker.commands.progress import (
     PACE_SMOOTHING,
     Pace,
     ProgressPublisher,

@@ -13,7 +13,7 @@ import pytest
 
 from handwriting_ai.events.codec import decode_event
 from handwriting_ai.settings import DigitsSettings, Settings, TrainSettings
-from handwriting_worker.job import run_job
+from handwriting_worker.training.job import run_job
 from tests.conftest import free_port
 from tests.e2e_support import REPO, worker_env
 

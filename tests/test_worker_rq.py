@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from handwriting_ai.events.codec import decode_event
-from handwriting_worker.requests_keys import job_id_for
+from handwriting_worker.rq.requests_keys import job_id_for
 from tests.conftest import RedisServer, free_port
 from tests.e2e_support import REPO, Subscriber, worker_env
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from handwriting_ai.manifest import manifest_bytes
-from handwriting_worker.prune import prune_snapshots, snapshot_runs
-from handwriting_worker.upload import UploadConfig, upload_model
+from handwriting_worker.training.prune import prune_snapshots, snapshot_runs
+from handwriting_worker.training.upload import UploadConfig, upload_model
 from tests.manifests import valid_manifest
 from tests.model_api import ModelApi, serve_model_api
 

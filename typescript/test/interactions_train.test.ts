@@ -187,7 +187,7 @@ void test("allow-lists of guilds and channels", async () => {
 
 void test("/train's defaults are the CLI's", () => {
   const code =
-    "import json; from handwriting_worker.request_options import DEFAULTS, AUGMENT_DEFAULT as A; print(json.dumps({**DEFAULTS, 'augment': A}))";
+    "import json; from handwriting_worker.commands.request_options import DEFAULTS, AUGMENT_DEFAULT as A; print(json.dumps({**DEFAULTS, 'augment': A}))";
   const result = spawnSync(PYTHON, ["-c", code], { encoding: "utf8", timeout: 60_000 });
   assert.equal(result.status, 0, result.stderr);
   const python: unknown = JSON.parse(result.stdout);
@@ -219,7 +219,7 @@ void test("the request the bot writes is queued by the Python intake as the job 
       jobs = await endpoint.redis.lrange(`rq:queue:${queue}`, 0, -1);
       await new Promise((r) => setTimeout(r, 100));
     }
-    const idCode = `from handwriting_worker.requests_keys import job_id_for; print(job_id_for(${OWNER.toString()}, "${requestId}"))`;
+    const idCode = `from handwriting_worker.rq.requests_keys import job_id_for; print(job_id_for(${OWNER.toString()}, "${requestId}"))`;
     const expected = spawnSync(PYTHON, ["-c", idCode], { encoding: "utf8", timeout: 60_000 }).stdout.trim();
     assert.deepEqual(jobs, [expected]);
   } finally {

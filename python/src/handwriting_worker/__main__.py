@@ -1,5 +1,5 @@
 """``python -m handwriting_worker``."""
 
-from handwriting_worker.cli import main
+from handwriting_worker.commands.cli import main
 
 raise SystemExit(main())

@@ -3,9 +3,10 @@
 - ``model-<run_id>.pt`` and ``manifest-<run_id>.json``: this run's snapshot (kept by the prune
   step, newest first by name since run ids sort by time);
 - ``manifest.json``: the active run's manifest, naming its ``model-<run_id>.pt`` (and its
-  sha256); written only when a run is activated (``handwriting_worker.activation``), and never
-  pruned. There is no model-wide ``model.pt``: nothing read it, and a copy of the weights
-  beside the one the manifest names could only disagree with it.
+  sha256); written only when a run is activated
+  (``handwriting_worker.training.activation``), and never pruned. There is no model-wide
+  ``model.pt``: nothing read it, and a copy of the weights beside the one the manifest names
+  could only disagree with it.
 
 Every file is written atomically (temporary file in the same folder, fsync, rename), the
 snapshot first, so a reader never sees a half-written model or a manifest without its model.

@@ -298,7 +298,7 @@ def train_model(
     """Train ``config`` on the digits under ``data_root``, write its artifacts, return the result.
 
     ``activate``: also name this run in the model's ``manifest.json``; a job passes False and
-    leaves that to the operator's activation policy (``handwriting_worker.activation``).
+    leaves that to the operator's activation policy (``handwriting_worker.training.activation``).
     ``threads``: TRAIN__THREADS (0 = the CPUs this process may use). ``batch_every``:
     EVENTS__BATCH_EVERY. ``run_id``: made at job start (``new_run_id()``); made here if None.
     ``download``: full MNIST via torchvision instead of the offline digits. ``data``: an

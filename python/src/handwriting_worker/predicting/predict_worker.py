@@ -26,9 +26,9 @@ from handwriting_ai.predict_messages import (
     encode_predict_result,
 )
 from handwriting_ai.settings import SettingsError, load_settings
-from handwriting_worker.predict_service import PredictService
-from handwriting_worker.queue_commands import RedisUnreachable, connect
-from handwriting_worker.rq_worker import setup_logging
+from handwriting_worker.predicting.predict_service import PredictService
+from handwriting_worker.rq.queue_commands import RedisUnreachable, connect
+from handwriting_worker.rq.rq_worker import setup_logging
 
 log = logging.getLogger(__name__)
 

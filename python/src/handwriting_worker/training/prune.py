@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from handwriting_worker.activation import active_manifest, model_lock
+from handwriting_worker.training.activation import active_manifest, model_lock
 
 _RUN_ID = r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}"  # what handwriting_ai.training.new_run_id makes
 _SNAPSHOT = re.compile(rf"^(?:model-(?P<m>{_RUN_ID})\.pt|manifest-(?P<j>{_RUN_ID})\.json)$")

@@ -16,7 +16,7 @@ import threading
 from redis import Redis
 from redis.exceptions import RedisError
 
-from handwriting_worker.requests_keys import cancel_text, cancelled_by
+from handwriting_worker.rq.requests_keys import cancel_text, cancelled_by
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from rq.job import Job
 
-from handwriting_worker.rq_job import train_job
+from handwriting_worker.rq.rq_job import train_job
 
 TRAIN_JOB = f"{train_job.__module__}.{train_job.__qualname__}"
 """The one function a digits job may name."""

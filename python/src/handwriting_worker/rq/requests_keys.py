@@ -15,7 +15,7 @@ import hashlib
 from redis import Redis
 
 from handwriting_ai.contracts import names
-from handwriting_worker.job import user_of
+from handwriting_worker.training.job import user_of
 
 REQUEST_FIELD = "request"
 CANCEL_FIELD = "cancel"

@@ -1,7 +1,7 @@
 """``python -m handwriting_worker intake``: moves Discord's requests into RQ, each exactly once.
 
 The bot never writes RQ's internal format: it appends each ``/train`` and each Cancel to
-``DIGITS_REQUESTS_STREAM`` (see ``requests_keys``). Any number of intakes share the stream
+``DIGITS_REQUESTS_STREAM`` (see ``rq.requests_keys``). Any number of intakes share the stream
 through one consumer group and acknowledge an entry only once its effect is in Redis. A request
 becomes the RQ job ``job_id_for(user, request)`` in one MULTI/EXEC with a marker, so an entry
 delivered again (its intake died before XACK) is acknowledged, not queued again; an entry whose
@@ -28,18 +28,18 @@ from handwriting_ai.events import builders as ev
 from handwriting_ai.events import json_numbers
 from handwriting_ai.events.codec import RequestValidationError, decode_request
 from handwriting_ai.settings import Settings
-from handwriting_worker.cancel import cancel_request
-from handwriting_worker.job import context_of, user_of
-from handwriting_worker.queue_commands import queue_of
-from handwriting_worker.reports import publish_failed
-from handwriting_worker.requests_keys import (
+from handwriting_worker.requests.cancel import cancel_request
+from handwriting_worker.rq.queue_commands import queue_of
+from handwriting_worker.rq.reports import publish_failed
+from handwriting_worker.rq.requests_keys import (
     CANCEL_FIELD,
     REQUEST_FIELD,
     cancel_key,
     cancel_text,
     job_id_for,
 )
-from handwriting_worker.rq_job import train_job
+from handwriting_worker.rq.rq_job import train_job
+from handwriting_worker.training.job import context_of, user_of
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from types import FrameType
 
 from handwriting_ai.archs import parse_arch
 from handwriting_ai.settings import DEFAULT_REDIS_URL, SettingsError, load_settings, redact_url
-from handwriting_worker import evaluate, predict
-from handwriting_worker.replay import parse_since
-from handwriting_worker.request_options import (
+from handwriting_worker.commands import evaluate, predict
+from handwriting_worker.commands.replay import parse_since
+from handwriting_worker.commands.request_options import (
     add_arch_option,
     add_request_options,
     request_from_args,
@@ -52,8 +52,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    from handwriting_worker.replay import run_replay  # noqa: PLC0415
-    from handwriting_worker.tail import run_tail  # noqa: PLC0415
+    from handwriting_worker.commands.replay import run_replay  # noqa: PLC0415
+    from handwriting_worker.commands.tail import run_tail  # noqa: PLC0415
 
     try:
         settings = load_settings()
@@ -125,9 +125,9 @@ def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _worker(args: argparse.Namespace) -> int:
     # torch once, here: each job's work horse is forked from this process and inherits it (the
     # light commands never load it; tests/test_cli_light.py).
-    for heavy in ("handwriting_ai.training", "handwriting_worker.upload"):
+    for heavy in ("handwriting_ai.training", "handwriting_worker.training.upload"):
         importlib.import_module(heavy)
-    from handwriting_worker.queue_commands import RedisUnreachable, run_worker  # noqa: PLC0415
+    from handwriting_worker.rq.queue_commands import RedisUnreachable, run_worker  # noqa: PLC0415
 
     try:
         run_worker(load_settings(), burst=bool(getattr(args, "burst", False)))
@@ -153,9 +153,9 @@ def _add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _intake(args: argparse.Namespace) -> int:
-    from handwriting_worker.intake import READ_TIMEOUT_S, Intake  # noqa: PLC0415
-    from handwriting_worker.queue_commands import RedisUnreachable, connect  # noqa: PLC0415
-    from handwriting_worker.rq_worker import setup_logging  # noqa: PLC0415
+    from handwriting_worker.requests.intake import READ_TIMEOUT_S, Intake  # noqa: PLC0415
+    from handwriting_worker.rq.queue_commands import RedisUnreachable, connect  # noqa: PLC0415
+    from handwriting_worker.rq.rq_worker import setup_logging  # noqa: PLC0415
 
     try:
         settings = load_settings()
@@ -187,7 +187,7 @@ def _add_intake(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _enqueue(args: argparse.Namespace) -> int:
     from handwriting_ai.events.codec import RequestValidationError  # noqa: PLC0415
-    from handwriting_worker.queue_commands import (  # noqa: PLC0415
+    from handwriting_worker.rq.queue_commands import (  # noqa: PLC0415
         AlreadyQueued,
         RedisUnreachable,
         enqueue_request,
@@ -223,7 +223,7 @@ def _train(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 2
-    from handwriting_worker.train_command import run_train  # noqa: PLC0415 (torch)
+    from handwriting_worker.commands.train_command import run_train  # noqa: PLC0415 (torch)
 
     arch: object = args.arch  # argparse already limited it to ARCHS
     return run_train(
@@ -263,7 +263,7 @@ def _add_train(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _predict_worker(args: argparse.Namespace) -> int:
-    from handwriting_worker import predict_worker  # noqa: PLC0415 (torch: loaded only here)
+    from handwriting_worker.predicting import predict_worker  # noqa: PLC0415 (torch: loaded only here)
 
     return predict_worker.main()
 

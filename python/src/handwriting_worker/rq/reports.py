@@ -23,10 +23,10 @@ from handwriting_ai.contracts.common import ErrorKind
 from handwriting_ai.events import builders as ev
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import Settings
-from handwriting_worker.job import context_of, user_of
-from handwriting_worker.requests_keys import cancel_text, cancelled_by
-from handwriting_worker.rq_job import RUN_ID_META, fallback_request_id
-from handwriting_worker.texts import event_text
+from handwriting_worker.rq.requests_keys import cancel_text, cancelled_by
+from handwriting_worker.rq.rq_job import RUN_ID_META, fallback_request_id
+from handwriting_worker.training.job import context_of, user_of
+from handwriting_worker.training.texts import event_text
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from redis.retry import Retry
 
 from handwriting_ai.events.eventlog import LogEntry, log_range, log_read
 from handwriting_ai.settings import redact_url
-from handwriting_worker.tail import READ_MARGIN_S, format_message, say, wanted
+from handwriting_worker.commands.tail import READ_MARGIN_S, format_message, say, wanted
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")

@@ -24,8 +24,8 @@ from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.events.publishers import FanOutPublisher
 from handwriting_ai.settings import Settings
 from handwriting_ai.training import Arch
-from handwriting_worker.job import JobStopped, run_job
-from handwriting_worker.progress import ProgressPublisher
+from handwriting_worker.commands.progress import ProgressPublisher
+from handwriting_worker.training.job import JobStopped, run_job
 
 
 def run_train(

@@ -2,7 +2,7 @@
 
 The bytes come from a chat user, so they are treated as hostile: only PNG and JPEG are
 decoded, and only after their header says the picture is of a sane size (a small file can
-declare a huge one: a decompression bomb). Then the steps ``predict`` uses
+declare a huge one: a decompression bomb). Then the steps ``commands.predict`` uses
 (``handwriting_ai.data.images``), plus two checks a file on disk never needed: a picture with
 no contrast is blank, and ink in pieces side by side is several digits, not one.
 Every refusal is a ``PictureRefused`` whose text tells the user what to send instead.

@@ -30,9 +30,9 @@ from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.events.terminal import TERMINAL_TYPES, summary
 from handwriting_ai.settings import Settings, load_settings
-from handwriting_worker.cancel_watch import CancelWatch
-from handwriting_worker.job import JobEvents, JobOutcome, JobTimedOut, context_of, run_job
-from handwriting_worker.requests_keys import cancel_text, cancelled_by
+from handwriting_worker.rq.cancel_watch import CancelWatch
+from handwriting_worker.rq.requests_keys import cancel_text, cancelled_by
+from handwriting_worker.training.job import JobEvents, JobOutcome, JobTimedOut, context_of, run_job
 
 log = logging.getLogger(__name__)
 

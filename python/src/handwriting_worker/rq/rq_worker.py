@@ -39,11 +39,11 @@ from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 from handwriting_ai.events.factory import deliver_spool
 from handwriting_ai.printable import SafeFormatter
 from handwriting_ai.settings import Settings
-from handwriting_worker.job import UNKNOWN, JobTimedOut, context_of
-from handwriting_worker.job_class import DigitsJob, refusal
-from handwriting_worker.lost import note_lost, report_due
-from handwriting_worker.reports import report_dead_horse, report_safely, stop_cause
-from handwriting_worker.rq_job import SERIALIZER
+from handwriting_worker.rq.job_class import DigitsJob, refusal
+from handwriting_worker.rq.lost import note_lost, report_due
+from handwriting_worker.rq.reports import report_dead_horse, report_safely, stop_cause
+from handwriting_worker.rq.rq_job import SERIALIZER
+from handwriting_worker.training.job import UNKNOWN, JobTimedOut, context_of
 
 log = logging.getLogger(__name__)
 

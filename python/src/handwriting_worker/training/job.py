@@ -21,9 +21,9 @@ from handwriting_ai.events import builders as ev
 from handwriting_ai.events.codec import Event, RequestValidationError, validate_request
 from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.settings import Settings
-from handwriting_worker.activation import activate_run, active_manifest, decide, model_lock
-from handwriting_worker.prune import prune_snapshots
-from handwriting_worker.texts import event_text, root_relative
+from handwriting_worker.training.activation import activate_run, active_manifest, decide, model_lock
+from handwriting_worker.training.prune import prune_snapshots
+from handwriting_worker.training.texts import event_text, root_relative
 
 if TYPE_CHECKING:  # torch: imported where a job trains (run_job), not by the light commands
     from handwriting_ai.archs import Arch
@@ -310,7 +310,7 @@ def _upload(
             "upload not attempted: HANDWRITING_API_URL is set but HANDWRITING_API_KEY is not",
         )
     # httpx (and its CLI's rich): only a job that uploads needs them.
-    from handwriting_worker.upload import UploadConfig, upload_model  # noqa: PLC0415
+    from handwriting_worker.training.upload import UploadConfig, upload_model  # noqa: PLC0415
 
     config = UploadConfig(
         api_url=settings.handwriting_api_url,

@@ -19,9 +19,9 @@ from rq.job import Job, JobStatus
 
 from handwriting_ai.events.codec import validate_request
 from handwriting_ai.settings import Settings, redact_url
-from handwriting_worker import rq_worker
-from handwriting_worker.requests_keys import job_id_for
-from handwriting_worker.rq_job import SERIALIZER, train_job
+from handwriting_worker.rq import rq_worker
+from handwriting_worker.rq.requests_keys import job_id_for
+from handwriting_worker.rq.rq_job import SERIALIZER, train_job
 
 CONNECT_TIMEOUT_S = 3.0
 _ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)

@@ -25,7 +25,7 @@ from handwriting_ai.contracts.names import PREDICT_RESULT_V1
 from handwriting_ai.training.artifacts import MANIFEST_FILE, utc_now_iso
 from handwriting_ai.training.loop import normalize
 from handwriting_ai.training.saved import ArtifactError, SavedModel, load_saved
-from handwriting_worker.predict_picture import PictureRefused, preview_png, read_picture
+from handwriting_worker.predicting.predict_picture import PictureRefused, preview_png, read_picture
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from rq.utils import utcparse
 
 from handwriting_ai.contracts.names import LOST_PENDING_KEY
 from handwriting_ai.settings import Settings
-from handwriting_worker.reports import report_safely
-from handwriting_worker.rq_job import SERIALIZER
+from handwriting_worker.rq.reports import report_safely
+from handwriting_worker.rq.rq_job import SERIALIZER
 
 log = logging.getLogger(__name__)
 
