@@ -46,7 +46,7 @@ from pydantic import SecretStr
 
 from handwriting_ai.data.digits import DigitsData, load_offline
 from handwriting_ai.data.idx import write_bytes_atomic
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import DigitsSettings, EventsSettings, Settings
 from handwriting_ai.training import TrainConfig, new_run_id, train_model
@@ -122,7 +122,7 @@ def run_once(
     add outside training, measured apart because a whole job varies more than it)."""
     started = time.perf_counter()
     run_id = new_run_id()
-    ctx = ev.JobContext("bench-overhead", 0, "bench", run_id)
+    ctx = builders.JobContext("bench-overhead", 0, "bench", run_id)
     publisher = open_publisher(settings)
     opened = time.perf_counter() - started
     events = JobEvents(ctx, publisher, legacy=False)

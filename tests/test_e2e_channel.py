@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.codec import Event, encode_event
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.publishers import EventLog, RedisPublisher
@@ -48,13 +48,13 @@ def bots() -> Iterator[list[Process]]:
 def v1_job(request_id: str, *, legacy: bool = False) -> list[Event]:
     """A two-epoch job's events in the order a trainer sends them; with ``legacy``, each v1
     event that has a legacy twin is followed by it (EVENTS__LEGACY=true)."""
-    ctx = ev.JobContext(request_id, USER_ID, MODEL_ID, f"20260101T000000Z-{request_id}")
-    events: list[Event] = [ev.started(ctx, total_epochs=2)]
+    ctx = builders.JobContext(request_id, USER_ID, MODEL_ID, f"20260101T000000Z-{request_id}")
+    events: list[Event] = [builders.started(ctx, total_epochs=2)]
     if legacy:
-        events.append(ev.legacy_started(ctx, total_epochs=2))
+        events.append(builders.legacy_started(ctx, total_epochs=2))
     for epoch in (1, 2):
         events.append(
-            ev.batch(
+            builders.batch(
                 ctx,
                 epoch=epoch,
                 total_epochs=2,
@@ -67,30 +67,32 @@ def v1_job(request_id: str, *, legacy: bool = False) -> list[Event]:
             )
         )
         events.append(
-            ev.epoch(ctx, epoch=epoch, total_epochs=2, train_loss=0.2, val_acc=0.9, time_s=2.5)
+            builders.epoch(
+                ctx, epoch=epoch, total_epochs=2, train_loss=0.2, val_acc=0.9, time_s=2.5
+            )
         )
         if legacy:
-            events.append(ev.legacy_progress(ctx, epoch=epoch, total_epochs=2, val_acc=0.9))
-        events.append(ev.best(ctx, epoch=epoch, val_acc=0.9))
+            events.append(builders.legacy_progress(ctx, epoch=epoch, total_epochs=2, val_acc=0.9))
+        events.append(builders.best(ctx, epoch=epoch, val_acc=0.9))
     events += [
-        ev.artifact(ctx, path=MODEL_ID),
-        ev.upload(ctx, status=200, model_bytes=2048, manifest_bytes=300),
-        ev.prune(ctx, deleted_count=1),
-        ev.completed(ctx, val_acc=0.9),
+        builders.artifact(ctx, path=MODEL_ID),
+        builders.upload(ctx, status=200, model_bytes=2048, manifest_bytes=300),
+        builders.prune(ctx, deleted_count=1),
+        builders.completed(ctx, val_acc=0.9),
     ]
     if legacy:
-        events.append(ev.legacy_completed(ctx, val_acc=0.9))
+        events.append(builders.legacy_completed(ctx, val_acc=0.9))
     return events
 
 
 def legacy_job(request_id: str) -> list[Event]:
     """What a legacy-only producer sends: started, progress per epoch, completed."""
-    ctx = ev.JobContext(request_id, USER_ID, MODEL_ID, f"20260101T000000Z-{request_id}")
+    ctx = builders.JobContext(request_id, USER_ID, MODEL_ID, f"20260101T000000Z-{request_id}")
     return [
-        ev.legacy_started(ctx, total_epochs=2),
-        ev.legacy_progress(ctx, epoch=1, total_epochs=2, val_acc=0.8),
-        ev.legacy_progress(ctx, epoch=2, total_epochs=2, val_acc=0.85),
-        ev.legacy_completed(ctx, val_acc=0.85),
+        builders.legacy_started(ctx, total_epochs=2),
+        builders.legacy_progress(ctx, epoch=1, total_epochs=2, val_acc=0.8),
+        builders.legacy_progress(ctx, epoch=2, total_epochs=2, val_acc=0.85),
+        builders.legacy_completed(ctx, val_acc=0.85),
     ]
 
 

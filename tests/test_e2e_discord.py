@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.codec import decode_event, encode_event
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.publishers import EventLog, RedisPublisher
@@ -362,9 +362,9 @@ def test_an_upload_answered_500_then_200_is_retried_and_shown(
 
 def _garbage(request_id: str) -> list[bytes]:
     """Invalid messages, some of them dangerously close to this job's real events."""
-    ctx = ev.JobContext(request_id, USER_ID, MODEL_ID, "20260101T000000Z-abcdef")
-    done = dict(ev.completed(ctx, val_acc=0.5))
-    failed = dict(ev.failed(ctx, error_kind="system", message="@everyone poisoned"))
+    ctx = builders.JobContext(request_id, USER_ID, MODEL_ID, "20260101T000000Z-abcdef")
+    done = dict(builders.completed(ctx, val_acc=0.5))
+    failed = dict(builders.failed(ctx, error_kind="system", message="@everyone poisoned"))
     return [
         b"",
         b"not json",
@@ -378,7 +378,7 @@ def _garbage(request_id: str) -> list[bytes]:
         json.dumps({**failed, "user_id": 2**64}).encode(),
         json.dumps({**failed, "error_kind": "cosmic"}).encode(),
         json.dumps({**done, "type": "digits.train.done.v1"}).encode(),
-        encode_event(ev.completed(ctx, val_acc=0.5)).replace('"ts"', '"ts", "ts"').encode(),
+        encode_event(builders.completed(ctx, val_acc=0.5)).replace('"ts"', '"ts", "ts"').encode(),
     ]
 
 
@@ -610,17 +610,17 @@ def test_two_bots_three_jobs_one_bot_killed_each_message_final_none_doubled(
             )
         )
     jobs = [
-        ev.JobContext(f"e2e-three-{n}", USER_ID, MODEL_ID, f"20260101T00000{n}Z-abcdef")
+        builders.JobContext(f"e2e-three-{n}", USER_ID, MODEL_ID, f"20260101T00000{n}Z-abcdef")
         for n in range(3)
     ]
     publisher = RedisPublisher(redis_server.url, CHANNEL, log=EventLog(STREAM, 100_000, 3600))
     try:
         for ctx in jobs:
-            publisher.publish(ev.started(ctx, total_epochs=4))
+            publisher.publish(builders.started(ctx, total_epochs=4))
         for epoch in (1, 2):
             for ctx in jobs:
                 publisher.publish(
-                    ev.epoch(
+                    builders.epoch(
                         ctx, epoch=epoch, total_epochs=4, train_loss=0.1, val_acc=0.9, time_s=1.0
                     )
                 )
@@ -634,12 +634,12 @@ def test_two_bots_three_jobs_one_bot_killed_each_message_final_none_doubled(
         for epoch in (3, 4):
             for ctx in jobs:
                 publisher.publish(
-                    ev.epoch(
+                    builders.epoch(
                         ctx, epoch=epoch, total_epochs=4, train_loss=0.1, val_acc=0.95, time_s=1.0
                     )
                 )
         for ctx in jobs:
-            publisher.publish(ev.completed(ctx, val_acc=0.95))
+            publisher.publish(builders.completed(ctx, val_acc=0.95))
     finally:
         publisher.close()
 

@@ -14,7 +14,7 @@ from redis.client import PubSub
 from rq import Queue
 from rq.job import Job
 
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.codec import decode_event
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.factory import redis_sink
@@ -27,7 +27,7 @@ from handwriting_worker.rq.reports import (
     report_safely,
     stop_cause,
 )
-from handwriting_worker.rq.rq_job import RUN_ID_META, SERIALIZER, _remember
+from handwriting_worker.rq.rq_job import RUN_ID_META, SERIALIZER, note_in_meta
 from handwriting_worker.rq.rq_worker import DigitsWorker, setup_logging
 from tests.conftest import RedisServer, free_port
 
@@ -86,7 +86,7 @@ def test_the_parent_publishes_one_failed_event_with_the_run(
     pubsub = PubSub(client.connection_pool, ignore_subscribe_messages=True)
     pubsub.subscribe("dead-horse")
     job = _job(queue, {"request_id": "r-9", "user_id": 2**55, "model_id": "digits"})
-    _remember(job, RUN_ID_META, "20261128T160000Z-abcdef")
+    note_in_meta(job, RUN_ID_META, "20261128T160000Z-abcdef")
 
     report_dead_horse(_settings(redis_server, legacy=True), job, KILLED)
 
@@ -112,9 +112,9 @@ def test_nothing_more_once_the_job_sent_its_terminal_event_and_no_run_is_fine(
     pubsub.subscribe("dead-horse")
     settings = _settings(redis_server, legacy=False)
     done = _job(queue, {"request_id": "r-done", "user_id": 1, "model_id": "m"})
-    ctx = ev.JobContext("r-done", 1, "m", "20261128T160000Z-abcdef")
+    ctx = builders.JobContext("r-done", 1, "m", "20261128T160000Z-abcdef")
     sink = redis_sink(settings)
-    sink.publish(ev.completed(ctx, val_acc=0.5))  # the horse's own terminal event
+    sink.publish(builders.completed(ctx, val_acc=0.5))  # the horse's own terminal event
     sink.close()
     report_dead_horse(settings, done, KILLED)
     no_run = _job(queue, {"request_id": "r-early", "user_id": 1, "model_id": "m"})
@@ -133,7 +133,7 @@ def test_nothing_more_once_the_job_sent_its_terminal_event_and_no_run_is_fine(
     # The report that lost is logged once, naming both.
     [line] = [r.getMessage() for r in caplog.records if "dropped digits.train" in r.getMessage()]
     assert "'r-done'" in line and "failed.v1" in line and "completed.v1 (0.5)" in line
-    _remember(None, RUN_ID_META, "x")  # outside RQ there is no job to note it on
+    note_in_meta(None, RUN_ID_META, "x")  # outside RQ there is no job to note it on
     pubsub.close()
     client.close()
 
@@ -144,7 +144,7 @@ def test_two_reporters_publish_one_event(redis_server: RedisServer, queue: Queue
     pubsub.subscribe("dead-horse")
     settings = _settings(redis_server, legacy=False)
     job = _job(queue, {"request_id": "r-twice", "user_id": "77", "model_id": "m"})
-    _remember(job, RUN_ID_META, "20261128T160000Z-abcdef")
+    note_in_meta(job, RUN_ID_META, "20261128T160000Z-abcdef")
     report_failed(settings, job, "system", "worker lost: one")
     report_failed(settings, job, "system", "worker lost: two")
 
@@ -183,7 +183,7 @@ def test_a_report_whose_meta_cannot_be_read_goes_out_without_it(
 def test_who_stopped_a_job(redis_server: RedisServer, queue: Queue) -> None:
     job = _job(queue, {"request_id": "r-stop"})
     assert stop_cause(job) == ("system", "stopped by an operator")
-    _remember(job, CANCEL_META, "4242")
+    note_in_meta(job, CANCEL_META, "4242")
     assert stop_cause(job) == ("user", "cancelled by user 4242")
     queue.connection.hset(job.key, "meta", b"{broken")
     assert stop_cause(job) == ("system", "stopped by an operator")
@@ -198,7 +198,9 @@ def test_the_worker_reports_only_abandoned_jobs_and_logs_for_our_loggers(
     worker = DigitsWorker(_settings(redis_server, legacy=False), client)
     job = _job(queue, {"request_id": "r-raised", "user_id": 1, "model_id": "m"})
     error = ValueError("the job raised")
-    assert worker._abandoned(job, ValueError, error, None) is True  # the horse's own failure
+    assert (
+        worker._note_abandoned_as_lost(job, ValueError, error, None) is True
+    )  # the horse's own failure
     assert _drain(pubsub, quiet_s=0.3) == []
 
     setup_logging()

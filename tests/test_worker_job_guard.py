@@ -16,7 +16,7 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.codec import Event, encode_event
 from handwriting_worker.commands.train_command import run_train
 from handwriting_worker.rq.cancel_watch import CancelWatch
@@ -108,8 +108,8 @@ def test_a_job_that_already_ended_is_not_run_again_and_one_without_a_user_runs(
 ) -> None:
     settings = _settings(tmp_path).model_copy(update={"redis_url": SecretStr(redis_server.url)})
     request = _request()
-    ctx = ev.JobContext("req-7", 2**60 + 5, "digits")
-    text = encode_event(ev.failed(ctx, error_kind="system", message="worker lost"))
+    ctx = builders.JobContext("req-7", 2**60 + 5, "digits")
+    text = encode_event(builders.failed(ctx, error_kind="system", message="worker lost"))
     client.set(f"digits:terminal:{2**60 + 5}:req-7", text)
     sink = Collect()
     outcome = run_guarded(_job(client, request), request, settings, sink)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.codec import Event
 from handwriting_worker.commands.progress import (
     PACE_SMOOTHING,
@@ -19,7 +19,7 @@ from handwriting_worker.commands.progress import (
     size,
 )
 
-CTX = ev.JobContext("req-1", 42, "digits", "20261128T160000Z-abcdef")
+CTX = builders.JobContext("req-1", 42, "digits", "20261128T160000Z-abcdef")
 T0 = datetime(2026, 11, 28, 16, 0, 0, tzinfo=UTC)
 
 
@@ -29,11 +29,11 @@ class Tty(io.StringIO):
 
 
 def at(seconds: float) -> str:
-    return ev.utc_timestamp(T0 + timedelta(seconds=seconds))
+    return builders.utc_timestamp(T0 + timedelta(seconds=seconds))
 
 
 def _batch(batch: int, seconds: float, epoch: int = 2) -> Event:
-    event = ev.batch(
+    event = builders.batch(
         CTX,
         epoch=epoch,
         total_epochs=2,
@@ -49,19 +49,21 @@ def _batch(batch: int, seconds: float, epoch: int = 2) -> Event:
 
 
 def _started(seconds: float) -> Event:
-    event = ev.started(CTX, total_epochs=2)
+    event = builders.started(CTX, total_epochs=2)
     event["ts"] = at(seconds)
     return event
 
 
 def _epoch(seconds: float) -> Event:
-    event = ev.epoch(CTX, epoch=2, total_epochs=2, train_loss=0.25, val_acc=0.9876, time_s=3.21)
+    event = builders.epoch(
+        CTX, epoch=2, total_epochs=2, train_loss=0.25, val_acc=0.9876, time_s=3.21
+    )
     event["ts"] = at(seconds)
     return event
 
 
 def _completed(seconds: float) -> Event:
-    event = ev.completed(CTX, val_acc=0.5)
+    event = builders.completed(CTX, val_acc=0.5)
     event["ts"] = at(seconds)
     return event
 
@@ -75,7 +77,7 @@ def test_size_and_clock() -> None:
 def test_pace_is_an_ewma_of_seconds_per_batch_from_event_times() -> None:
     pace = Pace()
     assert (pace.elapsed(), pace.eta()) == (None, None)
-    pace.observe(ev.legacy_started(CTX, total_epochs=2))  # no time: changes nothing
+    pace.observe(builders.legacy_started(CTX, total_epochs=2))  # no time: changes nothing
     assert pace.elapsed() is None
     pace.observe(_started(-3))
     pace.observe(_batch(1, 0, epoch=1))
@@ -131,7 +133,7 @@ def test_off_a_terminal_only_lines_are_written() -> None:
     progress = ProgressPublisher(out)
     progress.publish(_started(0))
     progress.publish(_batch(1, 1))
-    progress.publish(ev.legacy_started(CTX, total_epochs=2))
+    progress.publish(builders.legacy_started(CTX, total_epochs=2))
     progress.publish(_batch(2, 3))
     progress.publish(_epoch(5))
     progress.publish(_completed(7))
@@ -146,24 +148,30 @@ def test_off_a_terminal_only_lines_are_written() -> None:
 def test_event_text_is_shown_literally_not_as_rich_markup() -> None:
     out = io.StringIO()
     progress = ProgressPublisher(out)
-    progress.publish(ev.failed(CTX, error_kind="user", message="[bold]bad[/bold] [x]"))
+    progress.publish(builders.failed(CTX, error_kind="user", message="[bold]bad[/bold] [x]"))
     assert "[bold]bad[/bold] [x]" in out.getvalue()
 
 
 def test_every_step_has_a_readable_line() -> None:
-    assert describe(ev.best(CTX, epoch=1, val_acc=0.9)) == "  new best: val_acc 90.00% at epoch 1"
-    saved = describe(ev.artifact(CTX, path="digits"))
+    assert (
+        describe(builders.best(CTX, epoch=1, val_acc=0.9))
+        == "  new best: val_acc 90.00% at epoch 1"
+    )
+    saved = describe(builders.artifact(CTX, path="digits"))
     assert saved == "saved model to digits/ in the artifacts root"
-    assert describe(ev.upload(CTX, status=200, model_bytes=2048, manifest_bytes=10)) == (
+    assert describe(builders.upload(CTX, status=200, model_bytes=2048, manifest_bytes=10)) == (
         "upload: HTTP 200 (model 2.0 KiB, manifest 10 B)"
     )
-    assert describe(ev.upload(CTX, status=0, model_bytes=1, manifest_bytes=1)) == (
+    assert describe(builders.upload(CTX, status=0, model_bytes=1, manifest_bytes=1)) == (
         "upload: no response (model 1 B, manifest 1 B)"
     )
-    assert describe(ev.prune(CTX, deleted_count=2)) == "pruned 2 old snapshot file(s)"
-    assert describe(ev.failed(CTX, error_kind="user", message="bad")) == "failed (user error): bad"
+    assert describe(builders.prune(CTX, deleted_count=2)) == "pruned 2 old snapshot file(s)"
+    assert (
+        describe(builders.failed(CTX, error_kind="user", message="bad"))
+        == "failed (user error): bad"
+    )
     assert describe(_batch(1, 0)) is None
-    assert describe(ev.legacy_started(CTX, total_epochs=2)) is None
+    assert describe(builders.legacy_started(CTX, total_epochs=2)) is None
 
 
 def test_a_type_no_case_handles_is_a_bug_not_a_silent_none() -> None:

@@ -44,7 +44,7 @@ def test_an_abandoned_job_is_reported_as_a_lost_worker_one_unit_later(
     redis_server: RedisServer,
 ) -> None:
     worker, job, client = _setup(redis_server)
-    assert worker._abandoned(job, AbandonedJobError, AbandonedJobError(), None) is True
+    assert worker._note_abandoned_as_lost(job, AbandonedJobError, AbandonedJobError(), None) is True
     worker.maintain_events()
     assert _failed_messages(client) == []  # not due yet: its machine may deliver its end first
     pending = f"digits:lost-pending:{worker.settings.rq.queue}"
@@ -77,7 +77,7 @@ def test_lost_jobs_wait_while_redis_is_away(
 
 def test_other_exceptions_are_left_to_rq(redis_server: RedisServer) -> None:
     worker, job, client = _setup(redis_server)
-    assert worker._abandoned(job, ValueError, ValueError("x"), None) is True
+    assert worker._note_abandoned_as_lost(job, ValueError, ValueError("x"), None) is True
     assert _failed_messages(client) == []
 
 

@@ -81,7 +81,7 @@ class BackgroundPublisher:
         self._close_requested = threading.Event()
         self._lock = threading.Lock()  # counters and the queue's head, vs. close()
         self._closing = False
-        self._abandoned = False
+        self._close_took_queue = False
         self._deadline = float("inf")
         self._published = 0
         self._dropped = 0
@@ -147,7 +147,7 @@ class BackgroundPublisher:
         if not self._failing:  # a sink known to be down is not waited on
             self._thread.join(timeout)
         with self._lock:
-            self._abandoned = True
+            self._close_took_queue = True
             left = list(self._queue)
             self._queue.clear()
             self._batches = 0
@@ -253,7 +253,7 @@ class BackgroundPublisher:
                 backoff = min(backoff * 2, self._max_backoff_s) if error.retryable else backoff
                 continue
             with self._lock:
-                if self._abandoned:
+                if self._close_took_queue:
                     return
                 self._queue.popleft()
                 self._batches -= event["type"] == BATCH_V1
@@ -269,14 +269,14 @@ class BackgroundPublisher:
         if self._spool is None:
             return
         try:
-            self._spool.deliver(stop=lambda: self._abandoned)
+            self._spool.deliver(stop=lambda: self._close_took_queue)
         except Exception as exc:  # an unreadable spool folder must not kill the thread
             log.error("%s: spool delivery failed: %s", self._name, exc)
 
     def _on_error(self, event: Event, exc: PublishError, backoff: float) -> bool:
         """Counts a failed attempt and waits before the next; True when the thread must end."""
         with self._lock:
-            if self._abandoned:
+            if self._close_took_queue:
                 return True
             self._errors += 1
             if not exc.retryable:

@@ -8,8 +8,13 @@ schema (``events.context``). The legacy compact events, frozen, are built here b
 
 from __future__ import annotations
 
-from handwriting_ai.contracts import LegacyCompleted, LegacyFailed, LegacyProgress, LegacyStarted
-from handwriting_ai.contracts import names as t
+from handwriting_ai.contracts import (
+    LegacyCompleted,
+    LegacyFailed,
+    LegacyProgress,
+    LegacyStarted,
+    names,
+)
 from handwriting_ai.contracts.builders import (
     artifact,
     batch,
@@ -66,7 +71,7 @@ __all__ = [
 def legacy_started(ctx: JobContext, *, total_epochs: int) -> LegacyStarted:
     """Legacy compact event: a training job has started."""
     return {
-        "type": t.LEGACY_STARTED,
+        "type": names.LEGACY_STARTED,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -79,7 +84,7 @@ def legacy_progress(
 ) -> LegacyProgress:
     """Legacy compact event: an epoch has finished (``val_acc`` None when not measured)."""
     return {
-        "type": t.LEGACY_PROGRESS,
+        "type": names.LEGACY_PROGRESS,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -97,7 +102,7 @@ def legacy_completed(ctx: JobContext, *, val_acc: float) -> LegacyCompleted:
             "names the finished run, so build it from ctx.with_run(run_id)"
         )
     return {
-        "type": t.LEGACY_COMPLETED,
+        "type": names.LEGACY_COMPLETED,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,
@@ -109,7 +114,7 @@ def legacy_completed(ctx: JobContext, *, val_acc: float) -> LegacyCompleted:
 def legacy_failed(ctx: JobContext, *, error_kind: ErrorKind, message: str) -> LegacyFailed:
     """Legacy compact event: the job failed."""
     return {
-        "type": t.LEGACY_FAILED,
+        "type": names.LEGACY_FAILED,
         "request_id": ctx.request_id,
         "user_id": ctx.user_id,
         "model_id": ctx.model_id,

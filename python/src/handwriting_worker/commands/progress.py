@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
-from handwriting_ai.contracts import names as t
+from handwriting_ai.contracts import names
 from handwriting_ai.defaults import CLOSE_TIMEOUT_S
 from handwriting_ai.events.codec import Event
 
@@ -25,7 +25,7 @@ from handwriting_ai.events.codec import Event
 REFRESH_S = 0.1
 #: Weight of the newest batch in the seconds-per-batch average (per batch advanced).
 PACE_SMOOTHING = 0.1
-TERMINAL = (t.COMPLETED_V1, t.FAILED_V1)
+TERMINAL = (names.COMPLETED_V1, names.FAILED_V1)
 
 
 def size(n: int) -> str:
@@ -63,7 +63,7 @@ class Pace:
         at = datetime.fromisoformat(ts)
         self.started = at if self.started is None else min(self.started, at)
         self.latest = at if self.latest is None else max(self.latest, at)
-        if event["type"] != t.BATCH_V1:
+        if event["type"] != names.BATCH_V1:
             return
         index = (event["epoch"] - 1) * event["total_batches"] + event["batch"]
         self._total = event["total_epochs"] * event["total_batches"]
@@ -95,33 +95,38 @@ def describe(event: Event) -> str | None:
     it is handled here.
     """
     match event["type"]:
-        case t.STARTED_V1:
+        case names.STARTED_V1:
             epochs = event["total_epochs"]
             return f"training {event['model_id']}: {epochs} epoch(s), run {event['run_id']}"
-        case t.EPOCH_V1:
+        case names.EPOCH_V1:
             return (
                 f"epoch {event['epoch']}/{event['total_epochs']}: val_acc {event['val_acc']:.2%}, "
                 f"train_loss {event['train_loss']:.4f}, {event['time_s']:.1f} s"
             )
-        case t.BEST_V1:
+        case names.BEST_V1:
             return f"  new best: val_acc {event['val_acc']:.2%} at epoch {event['epoch']}"
-        case t.ARTIFACT_V1:
+        case names.ARTIFACT_V1:
             return f"saved model to {event['path']}/ in the artifacts root"
-        case t.UPLOAD_V1:
+        case names.UPLOAD_V1:
             status = "no response" if event["status"] == 0 else f"HTTP {event['status']}"
             return (
                 f"upload: {status} (model {size(event['model_bytes'])}, "
                 f"manifest {size(event['manifest_bytes'])})"
             )
-        case t.PRUNE_V1:
+        case names.PRUNE_V1:
             return f"pruned {event['deleted_count']} old snapshot file(s)"
-        case t.COMPLETED_V1:
+        case names.COMPLETED_V1:
             return f"completed: val_acc {event['val_acc']:.2%}, run {event['run_id']}"
-        case t.FAILED_V1:
+        case names.FAILED_V1:
             return f"failed ({event['error_kind']} error): {event['message']}"
-        case t.BATCH_V1:
+        case names.BATCH_V1:
             return None  # the bar
-        case t.LEGACY_STARTED | t.LEGACY_PROGRESS | t.LEGACY_COMPLETED | t.LEGACY_FAILED:
+        case (
+            names.LEGACY_STARTED
+            | names.LEGACY_PROGRESS
+            | names.LEGACY_COMPLETED
+            | names.LEGACY_FAILED
+        ):
             return None  # they repeat the v1 events
         case _:
             assert_never(event)
@@ -150,7 +155,7 @@ class ProgressPublisher:
         self._lock = threading.Lock()
 
     def _update_bar(self, event: Event) -> None:
-        if event["type"] != t.BATCH_V1:
+        if event["type"] != names.BATCH_V1:
             return
         if self._bar is None:
             bar = Progress(
@@ -196,7 +201,7 @@ class ProgressPublisher:
             line = describe(event)
             if line is None:
                 return
-            if event["type"] == t.EPOCH_V1:
+            if event["type"] == names.EPOCH_V1:
                 line += f" ({self._times()})"
             elif event["type"] in TERMINAL:
                 line += f" (took {clock(self._pace.elapsed())})"

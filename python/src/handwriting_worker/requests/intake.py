@@ -24,8 +24,7 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from handwriting_ai.contracts import DigitsTrainV1, names
-from handwriting_ai.events import builders as ev
-from handwriting_ai.events import json_numbers
+from handwriting_ai.events import builders, json_numbers
 from handwriting_ai.events.codec import RequestValidationError, decode_request
 from handwriting_ai.settings import Settings
 from handwriting_worker.requests.cancel import cancel_request
@@ -134,7 +133,7 @@ class Intake:
             return self._refuse(str(exc))
         job_id = job_id_for(request["user_id"], request["request_id"])
         if self._enqueue_once(job_id, request) == "cancelled":
-            ctx = ev.JobContext.from_request(request)
+            ctx = builders.JobContext.from_request(request)
             by = user_of(_text(self.redis.get(cancel_key(ctx.user_id, ctx.request_id)) or b""))
             publish_failed(self.settings, ctx, error_kind="user", message=cancel_text(by))
             return f"cancelled before it was queued ({job_id})"
@@ -179,7 +178,7 @@ class Intake:
         if not isinstance(values, dict):
             return self._refuse("a cancel that is not a JSON object")
         request_id, user, by = values.get("request_id"), values.get("user_id"), values.get("by")
-        if not (isinstance(request_id, str) and 1 <= len(request_id) <= ev.MAX_ID_LENGTH):
+        if not (isinstance(request_id, str) and 1 <= len(request_id) <= builders.MAX_ID_LENGTH):
             return "ignored: a cancel without a valid request_id"
         if not (user_of(user) and user_of(by)):
             return "ignored: a cancel without valid user_id and by"

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from rq.job import Job
 
 from handwriting_ai.contracts.common import ErrorKind
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import Settings
 from handwriting_worker.rq.requests_keys import cancel_text, cancelled_by
 from handwriting_worker.rq.rq_job import RUN_ID_META, fallback_request_id
 from handwriting_worker.training.job import context_of, user_of
-from handwriting_worker.training.texts import event_text
+from handwriting_worker.training.texts import redacted_event_text
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def report_failed(
     run_id = meta.get(RUN_ID_META)
     if isinstance(run_id, str):
         ctx = ctx.with_run(run_id)
-    message = ev.one_line(event_text(message, settings.digits.artifacts_root))
+    message = builders.one_line(redacted_event_text(message, settings.digits.artifacts_root))
     log.warning(
         "job %s (request %r): reporting it failed (%s): %s",
         job.id,
@@ -95,15 +95,15 @@ def report_failed(
 
 
 def publish_failed(
-    settings: Settings, ctx: ev.JobContext, *, error_kind: ErrorKind, message: str
+    settings: Settings, ctx: builders.JobContext, *, error_kind: ErrorKind, message: str
 ) -> None:
     """Publishes a job's failed event (and its legacy twin when on) and flushes it: through
     the terminal script when it reaches Redis, else spooled on this machine for later."""
     publisher = open_publisher(settings)
     try:
-        publisher.publish(ev.failed(ctx, error_kind=error_kind, message=message))
+        publisher.publish(builders.failed(ctx, error_kind=error_kind, message=message))
         if settings.events.legacy:
-            publisher.publish(ev.legacy_failed(ctx, error_kind=error_kind, message=message))
+            publisher.publish(builders.legacy_failed(ctx, error_kind=error_kind, message=message))
     finally:
         publisher.close(settings.events.close_timeout_s)
 

@@ -24,7 +24,7 @@ from rq.serializers import JSONSerializer
 
 from handwriting_ai.contracts.names import TERMINAL_KEY
 from handwriting_ai.defaults import CLOSE_TIMEOUT_S
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.codec import Event
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.events.publishers import Publisher
@@ -47,7 +47,7 @@ def fallback_request_id(job_id: str) -> str:
     return f"rq-job-{job_id}"
 
 
-def _remember(job: Job | None, key: str, value: str | bool) -> None:
+def note_in_meta(job: Job | None, key: str, value: str | bool) -> None:
     """Notes a fact in the job's meta in Redis, where the parent can read it."""
     if job is not None:
         job.meta[key] = value
@@ -70,7 +70,7 @@ class _Watched:
         self.publisher.close(timeout)
 
 
-def ended_with(connection: Redis, ctx: ev.JobContext) -> str | None:
+def ended_with(connection: Redis, ctx: builders.JobContext) -> str | None:
     """The text of the terminal event that already ended this job, if one did."""
     held = connection.get(TERMINAL_KEY.format(user_id=ctx.user_id, request_id=ctx.request_id))
     return held.decode() if isinstance(held, bytes) else None
@@ -94,7 +94,7 @@ def _run(job: Job, payload: object, settings: Settings, publisher: Publisher) ->
             payload,
             settings,
             publisher,
-            on_run_id=lambda run_id: _remember(job, RUN_ID_META, run_id),
+            on_run_id=lambda run_id: note_in_meta(job, RUN_ID_META, run_id),
             fallback_request_id=fallback_request_id(job.id),
             cancel_check=None if watch is None else watch.message,
         )

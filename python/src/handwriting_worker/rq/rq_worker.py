@@ -94,7 +94,7 @@ class DigitsWorker(Worker):
             connection=connection,
             serializer=SERIALIZER,
             job_class=DigitsJob,
-            exception_handlers=[self._abandoned],
+            exception_handlers=[self._note_abandoned_as_lost],
             work_horse_killed_handler=self._horse_killed,
             job_monitoring_interval=self.unit_s,
             maintenance_interval=self.unit_s,
@@ -139,13 +139,15 @@ class DigitsWorker(Worker):
         finally:
             client.close()
 
-    def _abandoned(
+    def _note_abandoned_as_lost(
         self,
         job: Job,
         exc_type: type[BaseException],
         exc_value: BaseException,
         tb: TracebackType | None,
     ) -> bool:
+        """RQ's exception handler: a job RQ's clean-up found abandoned (its heartbeat ran out)
+        is noted lost, to be reported a unit later (``lost``); RQ's handling goes on."""
         if exc_type is AbandonedJobError:  # no heartbeat: its worker is gone (or Redis was)
             note_lost(self.connection, job.origin, job.id, self.unit_s)
         return True

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Literal
 
 from handwriting_ai.contracts import DigitsTrainV1
 from handwriting_ai.contracts.common import ErrorKind
-from handwriting_ai.events import builders as ev
+from handwriting_ai.events import builders
 from handwriting_ai.events.codec import Event, RequestValidationError, validate_request
 from handwriting_ai.events.publishers import Publisher
 from handwriting_ai.settings import Settings
 from handwriting_worker.training.activation import activate_run, active_manifest, decide, model_lock
 from handwriting_worker.training.prune import prune_snapshots
-from handwriting_worker.training.texts import event_text, root_relative
+from handwriting_worker.training.texts import redacted_event_text, root_relative
 
 if TYPE_CHECKING:  # torch: imported where a job trains (run_job), not by the light commands
     from handwriting_ai.archs import Arch
@@ -83,12 +83,16 @@ def user_of(value: object) -> int:
     """The user id, also when written as a decimal string ("123"); 0 when it is ambiguous."""
     if isinstance(value, str) and _DECIMAL.match(value):
         value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= ev.MAX_USER_ID:
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 <= value <= builders.MAX_USER_ID
+    ):
         return value
     return 0
 
 
-def context_of(payload: object, fallback_request_id: str | None = None) -> ev.JobContext:
+def context_of(payload: object, fallback_request_id: str | None = None) -> builders.JobContext:
     """The job's identity, best effort, so even an invalid request gets a failed event.
 
     Fields that are missing or unusable are replaced: the request id by ``fallback_request_id``
@@ -98,9 +102,13 @@ def context_of(payload: object, fallback_request_id: str | None = None) -> ev.Jo
     fields = payload if isinstance(payload, dict) else {}
 
     def text(value: object, fallback: str = UNKNOWN) -> str:
-        return value if isinstance(value, str) and 1 <= len(value) <= ev.MAX_ID_LENGTH else fallback
+        return (
+            value
+            if isinstance(value, str) and 1 <= len(value) <= builders.MAX_ID_LENGTH
+            else fallback
+        )
 
-    return ev.JobContext(
+    return builders.JobContext(
         request_id=text(fields.get("request_id"), fallback_request_id or UNKNOWN),
         user_id=user_of(fields.get("user_id")),
         model_id=text(fields.get("model_id")),
@@ -112,7 +120,7 @@ class JobEvents:
 
     def __init__(
         self,
-        ctx: ev.JobContext,
+        ctx: builders.JobContext,
         publisher: Publisher,
         *,
         legacy: bool,
@@ -136,37 +144,37 @@ class JobEvents:
 
     def on_batch(self, report: BatchReport) -> None:
         self.check_cancel()
-        self.emit(ev.batch(self.ctx, **report))
+        self.emit(builders.batch(self.ctx, **report))
 
     def on_epoch(self, report: EpochReport) -> None:
         self.check_cancel()
-        self.emit(ev.epoch(self.ctx, **report))
+        self.emit(builders.epoch(self.ctx, **report))
         if self.legacy:
             epoch, total, val_acc = report["epoch"], report["total_epochs"], report["val_acc"]
             self.emit(
-                ev.legacy_progress(self.ctx, epoch=epoch, total_epochs=total, val_acc=val_acc)
+                builders.legacy_progress(self.ctx, epoch=epoch, total_epochs=total, val_acc=val_acc)
             )
 
     def on_best(self, report: BestReport) -> None:
-        self.emit(ev.best(self.ctx, **report))
+        self.emit(builders.best(self.ctx, **report))
 
     def started(self, total_epochs: int) -> None:
-        self.emit(ev.started(self.ctx, total_epochs=total_epochs))
+        self.emit(builders.started(self.ctx, total_epochs=total_epochs))
         if self.legacy:
-            self.emit(ev.legacy_started(self.ctx, total_epochs=total_epochs))
+            self.emit(builders.legacy_started(self.ctx, total_epochs=total_epochs))
 
     def completed(self, val_acc: float) -> JobOutcome:
-        self.emit(ev.completed(self.ctx, val_acc=val_acc))
+        self.emit(builders.completed(self.ctx, val_acc=val_acc))
         if self.legacy:
-            self.emit(ev.legacy_completed(self.ctx, val_acc=val_acc))
+            self.emit(builders.legacy_completed(self.ctx, val_acc=val_acc))
         return JobOutcome("completed", self.ctx.run_id, val_acc=val_acc)
 
     def failed(self, error_kind: ErrorKind, message: str) -> JobOutcome:
-        message = ev.one_line(event_text(message, self.artifacts_root))
+        message = builders.one_line(redacted_event_text(message, self.artifacts_root))
         log.info("job %s failed (%s): %s", self.ctx.request_id, error_kind, message)
-        self.emit(ev.failed(self.ctx, error_kind=error_kind, message=message))
+        self.emit(builders.failed(self.ctx, error_kind=error_kind, message=message))
         if self.legacy:
-            self.emit(ev.legacy_failed(self.ctx, error_kind=error_kind, message=message))
+            self.emit(builders.legacy_failed(self.ctx, error_kind=error_kind, message=message))
         return JobOutcome("failed", self.ctx.run_id, error_kind=error_kind, message=message)
 
 
@@ -232,7 +240,7 @@ def run_job(
     except RequestValidationError as exc:
         return events.failed("user", f"{exc}; nothing was trained")
     run_id = new_run_id()
-    events.ctx = ev.JobContext.from_request(request, run_id)
+    events.ctx = builders.JobContext.from_request(request, run_id)
     step = "training"
     try:
         if on_run_id is not None:
@@ -252,14 +260,14 @@ def run_job(
         )
         # Relative to the artifacts root: the message in Discord shows no server paths.
         model_dir = root_relative(result.model_dir, settings.digits.artifacts_root)
-        events.emit(ev.artifact(events.ctx, path=model_dir))
+        events.emit(builders.artifact(events.ctx, path=model_dir))
         step = "upload"
         failure = _activate(events, settings, request, result)
         if failure is not None:
             return failure
         step = "pruning old snapshots"
         deleted = prune_snapshots(result.model_dir, settings.digits.retention_keep_runs)
-        events.emit(ev.prune(events.ctx, deleted_count=len(deleted)))
+        events.emit(builders.prune(events.ctx, deleted_count=len(deleted)))
         return events.completed(result.val_acc)
     except JobTimedOut as exc:  # RQ's alarm in the work horse: the job can still report it
         return events.failed("system", str(exc))
@@ -323,7 +331,7 @@ def _upload(
         config, request["model_id"], result.model_dir, result.run_id, activate=True
     )
     events.emit(
-        ev.upload(
+        builders.upload(
             events.ctx,
             status=outcome.status,
             model_bytes=outcome.model_bytes,

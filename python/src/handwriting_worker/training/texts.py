@@ -2,9 +2,9 @@
 
 Event text reaches Discord, where the person who asked for the training reads it. Text built
 from exceptions (an upload's error, a data error) can carry the model API's URL, credentials
-included, and server paths. ``event_text`` is the one function every such text goes through:
-URLs become ``<url>``; paths under the artifacts root are shown relative to it, and any other
-absolute path by its last part. The logs keep the details for the operator. A path the
+included, and server paths. ``redacted_event_text`` is the one function every such text goes
+through: URLs become ``<url>``; paths under the artifacts root are shown relative to it, and any
+other absolute path by its last part. The logs keep the details for the operator. A path the
 job itself names (the artifact event's folder) is given by ``root_relative``, whether the root
 is absolute or relative (the default ``artifacts``).
 """
@@ -27,7 +27,7 @@ def _relative(match: re.Match[str], root: str) -> str:
     return f".../{match.group(1)}"
 
 
-def event_text(text: str, artifacts_root: Path | None = None) -> str:
+def redacted_event_text(text: str, artifacts_root: Path | None = None) -> str:
     """``text`` without URLs or server paths (see the module's docstring)."""
     text = _URL.sub(URL_PLACEHOLDER, text)
     root = str(artifacts_root.resolve()).rstrip("/") if artifacts_root is not None else ""
