@@ -19,16 +19,16 @@ from handwriting_ai.events.codec import decode_event
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.factory import redis_sink
 from handwriting_ai.settings import EventsSettings, Settings
-from handwriting_worker.rq.reports import (
-    CANCEL_META,
+from handwriting_worker.rq.job_meta import CANCEL_META, RUN_ID_META, note_in_meta
+from handwriting_worker.rq.rq_job import SERIALIZER
+from handwriting_worker.rq.rq_worker import DigitsWorker, setup_logging
+from handwriting_worker.rq.terminal_outcomes import (
     death_cause,
     report_dead_horse,
     report_failed,
     report_safely,
     stop_cause,
 )
-from handwriting_worker.rq.rq_job import RUN_ID_META, SERIALIZER, note_in_meta
-from handwriting_worker.rq.rq_worker import DigitsWorker, setup_logging
 from tests.conftest import RedisServer, free_port
 
 KILLED = signal.SIGKILL  # a wait status of "killed by signal N" is N itself
@@ -175,7 +175,7 @@ def test_a_report_whose_meta_cannot_be_read_goes_out_without_it(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("no publisher")
 
-    monkeypatch.setattr("handwriting_worker.rq.reports.publish_failed", broken)
+    monkeypatch.setattr("handwriting_worker.rq.terminal_outcomes.publish_failed", broken)
     report_safely(settings, job, "system", "lost")  # logged, never raised
     assert "plain report of job" in caplog.text
 

@@ -27,8 +27,8 @@ from handwriting_ai.events import builders as b
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.events.factory import open_publisher
 from handwriting_ai.settings import DigitsSettings, Settings
+from handwriting_worker.rq.job_meta import CANCEL_META
 from handwriting_worker.rq.lost import WAIT_UNITS, note_lost, report_due
-from handwriting_worker.rq.reports import CANCEL_META
 from handwriting_worker.rq.rq_job import SERIALIZER, train_job
 from tests.conftest import RedisServer
 from tests.discord_api import DiscordApi, fields_of, serve_discord_api

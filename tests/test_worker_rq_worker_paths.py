@@ -20,7 +20,8 @@ from rq.job import Job
 from handwriting_ai.events.eventlog import log_range
 from handwriting_ai.settings import Settings
 from handwriting_worker.rq.rq_job import SERIALIZER, train_job
-from handwriting_worker.rq.rq_worker import NEVER_STARTED, DigitsWorker
+from handwriting_worker.rq.rq_worker import DigitsWorker
+from handwriting_worker.rq.terminal_outcomes import NEVER_STARTED
 from tests.conftest import RedisServer, free_port
 
 REQUEST = {"request_id": "req-paths", "user_id": 42, "model_id": "paths"}

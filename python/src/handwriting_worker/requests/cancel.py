@@ -12,9 +12,9 @@ once (failed, error_kind user):
   MULTI) and still waiting was removed by us, so we publish; the terminal script drops a
   duplicate, so deciding it twice is harmless, while trusting the 0 left the job with no end;
 - taken by a worker but not yet started: the work horse finds the record and publishes;
-- running: RQ's stop-job command; the worker's parent publishes (``rq.reports.stop_cause``); a
-  stop that reached no worker is caught by the horse itself, which polls the record
-  (``rq.cancel_watch``);
+- running: RQ's stop-job command; the worker's parent publishes
+  (``rq.terminal_outcomes.stop_cause``); a stop that reached no worker is caught by the horse
+  itself, which polls the record (``rq.cancel_watch``);
 - not yet queued: the intake finds the record when the request comes, queues nothing, publishes;
 - already ended: nothing (its terminal event is out).
 """
@@ -30,9 +30,9 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
 from handwriting_ai.settings import Settings
-from handwriting_worker.rq.reports import report_failed
 from handwriting_worker.rq.requests_keys import cancel_text, job_id_for
 from handwriting_worker.rq.rq_job import SERIALIZER
+from handwriting_worker.rq.terminal_outcomes import report_failed
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,6 @@ from handwriting_ai.events.codec import RequestValidationError, decode_request
 from handwriting_ai.settings import Settings
 from handwriting_worker.requests.cancel import cancel_request
 from handwriting_worker.rq.queue_commands import queue_of
-from handwriting_worker.rq.reports import publish_failed
 from handwriting_worker.rq.requests_keys import (
     CANCEL_FIELD,
     REQUEST_FIELD,
@@ -38,6 +37,7 @@ from handwriting_worker.rq.requests_keys import (
     job_id_for,
 )
 from handwriting_worker.rq.rq_job import train_job
+from handwriting_worker.rq.terminal_outcomes import publish_failed
 from handwriting_worker.training.job import context_of, user_of
 
 log = logging.getLogger(__name__)

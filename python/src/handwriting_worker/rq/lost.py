@@ -31,22 +31,14 @@ from rq.utils import utcparse
 
 from handwriting_ai.contracts.names import LOST_PENDING_KEY
 from handwriting_ai.settings import Settings
-from handwriting_worker.rq.reports import report_safely
 from handwriting_worker.rq.rq_job import SERIALIZER
+from handwriting_worker.rq.terminal_outcomes import report_lost
 
 log = logging.getLogger(__name__)
 
 WAIT_UNITS = 6
 """How long (in units, one lost-worker bound) a live worker that is done with a noted job has
 to deliver its outcome before the job is reported anyway."""
-
-
-def lost_message(heartbeat_s: int) -> str:
-    """The failed event's text of a lost job."""
-    return (
-        f"worker lost: no heartbeat from the worker running this job for {heartbeat_s} s "
-        "(its machine was lost or it was killed)"
-    )
 
 
 def note_lost(connection: Redis, queue: str, job_id: str, delay_s: float) -> None:
@@ -74,7 +66,7 @@ def report_due(settings: Settings, connection: Redis, queue: str, unit_s: float)
             if _worker_ends_it(connection, job, silent_s, now - float(due_at), unit_s):
                 continue
             seconds = silent_s if silent_s != float("inf") else 3 * unit_s
-            report_safely(settings, job, "system", lost_message(int(seconds)))
+            report_lost(settings, job, int(seconds))
         # After the report: a worker that dies in between leaves it for another (the terminal
         # script keeps a second report out of the log).
         connection.zrem(key, job_id)

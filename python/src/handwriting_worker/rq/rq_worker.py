@@ -1,9 +1,10 @@
 """The RQ worker, tuned so that every way a job can end publishes its one terminal event.
 
-RQ's own machinery does the work; this class sets its clocks and adds the reports, each
-through the terminal script (one terminal event per job, the first to reach Redis):
+RQ's own machinery does the work; this class sets its clocks and adds the reports
+(``terminal_outcomes``), each through the terminal script (one terminal event per job, the
+first to reach Redis):
 - a horse that dies (killed, out of memory): the parent reports it (``work_horse_killed``);
-- RQ's stop-job command: the parent reports who stopped it (see ``reports.stop_cause``);
+- RQ's stop-job command: the parent reports who stopped it (``stop_cause``);
 - a cold shutdown (a second SIGTERM): the parent reports it before it exits;
 - parent and horse both gone (host lost, SIGKILL): the job's heartbeat in RQ's
   StartedJobRegistry runs out, a surviving worker's registry clean-up (RQ's abandoned jobs)
@@ -41,23 +42,24 @@ from handwriting_ai.printable import SafeFormatter
 from handwriting_ai.settings import Settings
 from handwriting_worker.rq.job_class import DigitsJob, refusal
 from handwriting_worker.rq.lost import note_lost, report_due
-from handwriting_worker.rq.reports import report_dead_horse, report_safely, stop_cause
 from handwriting_worker.rq.rq_job import SERIALIZER
-from handwriting_worker.training.job import UNKNOWN, JobTimedOut, context_of
+from handwriting_worker.rq.terminal_outcomes import (
+    report_cold_shutdown,
+    report_dead_horse,
+    report_never_started,
+    report_refused,
+    report_stopped,
+)
+from handwriting_worker.training.job import JobTimedOut
 
 log = logging.getLogger(__name__)
 
 PROJECT_LOGGERS = ("handwriting_ai", "handwriting_worker")
 RQ_LOGGER = "rq.worker"  # set up here, RQ keeps the handler (rq.logutils.setup_loghandlers)
 _RQ_DEQUEUE_MARGIN_S = 15  # RQ waits for a job worker_ttl - 15 s at a time
-COLD_SHUTDOWN = "worker lost: the worker was shut down (cold) while the job ran"
 RQ_STUCK = "Job was stuck in intermediate queue."
 """RQ's failure text for a job taken from the queue that never started (its clean-up fails it
 a minute later, through ``handle_job_failure``)."""
-NEVER_STARTED = (
-    "worker lost: the job was taken from the queue but never started "
-    "(its worker or Redis failed at that moment); ask again"
-)
 
 
 class JobDeathPenalty(UnixSignalDeathPenalty):
@@ -175,12 +177,7 @@ class DigitsWorker(Worker):
             job.set_status(JobStatus.FAILED, pipeline=pipe)
             queue.failed_job_registry.add(job, exc_string=f"refused: {reason}", pipeline=pipe)
             pipe.execute()
-        try:
-            payload: object = job.args[0] if job.args else None
-        except Exception:  # unreadable data names no request
-            payload = None
-        if context_of(payload).request_id != UNKNOWN:
-            report_safely(self.settings, job, "system", f"refused by the worker: {reason}")
+        report_refused(self.settings, job, reason)
 
     def handle_job_failure(
         self,
@@ -190,9 +187,9 @@ class DigitsWorker(Worker):
         exc_string: str = "",
     ) -> None:
         if self._stopped_job_id == job.id:  # RQ's stop-job command
-            report_safely(self.settings, job, *stop_cause(job))
+            report_stopped(self.settings, job)
         elif exc_string == RQ_STUCK:  # no horse ran it: nothing else will end it
-            report_safely(self.settings, job, "system", NEVER_STARTED)
+            report_never_started(self.settings, job)
         super().handle_job_failure(job, queue, started_job_registry, exc_string)
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
@@ -202,7 +199,7 @@ class DigitsWorker(Worker):
             # ours), then the report; RQ's own handler finds the horse gone and exits.
             self.kill_horse()
             self.wait_for_horse()
-            report_safely(self.settings, job, "system", COLD_SHUTDOWN)
+            report_cold_shutdown(self.settings, job)
         super().request_force_stop(signum, frame)
 
     def _repeated_signal(self) -> bool:
