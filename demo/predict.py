@@ -77,7 +77,7 @@ def predict_one(data_root: Path, artifacts_root: Path, model_id: str) -> tuple[i
     """The first held-out digit (validation split: never trained on) read by ``model_id``'s
     active model; its label and the answer's text."""
     from handwriting_ai.data.digits import load_offline  # noqa: PLC0415 (torch: see the doc)
-    from handwriting_worker.predict_service import PredictService  # noqa: PLC0415
+    from handwriting_worker.predicting.predict_service import PredictService  # noqa: PLC0415
 
     data = load_offline(data_root)
     picture = _png(data.val_images[0].flatten().tolist())
