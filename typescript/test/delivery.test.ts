@@ -138,14 +138,30 @@ void test("a deleted message is replaced by a new one, and later edits go to the
   assert.equal(port.calls.at(-1)?.messageId, "m101");
 });
 
-void test("a message id found in the store is edited, not replaced (restart)", async () => {
+void test("a message id found in the store is edited, not replaced (restart), a whole interval after it was found", async () => {
   const { port, store, delivery } = setup();
   store.refs.set("r", { channelId: "777", messageId: "old" });
   delivery.publish("r", CHANNEL, msg("s1"), false);
   await settle();
+  // Another writer (the bot before this one, /train) may have edited it just before.
+  await advance(INTERVAL - 1);
+  assert.equal(port.calls.length, 0, "not within the interval of an edit this bot cannot see");
+  await advance(1);
   assert.deepEqual(
-    port.calls.map((call) => [call.op, call.channelId, call.messageId]),
-    [["edit", "777", "old"]],
+    port.calls.map((call) => `${call.at} ${call.op} ${call.channelId ?? ""} ${call.messageId ?? ""}`),
+    [`${INTERVAL} edit 777 old`],
+  );
+});
+
+void test("a final state goes to a message found in the store at once", async () => {
+  const { port, store, delivery } = setup();
+  store.refs.set("r", { channelId: "777", messageId: "old" });
+  delivery.publish("r", CHANNEL, msg("done"), true);
+  await settle();
+  await settle();
+  assert.deepEqual(
+    port.calls.map((call) => `${call.at} ${call.op} ${call.messageId ?? ""}`),
+    ["0 edit old"],
   );
 });
 

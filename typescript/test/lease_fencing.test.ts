@@ -298,6 +298,24 @@ void test("a lease answer read after a stall counts from when it was asked: the 
   assert.match(a.warnings.join("\n"), /lease of job .*:stalled ends in -?[0-9]+ ms and is not renewed yet/);
 });
 
+void test("the edit interval holds across a hand-over: the next owner's first edit waits a whole interval", async () => {
+  await redis.flushall();
+  const a = bot("a", 10_000, 1_000);
+  const b = bot("b", 10_000, 1_000);
+  await a.coordinator.handle(entries(started({ request_id: "handover" })));
+  await settle(a);
+  await a.coordinator.handle(entries(epochDone(1, 0.9, { request_id: "handover" })));
+  await sleep(50);
+  assert.equal(await a.delivery.flush(2000), true); // shutdown: the interval is waited out, then the edit
+  await a.coordinator.releaseAll();
+  const last = a.port.calls.at(-1);
+  assert.ok(last?.op === "edit", JSON.stringify(ops(a.port)));
+  await settle(b); // b takes the job over and shows it from the store
+  const first = b.port.calls.find((call) => call.op === "edit");
+  assert.ok(first !== undefined, JSON.stringify(ops(b.port)));
+  assert.ok(first.at - last.at >= 1_000, `b edited ${first.at - last.at} ms after a`);
+});
+
 void test("two bots with the same hostname and pid (pid 1 in two containers) get different names", () => {
   const names = new Set(Array.from({ length: 100 }, () => defaultConsumer()));
   assert.equal(names.size, 100);

@@ -4,9 +4,10 @@
 // message when the old one is gone or too old to edit; and telling the requester when a job ends.
 // Fenced: before every request for a job it checks that this bot still holds the job's lease (the
 // coordinator's Fence); once the lease is lost the job's pending state, retry timer and the answer
-// of a request in flight are dropped, never acted upon. At shutdown (flush) the edit interval still
-// holds: a progress state it would hold back past the deadline is left to the next owner, which
-// shows it from the store.
+// of a request in flight are dropped, never acted upon. The edit interval holds across writers: a
+// job's message found in the store is first edited a whole interval after it was found, and at
+// shutdown (flush) a progress state the interval would hold back past the deadline is left to the
+// next owner, which shows it from the store.
 
 import { actionFor, type Action, type RequestKind } from "./discord_answers.ts";
 import { DEFAULT_EDIT_INTERVAL_MS, MAX_TRACKED_JOBS, RATE_LIMIT_FLOOR_MS, RETRY_CAP_MS } from "../shared/limits.ts";
@@ -196,6 +197,12 @@ class JobMessage {
       if (!this.refLoaded) {
         this.ref = await this.owner.loadRef(this.key); // throws on a failed read: retried below
         this.refLoaded = true;
+        if (this.ref !== null) {
+          // A message this bot found (shown by /train, an earlier owner, or itself before a lost
+          // lease) may have been edited just now: its first edit here waits a whole interval.
+          this.lastSentAt = Date.now();
+          if (!this.urgent) return;
+        }
       }
       if (this.pending === null) {
         await this.notify();
