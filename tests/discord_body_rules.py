@@ -6,7 +6,7 @@ Response"). Limits from Discord's docs, "Message Resource" > "Embed Limits" (tit
 4096, 25 fields, field name 256, value 1024, footer 2048, author 256, 6000 characters in all) and
 "Create Message" (content 2000; a nonce of at most 25 characters; ``allowed_mentions`` with
 ``parse: ["users"]`` together with ``users`` is refused, "Allowed Mentions Object"). The bot's own
-stand-in (``typescript/test/discord_body_rules.ts``) refuses the same bodies.
+stand-in (``typescript/test/support/discord_body_rules.ts``) refuses the same bodies.
 """
 
 from __future__ import annotations

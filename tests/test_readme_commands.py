@@ -71,7 +71,7 @@ EXERCISED: dict[str, list[tuple[str, str]]] = {
     "npm start --dry-run": [("demo/run.py", '"npm", "start", "--silent", "--", "--dry-run"')],
     "npm start --help": [(TS_TESTS, 'runMain(["--help"])')],
     "npm run register-commands": [(TS_TESTS, 'scripts/register_commands.ts";')],
-    # The run it draws and prints is tested (chart.test.ts); the PNG it writes is not.
+    # The run it draws and prints is tested (test/view/chart.test.ts); the PNG it writes is not.
     "npm run chart-sample": [(TS_TESTS, 'scripts/sample_run.ts";')],
     "make bench-train": [("Makefile", "-m bench.train"), (PY_TESTS, "from bench.train import")],
     "make bench-light": [

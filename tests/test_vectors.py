@@ -1,6 +1,6 @@
 """The shared test vectors (tests/vectors/) get the verdict they carry in Python.
 
-The TypeScript suite (typescript/test/vectors.test.ts) checks the same files with the
+The TypeScript suite (typescript/test/events/vectors.test.ts) checks the same files with the
 generated zod schemas; both must agree on every vector.
 """
 

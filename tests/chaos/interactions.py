@@ -2,8 +2,9 @@
 Cancel button, each delivered once or twice (Discord's retry, or a proxy's), to either bot.
 
 Bodies follow Discord's interaction object (https://discord.com/developers/docs/interactions/
-receiving-and-responding#interaction-object), as typescript/test/interactions_support.ts builds
-them; the signature is Ed25519 over timestamp + body, in ``X-Signature-Ed25519``.
+receiving-and-responding#interaction-object), as
+typescript/test/support/interactions_support.ts builds them; the signature is Ed25519 over
+timestamp + body, in ``X-Signature-Ed25519``.
 """
 
 from __future__ import annotations

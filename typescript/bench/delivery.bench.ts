@@ -19,7 +19,7 @@ import { RestDiscordPort } from "../src/discord/discord_rest.ts";
 import { silentLogger } from "../src/shared/log.ts";
 import { MemoryMessageStore } from "../src/discord/message_store.ts";
 import { RequestScheduler } from "../src/discord/scheduler.ts";
-import { FakeDiscord } from "../test/fake_discord.ts";
+import { FakeDiscord } from "../test/support/fake_discord.ts";
 
 const OUT = join(import.meta.dirname, "..", "..", "bench", "results", "bot.json");
 const JOBS = 200;

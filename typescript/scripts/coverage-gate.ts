@@ -108,12 +108,12 @@ export function describe(summary: Summary): string {
   return `coverage of src/ (${summary.files.length} files, generated code excluded): ${part("lines")}, ${part("branches")}`;
 }
 
-/** Every test file. */
-function allTestFiles(): string[] {
-  return readdirSync(join(ROOT, "test"))
+/** Every test file: test/<folder>/<module>.test.ts (and test/architecture.test.ts); test/support/ holds no tests. */
+export function allTestFiles(root: string = ROOT): string[] {
+  return readdirSync(join(root, "test"), { recursive: true, encoding: "utf8" })
     .filter((name) => name.endsWith(".test.ts"))
-    .sort()
-    .map((name) => join("test", name));
+    .map((name) => join("test", name))
+    .sort();
 }
 
 /** Runs the tests in `files`; resolves to their exit code. */

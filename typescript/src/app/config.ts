@@ -18,7 +18,7 @@ export const DEFAULT_EVENTS_CHANNEL = S.DIGITS_EVENTS_CHANNEL.parse(undefined);
 /**
  * The log's retention, as the Python publisher applies it (EVENTS__STREAM_MAXLEN,
  * EVENTS__STREAM_MAX_AGE_S, read from the same environment; defaults and the trim interval are
- * the Python settings', checked by test/channel_bridge.test.ts): the bridge trims as they do.
+ * the Python settings', checked by test/events/channel_bridge.test.ts): the bridge trims as they do.
  */
 export const DEFAULT_STREAM_MAXLEN = S.EVENTS__STREAM_MAXLEN.parse(undefined);
 export const DEFAULT_STREAM_MAX_AGE_S = S.EVENTS__STREAM_MAX_AGE_S.parse(undefined);

@@ -52,7 +52,7 @@ export { ACTIVE_ALL_KEY, ACTIVE_USER_KEY_PREFIX };
 export const COMMAND_NAME = "train";
 /**
  * /train's defaults: the request schema's `default`s (generated), which the CLI and the trainer
- * read too; test/interactions_train.test.ts checks that the Python side agrees.
+ * read too; test/interactions/train.test.ts checks that the Python side agrees.
  */
 export const TRAIN_DEFAULTS = {
   epochs: REQUEST_V1_DEFAULT_EPOCHS,

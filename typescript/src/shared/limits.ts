@@ -10,7 +10,7 @@ export const STREAM_TRIM_EVERY_MS = 10_000;
 /**
  * A channel message is appended to the log at most once in this many seconds, by whichever bot
  * claims its text first; producers that log an event themselves mark its text for as long
- * (SEEN_TTL_S in events/publishers.py; test/channel_bridge.test.ts checks both).
+ * (SEEN_TTL_S in events/publishers.py; test/events/channel_bridge.test.ts checks both).
  */
 export const CHANNEL_SEEN_TTL_S = 120;
 /** Channel messages waiting to be appended at most; beyond it new ones are dropped (counted). */

@@ -1,7 +1,7 @@
 // Every environment variable the bot reads, once: name, default, bounds and a one-line description.
 // app/config.ts, interactions/settings.ts and interactions/predict_settings.ts read them through these
 // shapes (settings_kinds.ts), `--help` lists them and deploy/digits.env.example is written from
-// them (`npm run env-example`; test/settings_schema.test.ts fails when either differs).
+// them (`npm run env-example`; test/shared/settings_schema.test.ts fails when either differs).
 
 import { EVENTS_CHANNEL, EVENTS_STREAM, REQUESTS_STREAM } from "../generated/names.ts";
 import { describe, flag, helpText, ids, optionalText, origin, requiredText, SNOWFLAKE, text, whole, type Shape } from "./settings_kinds.ts";
