@@ -80,7 +80,7 @@ export function toDeliveryError(error: unknown, rateLimitBody?: unknown): Delive
     const code = typeof error.code === "number" ? error.code : null;
     return new DeliveryError(answerKindOf(error.status, code), `Discord ${error.status} (${String(error.code)}): ${error.message}`);
   }
-  // The client throws HTTPError only for a 5xx that outlived its retries (a 401 is a DiscordAPIError).
+  // The client throws HTTPError for a 5xx (it resends nothing: retries 0; a 401 is a DiscordAPIError).
   if (error instanceof HTTPError) return new DeliveryError("failed", `Discord HTTP ${error.status}: ${error.message}`);
   return new DeliveryError("failed", error instanceof Error ? error.message : String(error));
 }
@@ -111,7 +111,10 @@ export class RestDiscordPort implements DiscordPort {
       // Throw on a 429 instead of replaying the stale body: delivery retries with the newest state.
       rejectOnRateLimit: () => true,
       // The client's default safety offset (50 ms) stays: it is added to every Retry-After.
-      retries: 2,
+      // No resend by the client (a 5xx, a timeout): it would go out long after delivery's fence
+      // check, maybe once another bot holds the job (chaos seed 28: a completed message edited back
+      // to Training). Delivery resends, with the newest state, after checking the lease again.
+      retries: 0,
       timeout: options.timeoutMs ?? 10_000,
     }).setToken(options.token);
     // With rejectOnRateLimit the client throws a RateLimitError that carries the headers but not

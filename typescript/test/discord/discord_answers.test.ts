@@ -91,10 +91,9 @@ function reset(): void {
   discord.globalPerSecond = 50;
 }
 
-/** Discord's answer scripted for the next request of this kind (a 5xx three times: the client retries twice). */
+/** Discord's answer scripted for the next request of this kind (the client resends nothing, not even a 5xx). */
 function script(request: RequestKind, answer: AnswerKind, scope?: Scope): void {
-  const times = answer === "failed" ? 3 : 1;
-  for (let i = 0; i < times; i++) discord.scripted.push({ match: PATHS[request], answer: discordAnswer(answer, scope) });
+  discord.scripted.push({ match: PATHS[request], answer: discordAnswer(answer, scope) });
 }
 
 function port(): RestDiscordPort {
