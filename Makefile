@@ -61,31 +61,32 @@ lint: setup ## ruff, mypy --strict, tsc, eslint, prettier
 	cd $(TS) && npx tsc --noEmit && npx eslint . && npx prettier --check .
 
 # Most Python tests run at once (pytest-xdist): they mostly wait on Redis, workers and the bot,
-# not on the CPU. Those that hold a wall-clock bound (marked `timing`) then run alone. Coverage is
-# combined over both passes, and the gate (fail_under) is checked on the whole.
+# not on the CPU. Those that hold a wall-clock bound (marked `timing`) then run alone; that pass
+# collects only the files that mark one. Coverage is combined over both passes, and the gate
+# (fail_under) is checked on the whole.
 PYTEST_WORKERS ?= 4
+TIMING_FILES = $(shell grep -l 'mark\.timing' tests/test_*.py)
 test-py: setup
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not timing" \
 	    --cov --cov-report= --cov-fail-under=0 --durations=15
-	$(PY) -m pytest -m timing --cov --cov-append --cov-report=term-missing
+	$(PY) -m pytest -m timing --cov --cov-append --cov-report=term-missing $(TIMING_FILES)
 
-# The bot was built by setup: npm's pretest would build it again and write dist/ while the Python
-# end-to-end tests start the bot from it (make check runs both at once).
+# The bot was built by setup: npm's pretest would build it again, writing dist/ under any Python
+# end-to-end test that starts the bot from it at the time (make -j).
 test-ts: setup
 	cd $(TS) && npm test --ignore-scripts
 
 test: test-py test-ts ## Python and TypeScript tests
 
-# The parts of `make check` run at once after setup; each part's output is printed whole when it
-# ends (--output-sync), followed by a line saying how long it took.
-CHECK_PARTS := check-drift check-compat lint test-py test-ts
-check: setup ## everything CI runs
-	@$(MAKE) --no-print-directory -j$(words $(CHECK_PARTS)) --output-sync=target $(CHECK_PARTS:%=timed-%)
-
-timed-%:
-	@start=$$(date +%s); status=0; $(MAKE) --no-print-directory $* || status=$$?; \
-	echo "check: $* $$( ((status)) && echo FAILED || echo passed) after $$(( $$(date +%s) - start )) s"; \
-	exit $$status
+# `make check` runs its parts at once (make -j), each part's output printed whole when it ends
+# (--output-sync). The bot's tests hold sub-second timers, so the Python tests wait for them to
+# end (their own timing tests run alone at the end of test-py). Under -k, a failing test-ts
+# leaves test-py unrun, as a failing part ends `make check` without -k.
+ifeq ($(MAKECMDGOALS),check)
+MAKEFLAGS += -j5 --output-sync=target
+test-py: | test-ts
+endif
+check: check-drift check-compat lint test ## everything CI runs
 
 train: setup ## the main job: train one model on this machine and print its events
 	$(PY) -m handwriting_worker train

@@ -451,6 +451,7 @@ def epoch_lines(embed: dict[str, object]) -> list[str]:
     ]
 
 
+@pytest.mark.timing
 def test_a_bot_stopped_before_the_last_epoch_shows_the_final_state_soon_after_it_starts(
     redis_server: RedisServer,
     discord: DiscordApi,

@@ -198,6 +198,7 @@ def test_lifecycle_events_are_kept_when_only_batches_could_not_fit() -> None:
     assert len(sink.received) == 1 + 2 + 1  # in the sink, batches under 3/4, the epoch
 
 
+@pytest.mark.timing
 def test_hand_over_is_cheap_and_never_blocks_while_the_sink_is_stuck() -> None:
     sink, publisher = blocked(capacity=1024)
     costs: list[float] = []
@@ -405,6 +406,7 @@ def slow_hand_overs(costs: list[float]) -> list[float]:
     return [c for c in costs if c > 0.1]
 
 
+@pytest.mark.timing
 def test_redis_refused_hand_over_stays_cheap_and_the_publisher_recovers(
     late_redis: RedisServer,
 ) -> None:
@@ -421,6 +423,7 @@ def test_redis_refused_hand_over_stays_cheap_and_the_publisher_recovers(
     recovers(publisher, late_redis, events)
 
 
+@pytest.mark.timing
 def test_redis_silent_hand_over_stays_cheap_and_the_publisher_recovers(
     port: int, late_redis: RedisServer
 ) -> None:

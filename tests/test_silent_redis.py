@@ -68,6 +68,7 @@ def _stops_in_time(process: subprocess.Popen[bytes], name: str, tmp_path: Path) 
     return took
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(300)
 def test_intake_and_tail_stop_on_sigterm_while_redis_is_silent(
     redis_server: RedisServer, tmp_path: Path
@@ -91,6 +92,7 @@ def test_intake_and_tail_stop_on_sigterm_while_redis_is_silent(
     assert "stopped" in _output("intake", tmp_path)
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(300)
 def test_tail_started_against_a_silent_redis_stops_on_sigterm(
     redis_server: RedisServer, tmp_path: Path

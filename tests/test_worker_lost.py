@@ -119,6 +119,7 @@ def _only_failed(subscriber: Subscriber, quiet_s: float = 2 * LOST_AFTER_S) -> d
     return failed
 
 
+@pytest.mark.timing
 def test_parent_and_horse_killed_are_reported_by_another_worker_within_the_bound(
     workers: Workers, subscriber: Subscriber, redis_server: RedisServer, tmp_path: Path
 ) -> None:
