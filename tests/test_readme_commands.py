@@ -88,6 +88,7 @@ NOT_EXERCISED = {
     "make bench-events": "a benchmark (minutes): bench/README.md has its method and figures",
     "make bench-overhead": "a benchmark (minutes): bench/README.md has its method and figures",
     "make bench-bot": "a benchmark (npm run bench, minutes): bench/README.md, typescript/README.md",
+    "make bench-predict": "a benchmark (trains a model, minutes): bench/README.md has its figures",
 }
 
 

@@ -108,7 +108,7 @@ export function actionFor(request: RequestKind, answer: AnswerKind): Action {
   return OVERRIDES.find((rule) => rule.request === request && rule.answer === answer)?.action ?? DEFAULTS[answer];
 }
 
-/** The table as README.md shows it: one row per answer, one column per request kind. */
+/** The table as typescript/README.md shows it: one row per answer, one column per request kind. */
 export function answersTable(): string {
   const head = `| Discord answers | ${REQUEST_KINDS.join(" | ")} |`;
   const rule = `|---|${REQUEST_KINDS.map(() => "---").join("|")}|`;

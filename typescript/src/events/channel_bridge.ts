@@ -5,7 +5,7 @@
 // (SET NX EX on the SHA-256 key EVENTS_SEEN_KEY) and XADDs only when the claim is won, so with
 // several bots a message is appended once; producers that log an event themselves set that key
 // before they PUBLISH, so what they logged is not appended again. Pub/Sub keeps nothing: what is
-// published while no bot is subscribed never reaches the log (README, *Event log*).
+// published while no bot is subscribed never reaches the log (typescript/README.md, *Event log*).
 
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";

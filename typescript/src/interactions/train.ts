@@ -85,7 +85,7 @@ async function showQueued(request: DigitsTrainV1, ahead: number, deps: TrainDeps
     try {
       created = await deps.discord.createMessage(channelId, message);
     } catch (error) {
-      // DMs closed: the notify channel, mentioning the user, as delivery does (README, Delivery).
+      // DMs closed: the notify channel, mentioning the user, as delivery does (typescript/README.md, *Delivery*).
       const notify = deps.notifyChannelId ?? null;
       if (!(error instanceof DeliveryError && error.kind === "dms_closed" && notify !== null)) throw error;
       channelId = notify;

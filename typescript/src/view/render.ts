@@ -23,7 +23,7 @@ const STATUS_LOOK: Readonly<Record<JobStatus, { readonly title: string; readonly
   failed: { title: "Training failed", color: 0xed4245 },
 };
 
-/** A cancel from Discord is a failed event with this fixed text (see the README: why not a new type). */
+/** A cancel from Discord is a failed event with this fixed text (why not a new type: docs/adr/0007-cancel-is-a-failed-event.md). */
 const CANCELLED = /^cancelled by user ([0-9]{1,20})$/;
 const CANCELLED_LOOK = { title: "Training cancelled", color: 0x99aab5 };
 
