@@ -5,6 +5,7 @@ keeps every invariant (`make chaos` runs many)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -139,3 +140,13 @@ def test_a_fixed_fault_schedule_keeps_every_invariant() -> None:
     outcome = run_seed(FIXED_SEED)
     assert not outcome.violations, outcome.report()
     assert sum(outcome.injected.values()) >= 5, outcome.report()
+
+
+def test_a_keep_folder_holding_an_earlier_run_is_refused(tmp_path: Path) -> None:
+    """Reusing it would restart Redis on the old run's AOF, and its jobs would break the
+    invariants of the new one (seen: three no_message violations on a clean seed)."""
+    earlier = tmp_path / "seed-7"
+    earlier.mkdir()
+    (earlier / "appendonly.aof").write_text("earlier run")
+    with pytest.raises(SystemExit, match="seed-7 holds an earlier run"):
+        run_seed(7, tmp_path)

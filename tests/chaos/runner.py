@@ -105,6 +105,9 @@ def run_seed(seed: int, keep: Path | None = None) -> Outcome:
     """The schedule of ``seed`` in a temporary folder, or in ``keep``/seed-N (logs kept)."""
     if keep is not None:
         workdir = keep / f"seed-{seed}"
+        if workdir.exists() and any(workdir.iterdir()):
+            # Its Redis would reload the old run's AOF, jobs and all, and break the invariants.
+            raise SystemExit(f"--keep: {workdir} holds an earlier run; remove it or keep elsewhere")
         workdir.mkdir(parents=True, exist_ok=True)
         return run_schedule(generate(seed), workdir)
     with tempfile.TemporaryDirectory(prefix=f"chaos-{seed}-") as tmp:
