@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 standing in for the part of Discord's REST API the bot uses.
 
 It speaks ``POST /api/v10/users/@me/channels`` (open a DM), ``POST .../channels/<id>/messages``
-(create) and ``PATCH .../channels/<id>/messages/<id>`` (edit), in JSON or multipart (``files[n]``
+(create), ``PATCH .../channels/<id>/messages/<id>`` (edit) and ``GET`` of the same path (read
+one message, Discord's "Get Channel Message"), in JSON or multipart (``files[n]``
 plus ``payload_json``), records every request with its parsed JSON body and the time it arrived,
 and answers as Discord does (the sources are named where each answer is made):
 
@@ -325,7 +326,19 @@ class DiscordApi:
     def _message(
         self, method: str, path: str, body: object, now: float, files: Files
     ) -> tuple[int, object, dict[str, str]] | None:
-        """Creates and edits; None for any other path."""
+        """Creates, edits and reads; None for any other path."""
+        read = _EDIT.match(path) if method == "GET" else None
+        if read is not None:
+            # Discord's docs, "Message Resource" > "Get Channel Message": GET
+            # /channels/{channel.id}/messages/{message.id} answers the message object.
+            channel_id, message_id = read.group(1), read.group(2)
+            if channel_id in self.deleted_channels:
+                return 404, {"code": UNKNOWN_CHANNEL, "message": "Unknown Channel"}, {}
+            if channel_id in self.forbidden_channels:
+                return 403, {"code": MISSING_ACCESS, "message": "Missing Access"}, {}
+            if message_id in self.deleted or message_id not in self._held:
+                return 404, {"code": UNKNOWN_MESSAGE, "message": "Unknown Message"}, {}
+            return 200, whole_message(self._held[message_id]), {}
         create = _CREATE.match(path)
         edit = _EDIT.match(path)
         if not ((method == "POST" and create) or (method == "PATCH" and edit)):

@@ -112,6 +112,25 @@ def test_every_answer_is_the_whole_message_object() -> None:
     assert replied["nonce"] == "n"
 
 
+def test_a_read_answers_the_message_as_held_or_discords_codes() -> None:
+    api = DiscordApi(forbidden_channels={"9"}, deleted_channels={"8"})
+    with serve_discord_api(api):
+        _, created, _ = call(api, "POST", "/channels/1/messages", EMBED)
+        call(api, "PATCH", f"/channels/1/messages/{created['id']}", {"components": []})
+        status, read, _ = call(api, "GET", f"/channels/1/messages/{created['id']}", None)
+        api.deleted.add(str(created["id"]))
+        deleted = call(api, "GET", f"/channels/1/messages/{created['id']}", None)
+        unknown = call(api, "GET", "/channels/1/messages/999", None)
+        forbidden = call(api, "GET", "/channels/9/messages/1", None)
+        gone = call(api, "GET", "/channels/8/messages/1", None)
+        writes = [r for r in api.messages() if r.method == "GET"]
+    assert status == 200 and read["embeds"] == [{"title": "t"}] and read["components"] == []
+    assert (deleted[0], deleted[1]["code"]) == (unknown[0], unknown[1]["code"]) == (404, 10008)
+    assert (forbidden[0], forbidden[1]["code"]) == (403, 50001)
+    assert (gone[0], gone[1]["code"]) == (404, 10003)
+    assert writes == [], "a read is no create or edit"
+
+
 def test_edits_keep_attachments_unless_attachments_lists_which_stay() -> None:
     png = b"\x89PNG one"
     with serve_discord_api(DiscordApi()) as api:

@@ -1,6 +1,6 @@
 // DiscordPort for --dry-run: prints each update instead of sending it.
 
-import type { CreatedMessage, DiscordPort, MessageRef, OutgoingMessage, RichReply } from "./discord_port.ts";
+import type { CreatedMessage, DiscordPort, MessageRef, OutgoingMessage, RichReply, ShownMessage } from "./discord_port.ts";
 import { renderText } from "../view/render.ts";
 
 function text(message: OutgoingMessage): string {
@@ -41,5 +41,10 @@ export class ConsoleDiscordPort implements DiscordPort {
   editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {
     this.write(`--- edit ${ref.messageId} in ${ref.channelId}\n${text(message)}\n`);
     return Promise.resolve();
+  }
+
+  /** A dry run keeps no messages: it cannot tell what one shows, so a final state is printed again. */
+  getMessage(): Promise<ShownMessage | null> {
+    return Promise.resolve(null);
   }
 }

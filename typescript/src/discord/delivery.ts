@@ -14,11 +14,13 @@ import { DEFAULT_EDIT_INTERVAL_MS, MAX_TRACKED_JOBS, RATE_LIMIT_FLOOR_MS, RETRY_
 import {
   CHART_FILE_NAME,
   DeliveryError,
+  showsFinal,
   showsSent,
   type CreatedMessage,
   type DiscordPort,
   type MessageRef,
   type OutgoingMessage,
+  type ShownMessage,
 } from "./discord_port.ts";
 import { backoffMs } from "../shared/backoff.ts";
 import type { Logger } from "../shared/log.ts";
@@ -80,6 +82,13 @@ class JobMessage {
   private pending: Update | null = null;
   private ref: MessageRef | null = null;
   private refLoaded = false;
+  /**
+   * The message came from the store (an earlier owner's, or this bot's before a lost lease) and
+   * this JobMessage has not edited it yet: before its final edit it is read, and left alone when it
+   * already shows that final state (an owner that showed it and lost its lease before recording the
+   * end).
+   */
+  private foundRef = false;
   private inFlight = false;
   private timer: NodeJS.Timeout | null = null;
   private lastSentAt = Number.NEGATIVE_INFINITY;
@@ -198,6 +207,7 @@ class JobMessage {
         this.ref = await this.owner.loadRef(this.key); // throws on a failed read: retried below
         this.refLoaded = true;
         if (this.ref !== null) {
+          this.foundRef = true;
           // A message this bot found (shown by /train, an earlier owner, or itself before a lost
           // lease) may have been edited just now: its first edit here waits a whole interval.
           this.lastSentAt = Date.now();
@@ -294,6 +304,11 @@ class JobMessage {
   private async deliver(): Promise<Update | null> {
     if (this.ref !== null) {
       const ref = this.ref;
+      const pending = this.pending;
+      if (this.foundRef && pending?.terminal === true && (await this.showsAlready(ref, pending.message))) {
+        this.owner.logger.info(`message of job ${this.key} already shows its final state; not edited again`);
+        return this.take();
+      }
       await this.owner.turn(ref.channelId, () => this.priority);
       await this.fenced();
       const update = this.take();
@@ -301,6 +316,7 @@ class JobMessage {
       this.sending("edit", ref.channelId);
       try {
         await this.owner.port.editMessage(ref, message);
+        this.foundRef = false;
         return update;
       } catch (error) {
         if (message.chartPng !== undefined) this.uploadedChartKey = null;
@@ -321,6 +337,30 @@ class JobMessage {
       }
     }
     return await this.create(null, null);
+  }
+
+  /**
+   * Reads the stored message (GET, under the same limits and fence as an edit) and tells whether it
+   * shows the final state `final` already. A 429, a 5xx or a refused token is acted on as for an
+   * edit (retried, or the bot stops); any other refusal (10008, 10003, 403, ...) means it cannot be
+   * read: the edit goes on as it would without the read, and its own answer is acted on.
+   */
+  private async showsAlready(ref: MessageRef, final: RenderedMessage): Promise<boolean> {
+    await this.owner.turn(ref.channelId, () => this.priority);
+    await this.fenced();
+    this.sending("edit", ref.channelId);
+    let shown: ShownMessage | null;
+    try {
+      shown = await this.owner.port.getMessage(ref);
+    } catch (error) {
+      const action = actionOf(this.lastRequest, error);
+      if (action === "retry" || action === "stop_bot") throw error;
+      this.owner.logger.info(`message of job ${this.key} could not be read (${describe(error)}); editing it to its final state`);
+      shown = null;
+    }
+    this.answered();
+    this.foundRef = false;
+    return shown !== null && showsFinal(final.embed, final.components, shown);
   }
 
   private take(): Update {
@@ -364,6 +404,7 @@ class JobMessage {
     this.created += 1;
     this.mentionNext = null;
     this.ref = { channelId, messageId: created.id };
+    this.foundRef = false;
     await this.owner.saveRef(this.key, this.ref);
     if (showsSent(message, created)) return update;
     // The nonce was used before (an earlier create whose answer was lost, maybe by a bot that
@@ -553,6 +594,10 @@ export class Delivery {
       editMessage: async (ref, message) => {
         await this.turn(ref.channelId, () => PRIORITY.final);
         await this.port.editMessage(ref, message);
+      },
+      getMessage: async (ref) => {
+        await this.turn(ref.channelId, () => PRIORITY.final);
+        return await this.port.getMessage(ref);
       },
     };
   }

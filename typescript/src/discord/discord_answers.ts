@@ -23,7 +23,12 @@ export type AnswerKind =
   | "unauthorized"
   | "failed";
 
-/** The requests delivery makes; DMs and the notify channel answer some errors differently. */
+/**
+ * The requests delivery makes; DMs and the notify channel answer some errors differently. The read
+ * of a message found in the store before its final edit (GET, delivery's `showsAlready`) is no
+ * column: its answers are acted on as the edit's for `retry` and `stop_bot`, and any other refusal
+ * lets the edit go on, whose own answer is then acted on here.
+ */
 export type RequestKind = "open_dm" | "create_dm" | "edit_dm" | "create_channel" | "edit_channel";
 export const REQUEST_KINDS: readonly RequestKind[] = ["open_dm", "create_dm", "edit_dm", "create_channel", "edit_channel"];
 

@@ -52,6 +52,8 @@ export interface ShownEmbed {
 export interface ShownMessage {
   readonly content: string;
   readonly embeds: readonly ShownEmbed[];
+  /** How many rows of components (buttons) it shows; absent: not known. */
+  readonly componentRows?: number;
 }
 
 /**
@@ -78,12 +80,28 @@ export function showsSent(sent: OutgoingMessage, created: CreatedMessage): boole
   return (sent.content ?? "") === shown.content && fingerprint(sent.embed) === fingerprint(shown.embeds[0]);
 }
 
+/**
+ * Whether a message already shows a job's final state (its embed, sent with `components: []` and no
+ * content): no content, the same embed and no buttons left. A message of unknown buttons, or a state
+ * that keeps buttons, is never taken as shown: it is edited.
+ */
+export function showsFinal(embed: ShownEmbed, components: readonly unknown[] | undefined, shown: ShownMessage): boolean {
+  if (components?.length !== 0 || shown.componentRows !== 0) return false;
+  return shown.content === "" && fingerprint(embed) === fingerprint(shown.embeds[0]);
+}
+
 export interface DiscordPort {
   /** Returns the id of the DM channel with this user. */
   openDm(userId: bigint): Promise<string>;
   /** Posts a message; an earlier one when its nonce was used before (see CreatedMessage). */
   createMessage(channelId: string, message: OutgoingMessage): Promise<CreatedMessage>;
   editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void>;
+  /**
+   * What the message shows now (Discord's "Get Channel Message", GET
+   * /channels/{channel.id}/messages/{message.id}, answers the message object); null when the port
+   * cannot tell. Read before a final edit of a message another owner may have finished already.
+   */
+  getMessage(ref: MessageRef): Promise<ShownMessage | null>;
 }
 
 /**

@@ -14,12 +14,14 @@ import {
   type OutgoingMessage,
   RICH_PNG_NAME,
   type RichReply,
+  type ShownMessage,
 } from "./discord_port.ts";
 
 /** The only part of Discord's channel and message objects the bot reads. */
 const WithId = z.object({ id: z.string().min(1) });
 const Shown = z.object({
   content: z.string().nullish(),
+  components: z.array(z.unknown()).optional(),
   embeds: z
     .array(
       z.object({
@@ -182,6 +184,20 @@ export class RestDiscordPort implements DiscordPort {
         auth: false,
       }),
     );
+  }
+
+  /**
+   * Discord's docs, "Message Resource" > "Get Channel Message": GET
+   * /channels/{channel.id}/messages/{message.id} returns the message object (content, embeds,
+   * components); in a guild channel it needs READ_MESSAGE_HISTORY. Errors are DeliveryErrors as
+   * for any request (10008 unknown message, 10003 unknown channel, 403, 429, 5xx).
+   */
+  async getMessage(ref: MessageRef): Promise<ShownMessage | null> {
+    const response = await this.call((signal) => this.rest.get(Routes.channelMessage(ref.channelId, ref.messageId), { signal }));
+    const shown = Shown.safeParse(response);
+    // Without embeds or components it cannot be compared: not known.
+    if (!shown.success || shown.data.embeds === undefined || shown.data.components === undefined) return null;
+    return { content: shown.data.content ?? "", embeds: shown.data.embeds, componentRows: shown.data.components.length };
   }
 
   async editMessage(ref: MessageRef, message: OutgoingMessage): Promise<void> {

@@ -47,3 +47,8 @@ void test("the dry run prints a rich answer's embed", async () => {
   await port.editOriginal("1", "t", "plain");
   assert.equal(out, "--- answer to interaction of 1\nReads 3\n## Reads 3\nTop three\n--- answer to interaction of 1\nplain\n");
 });
+
+void test("the dry run cannot tell what a message shows", async () => {
+  const port = new ConsoleDiscordPort(() => undefined);
+  assert.equal(await port.getMessage(), null);
+});

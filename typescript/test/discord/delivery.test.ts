@@ -11,6 +11,7 @@ import { RequestScheduler } from "../../src/discord/scheduler.ts";
 import { FakePort, msg } from "../support/fake_port.ts";
 import { nonceFor } from "../../src/discord/job_message.ts";
 import { backoffMs } from "../../src/shared/backoff.ts";
+import { DEFAULT_EDIT_INTERVAL_MS as DEFAULT_INTERVAL } from "../../src/shared/limits.ts";
 import type { RenderedMessage } from "../../src/view/render.ts";
 
 const INTERVAL = 1500;
@@ -170,7 +171,8 @@ void describe("one message per job: throttled, coalesced, fenced (fake timers)",
     await settle();
     assert.deepEqual(
       port.calls.map((call) => `${call.at} ${call.op} ${call.messageId ?? ""}`),
-      ["0 edit old"],
+      ["0 get old", "0 edit old"],
+      "read first (the port cannot tell what it shows: edited)",
     );
   });
 
@@ -248,7 +250,8 @@ void describe("one message per job: throttled, coalesced, fenced (fake timers)",
     delivery.publish("r", CHANNEL, msg("s2"), true);
     await settle();
     await settle();
-    assert.deepEqual(ops(port), ["0 create s1", "0 edit s2"], "the same message, not a second one");
+    // Read first (it may show the final state already), then edited: the same message, not a second one.
+    assert.deepEqual(ops(port), ["0 create s1", "0 get", "0 edit s2"], "the same message, not a second one");
   });
 
   void test("the message ids kept past a lost lease are bounded by maxJobs, the oldest forgotten first", async () => {
@@ -783,5 +786,134 @@ void describe("bounds: stopped jobs, the message id's write, messages outside a 
     const [create, edit] = port.calls.filter((call) => call.op !== "openDm");
     assert.equal(port.calls.filter((call) => call.op === "openDm").length, 1);
     assert.ok((edit?.at ?? 0) - (create?.at ?? 0) >= 190, `spaced ${(edit?.at ?? 0) - (create?.at ?? 0)} ms`);
+  });
+});
+
+void describe("a final state for a message found in the store: read first, not edited when it shows it already", () => {
+  beforeEach(() => {
+    mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
+  });
+
+  afterEach(() => {
+    mock.timers.reset();
+  });
+
+  const FINAL: RenderedMessage = { embed: { title: "done", description: "97%" }, components: [] };
+  const SHOWN = { content: "", embeds: [{ title: "done", description: "97%" }], componentRows: 0 };
+  const DM: Target = { kind: "dm", userId: 42n };
+
+  function found(notifyAtEnd = false): { port: FakePort; delivery: Delivery; finished: string[]; fatal: DeliveryError[] } {
+    const port = new FakePort();
+    const store = new MemoryMessageStore();
+    store.refs.set("r", { channelId: "777", messageId: "old" });
+    const finished: string[] = [];
+    const fatal: DeliveryError[] = [];
+    const scheduler = new RequestScheduler({ maxRps: 1_000_000, channelBurst: 1_000_000, safetyMs: 0 });
+    const delivery = new Delivery({
+      port,
+      store,
+      logger: silentLogger,
+      scheduler,
+      notifyAtEnd,
+      onFinished: (key) => finished.push(key),
+      onFatal: (error) => fatal.push(error),
+    });
+    return { port, delivery, finished, fatal };
+  }
+
+  const calls = (port: FakePort): string[] => port.calls.map((call) => `${call.op} ${call.messageId ?? call.channelId ?? ""}`);
+
+  void test("already shown: no edit; the end notification goes out with its nonce (Discord answers a repeat with the first)", async () => {
+    const { port, delivery, finished } = found(true);
+    port.readNext.push(SHOWN);
+    delivery.publish("r", DM, FINAL, true);
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["get old", "create 777"]);
+    assert.equal(port.calls[1]?.message?.nonce, nonceFor("r", "end"));
+    assert.deepEqual(finished, ["r"]);
+  });
+
+  const DIFFERENT = [
+    { why: "it still shows the Cancel button", shown: { ...SHOWN, componentRows: 1 }, final: FINAL },
+    { why: "its buttons are not known", shown: { content: "", embeds: SHOWN.embeds }, final: FINAL },
+    { why: "it shows an earlier state", shown: { ...SHOWN, embeds: [{ title: "Training" }] }, final: FINAL },
+    { why: "it has text of its own", shown: { ...SHOWN, content: "Continued" }, final: FINAL },
+    { why: "the final state keeps its buttons", shown: SHOWN, final: { embed: FINAL.embed } },
+  ];
+  for (const { why, shown, final } of DIFFERENT) {
+    void test(`edited when ${why}`, async () => {
+      const { port, delivery, finished } = found();
+      port.readNext.push(shown);
+      delivery.publish("r", CHANNEL, final, true);
+      await delivery.whenIdle();
+      assert.deepEqual(calls(port), ["get old", "edit old"]);
+      assert.deepEqual(finished, ["r"]);
+    });
+  }
+
+  void test("a message that cannot be read (10008, 403) is edited as before: the edit's own answer is acted on", async () => {
+    const { port, delivery } = found();
+    port.script.push(
+      new DeliveryError("unknown_message", "Discord 404 (10008)"),
+      new DeliveryError("unknown_message", "Discord 404 (10008)"),
+    );
+    delivery.publish("r", CHANNEL, FINAL, true);
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["get old", "edit old", "create 555"], "gone: continued in a new message");
+  });
+
+  void test("a read that fails (5xx) is retried with backoff, then the message is left alone", async () => {
+    const { port, delivery, finished } = found();
+    port.script.push(new DeliveryError("failed", "Discord HTTP 503"));
+    port.readNext.push(SHOWN);
+    delivery.publish("r", CHANNEL, FINAL, true);
+    await settle();
+    await settle();
+    assert.deepEqual(calls(port), ["get old"]);
+    await advance(backoffMs(1));
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["get old", "get old"]);
+    assert.deepEqual(finished, ["r"]);
+  });
+
+  void test("a refused token on the read stops the bot", async () => {
+    const { port, delivery, fatal, finished } = found();
+    port.script.push(new DeliveryError("unauthorized", "Discord 401"));
+    delivery.publish("r", CHANNEL, FINAL, true);
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["get old"]);
+    assert.equal(fatal.length, 1);
+    assert.deepEqual(finished, []);
+  });
+
+  void test("a lease lost while the read is in flight: nothing more is sent", async () => {
+    const { port, delivery, finished } = found();
+    port.script.push("hold");
+    delivery.publish("r", CHANNEL, FINAL, true);
+    await settle();
+    await settle();
+    delivery.drop("r");
+    port.release();
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["get old"]);
+    assert.deepEqual(finished, []);
+  });
+
+  void test("a message this bot edited itself is not read again before its final state", async () => {
+    const { port, delivery } = found();
+    delivery.publish("r", CHANNEL, msg("s1"), false);
+    await settle();
+    await settle();
+    await advance(DEFAULT_INTERVAL); // a found message is first edited a whole interval later
+    await delivery.whenIdle();
+    delivery.publish("r", CHANNEL, FINAL, true);
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["edit old", "edit old"]);
+  });
+
+  void test("the scheduled port reads under the bot's limits", async () => {
+    const { port, delivery } = found();
+    port.readNext.push(SHOWN);
+    assert.deepEqual(await delivery.scheduledPort().getMessage({ channelId: "777", messageId: "old" }), SHOWN);
   });
 });

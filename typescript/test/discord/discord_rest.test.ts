@@ -143,3 +143,27 @@ void test("showsSent compares content, title, description, fields and footer of 
   // A port that cannot tell (no `shown`): what was sent is shown.
   assert.equal(showsSent({ content: "hi" }, { id: "1" }), true);
 });
+
+void test("getMessage reads what a message shows (GET /channels/{channel.id}/messages/{message.id}); unknown without embeds or components", async () => {
+  script.length = 0;
+  seen.length = 0;
+  const embeds = [{ type: "rich", title: "done", description: "97%" }];
+  script.push(
+    { status: 200, body: { id: "9", content: "", embeds, components: [] } },
+    { status: 200, body: { id: "9", content: null, embeds, components: [{ type: 1, components: [] }] } },
+    { status: 200, body: { id: "9", content: "" } },
+    { status: 200, body: { id: "9", content: "", embeds } },
+    { status: 404, body: { code: 10008, message: "Unknown Message" } },
+  );
+  const ref = { channelId: "5", messageId: "9" };
+  const shown = [{ title: "done", description: "97%" }]; // the parts compared (type dropped)
+  assert.deepEqual(await port().getMessage(ref), { content: "", embeds: shown, componentRows: 0 });
+  assert.deepEqual(await port().getMessage(ref), { content: "", embeds: shown, componentRows: 1 });
+  assert.equal(await port().getMessage(ref), null);
+  assert.equal(await port().getMessage(ref), null);
+  await assert.rejects(port().getMessage(ref), (error) => error instanceof DeliveryError && error.kind === "unknown_message");
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 5 }, () => "GET /channels/5/messages/9"),
+  );
+});

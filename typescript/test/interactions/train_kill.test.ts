@@ -78,6 +78,7 @@ function killedAt(step: Step, requestId: string): { deps: TrainDeps; dead: Promi
   const discordPort: DiscordPort = {
     openDm: (userId) => port.openDm(userId),
     editMessage: (ref, message) => port.editMessage(ref, message),
+    getMessage: (ref) => port.getMessage(ref),
     createMessage: async (channelId: string, message: OutgoingMessage): Promise<CreatedMessage> => {
       if (step === "create_unsent") return await killed();
       const created = await port.createMessage(channelId, message);

@@ -16,6 +16,9 @@ import { RedisMessageStore } from "../../src/discord/message_store.ts";
 import { RequestScheduler } from "../../src/discord/scheduler.ts";
 import type { LogEntry } from "../../src/events/stream_reader.ts";
 import { FakePort } from "../support/fake_port.ts";
+import { FakeDiscord } from "../support/fake_discord.ts";
+import { RestDiscordPort } from "../../src/discord/discord_rest.ts";
+import type { DiscordPort } from "../../src/discord/discord_port.ts";
 import { BIG_USER_ID, completed, epochDone, started } from "../support/fixtures.ts";
 import { RedisServer } from "../support/redis_server.ts";
 
@@ -74,14 +77,15 @@ interface Bot {
   readonly warnings: string[];
 }
 
-function bot(name: string, leaseMs: number, editIntervalMs = 0): Bot {
+/** `discord`: the port its delivery sends through (default: its own FakePort, `port`). */
+function bot(name: string, leaseMs: number, editIntervalMs = 0, discord?: DiscordPort): Bot {
   const port = new FakePort();
   const warnings: string[] = [];
   const logger = { info: () => undefined, warn: (line: string) => warnings.push(line) };
   const store = new SlowStore(redis, PREFIX);
   let coordinator: Coordinator | null = null;
   const delivery = new Delivery({
-    port,
+    port: discord ?? port,
     store: new RedisMessageStore(redis, PREFIX),
     logger,
     editIntervalMs,
@@ -228,6 +232,52 @@ void test("a failed done write is retried until stored: the final entry delivere
   await sleep(50);
   await settle(b);
   assert.deepEqual(ops(b.port), [], "nothing edited, nobody pinged again");
+});
+
+void test("a final state shown by a bot that lost its lease before recording it is not edited again, nor its user pinged again", async () => {
+  await redis.flushall();
+  const discord = new FakeDiscord();
+  const apiUrl = await discord.start();
+  try {
+    const a = bot("a", 10_000, 0, new RestDiscordPort({ token: "t", apiUrl, timeoutMs: 5000 }));
+    a.store.failDone = 1_000_000; // Redis paused: the end is shown, never recorded
+    const final = entries(started({ request_id: "shown" }), completed(0.9, { request_id: "shown" }));
+    await a.coordinator.handle(final);
+    await sleep(50);
+    await a.delivery.whenIdle();
+    const shownByA = discord.messageRequests().map((request) => `${request.method} ${request.status}`);
+    assert.deepEqual(shownByA, ["POST 200", "POST 200"], "a shows the final state and pings the user");
+    await redis.del(`${PREFIX}lease:${jobKey(job("shown"))}`); // its lease ran out meanwhile
+    await a.coordinator.renew();
+    assert.equal(a.coordinator.ownedJobs, 0);
+    const b = bot("b", 10_000, 0, new RestDiscordPort({ token: "t", apiUrl, timeoutMs: 5000 }));
+    await b.coordinator.handle(final); // b takes the job over: its final state is not marked done
+    await sleep(50);
+    await settle(b);
+    const byB = discord.messageRequests().slice(shownByA.length);
+    assert.deepEqual(
+      byB.map((request) => request.method),
+      ["GET", "POST"],
+      "b reads the message, does not edit it, and its notification (same nonce) creates nothing",
+    );
+    assert.equal(discord.messages.size, 2, "one job message and one notification: the user pinged once");
+    assert.equal([...discord.messages.values()].filter((message) => message.edits > 0).length, 0, "nothing edited");
+    assert.equal(await b.store.isDone(jobKey(job("shown"))), true, "b records the end");
+    // Had the message not shown it (a progress state left over), b would edit it.
+    await redis.flushall();
+    const c = bot("c", 10_000, 0, new RestDiscordPort({ token: "t", apiUrl, timeoutMs: 5000 }));
+    const first = [...discord.messages.keys()][0] ?? "";
+    const channel = discord.messages.get(first)?.channelId ?? "";
+    await new RedisMessageStore(redis, PREFIX).set(jobKey(job("shown")), { channelId: channel, messageId: first });
+    const held = discord.messages.get(first);
+    if (held !== undefined) held.embeds = [{ title: "Training · digits" }];
+    await c.coordinator.handle(entries(started({ request_id: "shown" }), completed(0.9, { request_id: "shown" })));
+    await sleep(50);
+    await settle(c);
+    assert.equal(discord.messages.get(first)?.edits, 1, "a message that does not show the final state is edited");
+  } finally {
+    await discord.stop();
+  }
 });
 
 void test("an owned job that left the open set (another bot closed it, or no event for the key expiry) is dropped", async () => {

@@ -14,7 +14,8 @@
 // - messages held as Discord holds them (content, embeds, components, attachments), every answer
 //   the whole message object; an edit without `attachments` keeps the message's attachments, one
 //   with `attachments` keeps only those listed plus the files it uploads (Discord's docs, "Edit
-//   Message": "any attachments not listed will be removed"); nonce + enforce_nonce;
+//   Message": "any attachments not listed will be removed"); nonce + enforce_nonce; GET of one
+//   message ("Get Channel Message") answering the message as held;
 // - strict mode (on unless `{ strict: false }`): bodies Discord refuses are refused
 //   (`discord_body_rules.ts`: embed limits, empty field values, nonce over 25, parse with users).
 // Also the parts the interactions endpoint uses: message components (buttons), edits of an
@@ -367,6 +368,15 @@ export class FakeDiscord {
     }
     const create = /^\/channels\/([^/]+)\/messages$/.exec(path);
     const edit = /^\/channels\/([^/]+)\/messages\/([^/]+)$/.exec(path);
+    if (method === "GET" && edit?.[1] !== undefined) {
+      // Discord's docs, "Message Resource" > "Get Channel Message": the whole message object.
+      if (this.deletedChannels.has(edit[1])) return discordAnswer("unknown_channel");
+      if (this.forbiddenChannels.has(edit[1])) return discordAnswer("forbidden");
+      const messageId = edit[2] ?? "";
+      const stored = this.messages.get(messageId);
+      if (this.deleted.has(messageId) || stored === undefined) return discordAnswer("unknown_message");
+      return { status: 200, body: held(stored), headers };
+    }
     const channelId = create?.[1] ?? edit?.[1];
     if (channelId === undefined || !((method === "POST" && create !== null) || (method === "PATCH" && edit !== null))) {
       return { status: 404, body: { code: 0, message: "404: Not Found" } };

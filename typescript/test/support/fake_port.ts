@@ -11,7 +11,7 @@ import {
 import type { RenderedMessage } from "../../src/view/render.ts";
 
 export interface Call {
-  readonly op: "openDm" | "create" | "edit";
+  readonly op: "openDm" | "create" | "edit" | "get";
   readonly at: number;
   readonly channelId?: string;
   readonly messageId?: string;
@@ -28,6 +28,8 @@ export class FakePort implements DiscordPort {
   readonly script: Outcome[] = [];
   /** What the next creates answer the message shows (a reused nonce's earlier message); none: what was sent. */
   readonly shownNext: ShownMessage[] = [];
+  /** What the next reads answer the message shows; none: null (the port cannot tell). */
+  readonly readNext: ShownMessage[] = [];
   private released: (() => void)[] = [];
   private nextId = 100;
 
@@ -70,6 +72,12 @@ export class FakePort implements DiscordPort {
       message,
     });
     await this.answer();
+  }
+
+  async getMessage(ref: MessageRef): Promise<ShownMessage | null> {
+    this.calls.push({ op: "get", at: Date.now(), channelId: ref.channelId, messageId: ref.messageId });
+    await this.answer();
+    return this.readNext.shift() ?? null;
   }
 }
 
