@@ -1,37 +1,19 @@
 // The bot's Redis connections: waiting for Redis at start says why each try failed.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Redis } from "ioredis";
-import { type Logger, silentLogger } from "../../src/shared/log.ts";
-import { commandClient, waitForRedis } from "../../src/app/redis_clients.ts";
-import { RedisServer } from "../support/redis_server.ts";
+import { waitForRedis } from "../../src/app/redis_clients.ts";
+import { liveRedis } from "../support/live_redis.ts";
+import { recorder } from "../support/log_recorder.ts";
 
-let server: RedisServer;
-
-let redis: Redis;
-
-before(async () => {
-  server = await RedisServer.start();
-  redis = commandClient(server.url, silentLogger);
-  await redis.connect();
-});
-
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const live = liveRedis();
 
 /** A promise rejected with `value`, whatever it is. */
 function thrownLater(value: unknown): Promise<never> {
   return Promise.resolve().then(() => {
     throw value;
   });
-}
-
-function recorder(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  return { lines, logger: { info: (line) => lines.push(`info ${line}`), warn: (line) => lines.push(`warn ${line}`) } };
 }
 
 void test("waiting for Redis reports each failure by its text, an Error's or not", async () => {
@@ -43,7 +25,7 @@ void test("waiting for Redis reports each failure by its text, an Error's or not
       return this.attempts === 1 ? thrownLater(new Map([["code", "ECONNREFUSED"]])) : thrownLater(new Error("connect ECONNREFUSED"));
     }
   }
-  const odd = new OddRedis(server.url, { lazyConnect: true });
+  const odd = new OddRedis(live.server.url, { lazyConnect: true });
   const { logger, lines } = recorder();
   const up = await waitForRedis(odd, "redis://user:secret@10.0.0.1:6379", logger, () => odd.attempts >= 2);
   assert.equal(up, false);

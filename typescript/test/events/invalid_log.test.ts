@@ -5,13 +5,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decodeEventBytes } from "../../src/events/decode.ts";
 import { categoryOf, InvalidLog } from "../../src/events/invalid_log.ts";
-import type { Logger } from "../../src/shared/log.ts";
 import { started } from "../support/fixtures.ts";
-
-function recorder(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  return { lines, logger: { info: (line) => lines.push(`info ${line}`), warn: (line) => lines.push(`warn ${line}`) } };
-}
+import { recorder } from "../support/log_recorder.ts";
 
 /** The reason decode.ts gives for these bytes (each must be invalid). */
 function reasonOf(bytes: Buffer): string {

@@ -2,12 +2,10 @@
 // boundary; and, against a real redis-server, a handler that fails leaves its entry to be read again.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { claimReply, type LogEntry, parseEntries, readReply, StreamReader } from "../../src/events/stream_reader.ts";
-import { Redis } from "ioredis";
-import { type Logger, silentLogger } from "../../src/shared/log.ts";
-import { commandClient } from "../../src/app/redis_clients.ts";
-import { RedisServer } from "../support/redis_server.ts";
+import { liveRedis } from "../support/live_redis.ts";
+import { recorder } from "../support/log_recorder.ts";
 
 const b = (text: string): Buffer => Buffer.from(text);
 
@@ -51,20 +49,7 @@ void test("XAUTOCLAIM replies: a cursor and entries, or nothing usable", () => {
 });
 
 void describe("against a real redis-server", () => {
-  let server: RedisServer;
-
-  let redis: Redis;
-
-  before(async () => {
-    server = await RedisServer.start();
-    redis = commandClient(server.url, silentLogger);
-    await redis.connect();
-  });
-
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const live = liveRedis();
 
   /** A promise rejected with `value`, whatever it is. */
   function thrownLater(value: unknown): Promise<never> {
@@ -73,20 +58,15 @@ void describe("against a real redis-server", () => {
     });
   }
 
-  function recorder(): { logger: Logger; lines: string[] } {
-    const lines: string[] = [];
-    return { lines, logger: { info: (line) => lines.push(`info ${line}`), warn: (line) => lines.push(`warn ${line}`) } };
-  }
-
   void test("a handler failing with something that is not an Error is logged, and the entry is read again", async () => {
     const { logger, lines } = recorder();
     const stream = "cov:log";
-    await redis.xadd(stream, "*", "event", "first");
+    await live.redis.xadd(stream, "*", "event", "first");
     const handled: string[] = [];
     let calls = 0;
     let reader: StreamReader | null = null;
     reader = new StreamReader({
-      redis,
+      redis: live.redis,
       stream,
       group: "g",
       consumer: "c",
@@ -106,7 +86,7 @@ void describe("against a real redis-server", () => {
     await reader.run();
     assert.deepEqual(handled, ["first"]);
     assert.match(lines.join("\n"), /warn reading the event log failed \(1 in a row\): \[object Map\]; retrying in 200 ms/);
-    const pending: unknown = await redis.xpending(stream, "g");
+    const pending: unknown = await live.redis.xpending(stream, "g");
     assert.equal(Array.isArray(pending) ? pending[0] : null, 0, "acknowledged once handled");
   });
 });

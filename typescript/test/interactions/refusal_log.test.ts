@@ -3,13 +3,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Logger } from "../../src/shared/log.ts";
 import { RefusalLog } from "../../src/interactions/refusal_log.ts";
-
-function recorder(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  return { lines, logger: { info: (line) => lines.push(`info ${line}`), warn: (line) => lines.push(`warn ${line}`) } };
-}
+import { recorder } from "../support/log_recorder.ts";
 
 void test("ten thousand refusals make one line at once and one summary after the interval", async () => {
   const { logger, lines } = recorder();

@@ -5,27 +5,12 @@
 // or closed job as empty.
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { type JobStore, memberOf, MemoryJobStore, parseJobKey, RedisJobStore, textOf } from "../../src/jobs/job_store.ts";
-import { silentLogger } from "../../src/shared/log.ts";
-import { commandClient } from "../../src/app/redis_clients.ts";
 import { batch, completed, epochDone, started } from "../support/fixtures.ts";
-import { RedisServer } from "../support/redis_server.ts";
-import { Redis } from "ioredis";
+import { liveRedis } from "../support/live_redis.ts";
 
-let server: RedisServer;
-
-let redis: Redis;
-
-before(async () => {
-  server = await RedisServer.start();
-  redis = commandClient(server.url, silentLogger);
-});
-
-after(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const live = liveRedis();
 
 const job = { userId: 7n, requestId: "twice" };
 
@@ -45,7 +30,7 @@ async function storeTwice(store: JobStore): Promise<readonly string[]> {
 }
 
 for (const [name, makeStore] of [
-  ["Redis", (): JobStore => new RedisJobStore(redis, "first:")],
+  ["Redis", (): JobStore => new RedisJobStore(live.redis, "first:")],
   ["memory", (): JobStore => new MemoryJobStore()],
 ] as const) {
   void test(`${name} job store: each text once, at its first log position, in log order`, async () => {
@@ -61,33 +46,18 @@ for (const [name, makeStore] of [
 }
 
 void test("the Redis job store's text index expires with the job's events", async () => {
-  await new RedisJobStore(redis, "ttl:").append([{ job, member: memberOf("1-0", started()), batch: false }], 1);
-  const ttl = await redis.ttl("ttl:texts:7:twice");
+  await new RedisJobStore(live.redis, "ttl:").append([{ job, member: memberOf("1-0", started()), batch: false }], 1);
+  const ttl = await live.redis.ttl("ttl:texts:7:twice");
   assert.ok(ttl > 0, String(ttl));
 });
 
 void describe("open jobs and the memory store", () => {
-  let server: RedisServer;
-
-  let redis: Redis;
-
-  before(async () => {
-    server = await RedisServer.start();
-    redis = commandClient(server.url, silentLogger);
-    await redis.connect();
-  });
-
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
-
   void test("open jobs skip keys of the open set that name no job", async () => {
-    const store = new RedisJobStore(redis, "cov:jobs:");
+    const store = new RedisJobStore(live.redis, "cov:jobs:");
     const job = { userId: 12n, requestId: "r:1" };
     await store.append([{ job, member: memberOf("1-0", "{}"), batch: false }], Date.now());
-    await redis.zadd("cov:jobs:open", Date.now() + 1, "not-a-job-key");
-    assert.equal(await redis.zcard("cov:jobs:open"), 2);
+    await live.redis.zadd("cov:jobs:open", Date.now() + 1, "not-a-job-key");
+    assert.equal(await live.redis.zcard("cov:jobs:open"), 2);
     assert.deepEqual(await store.openJobs(10, Date.now()), [job]);
     assert.equal(parseJobKey("not-a-job-key"), null);
     assert.deepEqual(parseJobKey("12:r:1"), job);
