@@ -4,20 +4,16 @@
 // are signed with a key pair generated for the run.
 
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import { FakeDiscord } from "../support/fake_discord.ts";
-import { APPLICATION_ID, buttonInteraction, contentOf, OWNER, Signer, trainInteraction } from "../support/interactions_support.ts";
+import { buttonInteraction, contentOf, OWNER, post as signedPost, Signer, trainInteraction } from "../support/interactions_support.ts";
 import { RedisServer } from "../support/redis_server.ts";
-
-const REPO = resolve(import.meta.dirname, "..", "..", "..");
-
-const PYTHON = resolve(REPO, ".venv", "bin", "python");
+import { freePort } from "../support/free_port.ts";
+import { Processes, PYTHON, REPO } from "../support/e2e_processes.ts";
 
 const QUEUE = "digits-e2e-interactions";
 
@@ -31,58 +27,12 @@ let signer: Signer;
 
 let endpoint: string;
 
-const children: { name: string; child: ChildProcess; output: () => string }[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => {
-        done(port);
-      });
-    });
-  });
-}
-
-function start(name: string, command: string, args: string[], cwd: string, env: Record<string, string>): () => string {
-  let out = "";
-  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  children.push({ name, child, output: () => out });
-  return () => out;
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => T | null | undefined | false | Promise<T | null | undefined | false>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null && value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}\n${children.map((c) => `--- ${c.name}\n${c.output().slice(-2000)}`).join("\n")}`,
-      );
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const processes = new Processes();
 
 async function post(body: object): Promise<unknown> {
-  const text = JSON.stringify(body);
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const headers = {
-    "content-type": "application/json",
-    "x-signature-ed25519": signer.sign(timestamp, text),
-    "x-signature-timestamp": timestamp,
-  };
-  const response = await fetch(endpoint, { method: "POST", headers, body: text });
-  assert.equal(response.status, 200);
-  return response.json();
+  const answer = await signedPost({ url: endpoint, signer }, body);
+  assert.equal(answer.status, 200);
+  return answer.body;
 }
 
 async function train(options: Record<string, number>): Promise<string> {
@@ -126,32 +76,22 @@ before(async () => {
     TRAIN__MAX_TRAIN_SAMPLES: "512",
     EVENTS__BATCH_EVERY: "2",
   };
-  start("intake", PYTHON, ["-m", "handwriting_worker", "intake"], REPO, python);
-  start("worker", PYTHON, ["-m", "handwriting_worker", "worker"], REPO, python);
-  const bot = start("bot", "node", ["--import", "tsx", "src/main.ts"], resolve(REPO, "typescript"), {
-    DISCORD_TOKEN: "test",
-    DISCORD_API_URL: apiUrl,
-    REDIS_URL: redisServer.url,
-    DISCORD_PUBLIC_KEY: signer.publicKeyHex,
-    DISCORD_APPLICATION_ID: APPLICATION_ID,
-    DIGITS_INTERACTIONS_PORT: String(port),
-    DIGITS_NOTIFY_AT_END: "false",
+  processes.start("intake", PYTHON, ["-m", "handwriting_worker", "intake"], REPO, python);
+  processes.start("worker", PYTHON, ["-m", "handwriting_worker", "worker"], REPO, python);
+  const bot = processes.startBot({
+    apiUrl,
+    redisUrl: redisServer.url,
+    signer,
+    port,
+    env: {
+      DIGITS_NOTIFY_AT_END: "false",
+    },
   });
-  await waitFor("the bot's endpoint", () => bot().includes("interactions endpoint listening"), 60_000);
+  await processes.waitFor("the bot's endpoint", () => bot().includes("interactions endpoint listening"), 60_000);
 });
 
 after(async () => {
-  for (const { child } of children) {
-    if (child.pid !== undefined && child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(-child.pid, "SIGTERM");
-      const timer = setTimeout(() => {
-        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-      }, 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-  }
+  await processes.stopAll();
   redis.disconnect();
   await discord.stop();
   await redisServer.stop();
@@ -168,7 +108,7 @@ void test("a valid /train goes through the endpoint, the stream, the intake and 
   const requestId = await train({ epochs: 1 });
   const queued = messageOf(requestId);
   assert.equal(queued?.title, "Queued · digits");
-  const done = await waitFor(
+  const done = await processes.waitFor(
     "the message to show the completed job",
     () => messageOf(requestId)?.title.startsWith("Training completed") === true,
     180_000,
@@ -182,11 +122,15 @@ void test("a valid /train goes through the endpoint, the stream, the intake and 
 
 void test("Cancel by the owner while the job trains stops it; one terminal event, the message says who cancelled", async () => {
   const requestId = await train({ epochs: 50 });
-  await waitFor("the job to train", () => messageOf(requestId)?.title.startsWith("Training ·") === true, 180_000);
+  await processes.waitFor("the job to train", () => messageOf(requestId)?.title.startsWith("Training ·") === true, 180_000);
   const customId = `digits:cancel:${OWNER.toString()}:${requestId}`;
   const first = contentOf({ status: 200, body: await post(buttonInteraction(OWNER, customId)) });
   assert.equal(first, "Cancelling: the job's message will say when it has stopped.");
-  await waitFor("the message to show the cancel", () => messageOf(requestId)?.title.startsWith("Training cancelled") === true, 30_000);
+  await processes.waitFor(
+    "the message to show the cancel",
+    () => messageOf(requestId)?.title.startsWith("Training cancelled") === true,
+    30_000,
+  );
   const again = contentOf({ status: 200, body: await post(buttonInteraction(OWNER, customId)) });
   assert.match(again, /already/);
   await new Promise((r) => setTimeout(r, 2000));
@@ -198,20 +142,24 @@ void test("Cancel by the owner while the job trains stops it; one terminal event
 
 void test("Cancel of a job still queued behind another removes it: its message goes from Queued to cancelled, nothing trains", async () => {
   const running = await train({ epochs: 50 });
-  await waitFor("the first job to train", () => messageOf(running)?.title.startsWith("Training ·") === true, 180_000);
+  await processes.waitFor("the first job to train", () => messageOf(running)?.title.startsWith("Training ·") === true, 180_000);
   const queued = await train({ epochs: 1 });
   assert.equal(messageOf(queued)?.title, "Queued · digits");
   const cancel = contentOf({ status: 200, body: await post(buttonInteraction(OWNER, `digits:cancel:${OWNER.toString()}:${queued}`)) });
   assert.match(cancel, /^Cancelling/);
-  await waitFor(
+  await processes.waitFor(
     "the queued job's message to show the cancel",
     () => messageOf(queued)?.title.startsWith("Training cancelled") === true,
     30_000,
   );
   // The limit (2 per user) counted both; the cancelled one no longer counts.
-  await waitFor("its slot to be free", async () => (await redis.zscore(`digits:active:user:${OWNER.toString()}`, queued)) === null, 10_000);
+  await processes.waitFor(
+    "its slot to be free",
+    async () => (await redis.zscore(`digits:active:user:${OWNER.toString()}`, queued)) === null,
+    10_000,
+  );
   await post(buttonInteraction(OWNER, `digits:cancel:${OWNER.toString()}:${running}`));
-  await waitFor("the running job to end", () => messageOf(running)?.title.startsWith("Training cancelled") === true, 30_000);
+  await processes.waitFor("the running job to end", () => messageOf(running)?.title.startsWith("Training cancelled") === true, 30_000);
   const events = await redis.xrange("digits:events:log", "-", "+");
   const ofQueued = events.map(([, fields]) => fields[1] ?? "").filter((text) => text.includes(queued));
   assert.equal(ofQueued.length, 1, ofQueued.join("\n")); // its one failed event: it never started
