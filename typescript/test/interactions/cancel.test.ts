@@ -12,19 +12,21 @@ import {
   buttonInteraction,
   contentOf,
   type Endpoint,
+  interactionsClient,
   OTHER,
   OWNER,
   post,
+  restrictedClient,
+  settingsFor,
   Signer,
   startEndpoint,
   trainInteraction,
 } from "../support/interactions_support.ts";
-import { Redis } from "ioredis";
 import { reserveActive } from "../../src/interactions/active.ts";
-import { cancelKey, type InteractionSettings, loadInteractionSettings } from "../../src/interactions/settings.ts";
+import { cancelKey } from "../../src/interactions/settings.ts";
 import { handleCancel } from "../../src/interactions/cancel.ts";
 import { type UserInteraction } from "../../src/interactions/server.ts";
-import { RedisServer } from "../support/redis_server.ts";
+import { liveRedis } from "../support/live_redis.ts";
 
 let endpoint: Endpoint;
 
@@ -125,33 +127,9 @@ void test("buttons: unknown ones do nothing; ids too long for Discord get no but
 });
 
 void describe("handleCancel called in-process", () => {
-  let redisServer: RedisServer;
-
-  let redis: Redis;
+  const live = liveRedis(interactionsClient);
 
   const signer = new Signer();
-
-  function settingsWith(env: Record<string, string> = {}): InteractionSettings {
-    const loaded = loadInteractionSettings({ DISCORD_PUBLIC_KEY: signer.publicKeyHex, DISCORD_APPLICATION_ID: APPLICATION_ID, ...env });
-    if (loaded.kind !== "on") throw new Error(`settings: ${JSON.stringify(loaded)}`);
-    return loaded.settings;
-  }
-
-  before(async () => {
-    redisServer = await RedisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-  });
-
-  after(async () => {
-    redis.disconnect();
-    await redisServer.stop();
-  });
-
-  /** A client of the same server as a user who may not run `denied` (ACL); disconnect() it. */
-  async function restricted(name: string, denied: readonly string[]): Promise<Redis> {
-    await redis.call("ACL", "SETUSER", name, "reset", "on", "nopass", "~*", "&*", "+@all", ...denied.map((command) => `-${command}`));
-    return new Redis(redisServer.url, { username: name, password: "unused", maxRetriesPerRequest: 1 });
-  }
 
   /** No job known from its events: only /train's active set counts. */
   const notOpen = (): Promise<boolean> => Promise.resolve(false);
@@ -161,40 +139,40 @@ void describe("handleCancel called in-process", () => {
   }
 
   void test("two Cancel presses at once: one records who and asks the intake, the other names who did", async () => {
-    await redis.flushall();
-    const settings = settingsWith({ DIGITS_ADMIN_USER_IDS: "77" });
-    await reserveActive(redis, settings, OWNER, "job", Date.now());
-    const deps = { redis, settings, now: Date.now, isOpen: notOpen };
+    await live.redis.flushall();
+    const settings = settingsFor(signer, { DIGITS_ADMIN_USER_IDS: "77" });
+    await reserveActive(live.redis, settings, OWNER, "job", Date.now());
+    const deps = { redis: live.redis, settings, now: Date.now, isOpen: notOpen };
     const customId = `digits:cancel:${OWNER.toString()}:job`;
     const answers = await Promise.all([handleCancel(button(OWNER, customId), deps), handleCancel(button(77n, customId), deps)]);
     const first = answers.indexOf("Cancelling: the job's message will say when it has stopped.");
     assert.notEqual(first, -1, JSON.stringify(answers));
     const winner = first === 0 ? OWNER : 77n;
     assert.equal(answers[1 - first], `This job is already being cancelled (by <@${winner.toString()}>); nothing more to do.`);
-    assert.equal(await redis.get(cancelKey(OWNER, "job")), winner.toString());
-    const ttl = await redis.ttl(cancelKey(OWNER, "job"));
+    assert.equal(await live.redis.get(cancelKey(OWNER, "job")), winner.toString());
+    const ttl = await live.redis.ttl(cancelKey(OWNER, "job"));
     assert.ok(ttl > 0 && ttl <= settings.activeJobTtlS, String(ttl));
-    assert.equal(await redis.xlen(settings.requestsStream), 1);
+    assert.equal(await live.redis.xlen(settings.requestsStream), 1);
   });
 
   void test("a Cancel whose request Redis refuses records nothing, even with no clean-up allowed: the next press is taken", async () => {
-    await redis.flushall();
-    const settings = settingsWith();
-    await reserveActive(redis, settings, OWNER, "job", Date.now());
-    const client = await restricted("no-xadd-del", ["xadd", "del"]);
+    await live.redis.flushall();
+    const settings = settingsFor(signer);
+    await reserveActive(live.redis, settings, OWNER, "job", Date.now());
+    const client = await restrictedClient(live, "no-xadd-del", ["xadd", "del"]);
     try {
       const customId = `digits:cancel:${OWNER.toString()}:job`;
       await assert.rejects(
         handleCancel(button(OWNER, customId), { redis: client, settings, now: Date.now, isOpen: notOpen }),
         /can't run this command.* on @user_script:4/, // line 4 of the script: its XADD
       );
-      assert.equal(await redis.xlen(settings.requestsStream), 0);
-      assert.equal(await redis.exists(cancelKey(OWNER, "job")), 0, "the press and its request are one step: neither happened");
+      assert.equal(await live.redis.xlen(settings.requestsStream), 0);
+      assert.equal(await live.redis.exists(cancelKey(OWNER, "job")), 0, "the press and its request are one step: neither happened");
       assert.equal(
-        await handleCancel(button(OWNER, customId), { redis, settings, now: Date.now, isOpen: notOpen }),
+        await handleCancel(button(OWNER, customId), { redis: live.redis, settings, now: Date.now, isOpen: notOpen }),
         "Cancelling: the job's message will say when it has stopped.",
       );
-      assert.equal(await redis.xlen(settings.requestsStream), 1);
+      assert.equal(await live.redis.xlen(settings.requestsStream), 1);
     } finally {
       client.disconnect();
     }

@@ -7,16 +7,19 @@ import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { decodeTrainRequest } from "../../src/events/decode.ts";
 import { releaseActive } from "../../src/interactions/index.ts";
-import { cancelKey, type InteractionSettings, loadInteractionSettings, TRAIN_DEFAULTS } from "../../src/interactions/settings.ts";
+import { cancelKey, type InteractionSettings, TRAIN_DEFAULTS } from "../../src/interactions/settings.ts";
 import { handleTrain, requestFromOptions, type TrainDeps } from "../../src/interactions/train.ts";
 import {
   APPLICATION_ID,
   contentOf,
   type Endpoint,
+  interactionsClient,
   Logs,
   OTHER,
   OWNER,
   post,
+  restrictedClient,
+  settingsFor,
   Signer,
   startEndpoint,
   trainInteraction,
@@ -32,7 +35,7 @@ import { isActive } from "../../src/interactions/active.ts";
 import { type UserInteraction } from "../../src/interactions/server.ts";
 import { FakeDiscord } from "../support/fake_discord.ts";
 import { msg } from "../support/fake_port.ts";
-import { RedisServer } from "../support/redis_server.ts";
+import { liveRedis } from "../support/live_redis.ts";
 
 const REPO = resolve(import.meta.dirname, "..", "..", "..");
 
@@ -254,9 +257,7 @@ void test("the request the bot writes is queued by the Python intake as the job 
 });
 
 void describe("handleTrain called in-process", () => {
-  let redisServer: RedisServer;
-
-  let redis: Redis;
+  const live = liveRedis(interactionsClient);
 
   let discord: FakeDiscord;
 
@@ -264,30 +265,14 @@ void describe("handleTrain called in-process", () => {
 
   const signer = new Signer();
 
-  function settingsWith(env: Record<string, string> = {}): InteractionSettings {
-    const loaded = loadInteractionSettings({ DISCORD_PUBLIC_KEY: signer.publicKeyHex, DISCORD_APPLICATION_ID: APPLICATION_ID, ...env });
-    if (loaded.kind !== "on") throw new Error(`settings: ${JSON.stringify(loaded)}`);
-    return loaded.settings;
-  }
-
   before(async () => {
-    redisServer = await RedisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
     discord = new FakeDiscord();
     port = new RestDiscordPort({ token: "test", apiUrl: await discord.start() });
   });
 
   after(async () => {
-    redis.disconnect();
     await discord.stop();
-    await redisServer.stop();
   });
-
-  /** A client of the same server as a user who may not run `denied` (ACL); disconnect() it. */
-  async function restricted(name: string, denied: readonly string[]): Promise<Redis> {
-    await redis.call("ACL", "SETUSER", name, "reset", "on", "nopass", "~*", "&*", "+@all", ...denied.map((command) => `-${command}`));
-    return new Redis(redisServer.url, { username: name, password: "unused", maxRetriesPerRequest: 1 });
-  }
 
   function trainDeps(
     client: Redis,
@@ -330,14 +315,14 @@ void describe("handleTrain called in-process", () => {
   }
 
   void test("/train uses the request id it is given, and the Queued message shows it", async () => {
-    await redis.flushall();
-    const deps = trainDeps(redis, settingsWith(), { newRequestId: () => "my-request-1" });
+    await live.redis.flushall();
+    const deps = trainDeps(live.redis, settingsFor(signer), { newRequestId: () => "my-request-1" });
     const text = await handleTrain(command(OWNER, { augment: false }), deps);
     assert.equal(
       text,
       "Queued: request `my-request-1` (nothing ahead of it). Its progress appears in the message I just sent you, with a Cancel button.",
     );
-    const [[, fields] = ["", []]] = await redis.xrange(deps.settings.requestsStream, "-", "+");
+    const [[, fields] = ["", []]] = await live.redis.xrange(deps.settings.requestsStream, "-", "+");
     assert.match(fields[1] ?? "", /^\{"type":"digits\.train\.v1","request_id":"my-request-1",/);
     const ref = deps.refs.get(`${OWNER.toString()}:my-request-1`);
     assert.ok(ref !== undefined);
@@ -345,8 +330,8 @@ void describe("handleTrain called in-process", () => {
   });
 
   void test("a Queued message whose id was never stored (the bot died) is found again by the run's first create and edited", async () => {
-    await redis.flushall();
-    const deps = trainDeps(redis, settingsWith(), { newRequestId: () => "lost-ref" });
+    await live.redis.flushall();
+    const deps = trainDeps(live.redis, settingsFor(signer), { newRequestId: () => "lost-ref" });
     await handleTrain(command(OWNER), deps);
     const queued = deps.refs.get(`${OWNER.toString()}:lost-ref`);
     assert.ok(queued !== undefined);
@@ -365,9 +350,9 @@ void describe("handleTrain called in-process", () => {
   });
 
   void test("a Queued message that fails with something other than an Error is logged as it is; the job still goes", async () => {
-    await redis.flushall();
+    await live.redis.flushall();
     const reason: unknown = "no channel today";
-    const deps = trainDeps(redis, settingsWith(), {
+    const deps = trainDeps(live.redis, settingsFor(signer), {
       channelFor: () => {
         throw reason;
       },
@@ -378,38 +363,38 @@ void describe("handleTrain called in-process", () => {
       logs.some((line) => /^warn interactions: the Queued message of [0-9a-f]{32} could not be shown: no channel today$/.test(line)),
       logs.join("\n"),
     );
-    assert.equal(await redis.xlen(deps.settings.requestsStream), 1);
+    assert.equal(await live.redis.xlen(deps.settings.requestsStream), 1);
   });
 
   void test("when the stream refuses the request and the release fails too, the request's error is the one raised", async () => {
-    await redis.flushall();
-    const client = await restricted("no-xadd-zrem", ["xadd", "zrem"]);
+    await live.redis.flushall();
+    const client = await restrictedClient(live, "no-xadd-zrem", ["xadd", "zrem"]);
     try {
-      const deps = trainDeps(client, settingsWith(), { newRequestId: () => "r2" });
+      const deps = trainDeps(client, settingsFor(signer), { newRequestId: () => "r2" });
       await assert.rejects(handleTrain(command(OWNER), deps), /NOPERM.*'xadd'/);
-      assert.equal(await redis.exists(deps.settings.requestsStream), 0);
+      assert.equal(await live.redis.exists(deps.settings.requestsStream), 0);
       // Not released: the entry stops counting at its TTL, as for a job whose end is never seen.
-      assert.equal(await isActive(redis, OWNER, "r2", Date.now()), true);
-      assert.equal(await isActive(redis, OWNER, "r2", Date.now() + deps.settings.activeJobTtlS * 1000), false);
+      assert.equal(await isActive(live.redis, OWNER, "r2", Date.now()), true);
+      assert.equal(await isActive(live.redis, OWNER, "r2", Date.now() + deps.settings.activeJobTtlS * 1000), false);
     } finally {
       client.disconnect();
     }
   });
 
   void test("a user with closed DMs whose request cannot be withdrawn is told it may run unseen", async () => {
-    await redis.flushall();
+    await live.redis.flushall();
     discord.dmsClosed.add(OWNER.toString());
-    const client = await restricted("no-get", ["get"]); // the cancel script's first command
+    const client = await restrictedClient(live, "no-get", ["get"]); // the cancel script's first command
     try {
-      const deps = trainDeps(client, settingsWith(), { newRequestId: () => "unseen" });
+      const deps = trainDeps(client, settingsFor(signer), { newRequestId: () => "unseen" });
       assert.equal(
         await handleTrain(command(OWNER), deps),
         "Not queued: I cannot send you direct messages, where the job's progress would appear. Allow direct messages from this server's members and try again. (Request `unseen` could not be withdrawn: it may run, with no message to show it.)",
       );
       const logs = deps.log instanceof Logs ? deps.log.lines.join("\n") : "";
       assert.match(logs, /the request unseen could not be withdrawn: .*can.t run this command.* on @user_script:2/);
-      assert.equal(await redis.xlen(deps.settings.requestsStream), 1, "the request, and no cancel");
-      assert.equal(await isActive(redis, OWNER, "unseen", Date.now()), true, "it still counts: it may run");
+      assert.equal(await live.redis.xlen(deps.settings.requestsStream), 1, "the request, and no cancel");
+      assert.equal(await isActive(live.redis, OWNER, "unseen", Date.now()), true, "it still counts: it may run");
     } finally {
       discord.dmsClosed.delete(OWNER.toString());
       client.disconnect();
@@ -417,15 +402,15 @@ void describe("handleTrain called in-process", () => {
   });
 
   void test("a user with closed DMs whose request is withdrawn but whose slot Redis will not free: the refusal, the slot freed by its end", async () => {
-    await redis.flushall();
+    await live.redis.flushall();
     discord.dmsClosed.add(OWNER.toString());
-    const client = await restricted("no-zrem", ["zrem"]); // releaseActive's
+    const client = await restrictedClient(live, "no-zrem", ["zrem"]); // releaseActive's
     try {
-      const deps = trainDeps(client, settingsWith(), { newRequestId: () => "kept" });
+      const deps = trainDeps(client, settingsFor(signer), { newRequestId: () => "kept" });
       assert.match(await handleTrain(command(OWNER), deps), /^Not queued: I cannot send you direct messages/);
-      assert.equal(await redis.xlen(deps.settings.requestsStream), 2, "the request and its cancel");
+      assert.equal(await live.redis.xlen(deps.settings.requestsStream), 2, "the request and its cancel");
       // Still counted: the bot frees it when it folds the cancelled job's end (or at its TTL).
-      assert.equal(await isActive(redis, OWNER, "kept", Date.now()), true);
+      assert.equal(await isActive(live.redis, OWNER, "kept", Date.now()), true);
     } finally {
       discord.dmsClosed.delete(OWNER.toString());
       client.disconnect();
@@ -433,10 +418,10 @@ void describe("handleTrain called in-process", () => {
   });
 
   void test("a request the stream refuses fails with the stream's error, before any message is tried", async () => {
-    await redis.flushall();
-    await redis.set(settingsWith().requestsStream, "not a stream");
+    await live.redis.flushall();
+    await live.redis.set(settingsFor(signer).requestsStream, "not a stream");
     let tried = false;
-    const deps = trainDeps(redis, settingsWith(), {
+    const deps = trainDeps(live.redis, settingsFor(signer), {
       channelFor: () => {
         tried = true;
         return Promise.reject(new Error("no channel"));
@@ -447,9 +432,9 @@ void describe("handleTrain called in-process", () => {
   });
 
   void test("/train with an option the request does not know names it", async () => {
-    await redis.flushall();
-    const text = await handleTrain(command(OWNER, { colour: "red" }), trainDeps(redis, settingsWith()));
+    await live.redis.flushall();
+    const text = await handleTrain(command(OWNER, { colour: "red" }), trainDeps(live.redis, settingsFor(signer)));
     assert.equal(text, 'Not queued: options: Unrecognized key: "colour". Change that option and try again.');
-    assert.equal(await redis.exists(settingsWith().requestsStream), 0);
+    assert.equal(await live.redis.exists(settingsFor(signer).requestsStream), 0);
   });
 });

@@ -6,7 +6,6 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Redis } from "ioredis";
 import { Delivery } from "../../src/discord/delivery.ts";
 import type { CreatedMessage, DiscordPort, MessageRef, OutgoingMessage } from "../../src/discord/discord_port.ts";
 import { RestDiscordPort } from "../../src/discord/discord_rest.ts";
@@ -14,39 +13,26 @@ import { messageKeyFor } from "../../src/jobs/job.ts";
 import { MemoryMessageStore } from "../../src/discord/message_store.ts";
 import { RequestScheduler } from "../../src/discord/scheduler.ts";
 import type { UserInteraction } from "../../src/interactions/server.ts";
-import { type InteractionSettings, loadInteractionSettings } from "../../src/interactions/settings.ts";
 import { handleTrain, type TrainDeps } from "../../src/interactions/train.ts";
 import { FakeDiscord } from "../support/fake_discord.ts";
 import { msg } from "../support/fake_port.ts";
-import { APPLICATION_ID, Logs, OWNER, Signer } from "../support/interactions_support.ts";
-import { RedisServer } from "../support/redis_server.ts";
+import { APPLICATION_ID, interactionsClient, Logs, OWNER, settingsFor, Signer } from "../support/interactions_support.ts";
+import { liveRedis } from "../support/live_redis.ts";
 
-let redisServer: RedisServer;
-
-let redis: Redis;
+const live = liveRedis(interactionsClient);
 
 let discord: FakeDiscord;
 
 let port: RestDiscordPort;
 
 before(async () => {
-  redisServer = await RedisServer.start();
-  redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
   discord = new FakeDiscord();
   port = new RestDiscordPort({ token: "test", apiUrl: await discord.start() });
 });
 
 after(async () => {
-  redis.disconnect();
   await discord.stop();
-  await redisServer.stop();
 });
-
-function settings(): InteractionSettings {
-  const loaded = loadInteractionSettings({ DISCORD_PUBLIC_KEY: new Signer().publicKeyHex, DISCORD_APPLICATION_ID: APPLICATION_ID });
-  if (loaded.kind !== "on") throw new Error(`settings: ${JSON.stringify(loaded)}`);
-  return loaded.settings;
-}
 
 const command: Extract<UserInteraction, { kind: "command" }> = {
   kind: "command",
@@ -86,8 +72,8 @@ function killedAt(step: Step, requestId: string): { deps: TrainDeps; dead: Promi
     },
   };
   const deps: TrainDeps = {
-    redis,
-    settings: settings(),
+    redis: live.redis,
+    settings: settingsFor(new Signer()),
     discord: discordPort,
     channelFor: (userId) => (step === "open_dm" ? killed() : port.openDm(userId)),
     messages: { set: (): Promise<void> => (step === "store" ? killed() : Promise.resolve()) },
@@ -102,7 +88,7 @@ function killedAt(step: Step, requestId: string): { deps: TrainDeps; dead: Promi
 
 /** The request ids on the requests stream. */
 async function requested(): Promise<Set<string>> {
-  const entries = await redis.xrange(settings().requestsStream, "-", "+");
+  const entries = await live.redis.xrange(settingsFor(new Signer()).requestsStream, "-", "+");
   const ids = entries.flatMap(([, fields]) => (fields[0] === "request" ? [/"request_id":"([^"]+)"/.exec(fields[1] ?? "")?.[1] ?? ""] : []));
   return new Set(ids);
 }
@@ -128,7 +114,7 @@ for (const step of STEPS) {
     `a bot killed at ${step} leaves no Cancel button without its request, and the job gets one message`,
     { timeout: 30_000 },
     async () => {
-      await redis.flushall();
+      await live.redis.flushall();
       const requestId = `killed-${step}`;
       const before = new Set(discord.messages.keys());
       const { deps, dead } = killedAt(step, requestId);
@@ -149,13 +135,13 @@ void test(
   "events delivered before the Queued message is created: one message, still showing the newer state",
   { timeout: 30_000 },
   async () => {
-    await redis.flushall();
+    await live.redis.flushall();
     const requestId = "events-first";
     const before = new Set(discord.messages.keys());
     const refs = new Map<string, MessageRef>();
     const deps: TrainDeps = {
-      redis,
-      settings: settings(),
+      redis: live.redis,
+      settings: settingsFor(new Signer()),
       discord: port,
       // Between the append and the Queued message, another bot delivers the job's first event.
       channelFor: async (userId) => {

@@ -11,6 +11,7 @@ import { RedisJobStore } from "../../src/jobs/job_store.ts";
 import type { InteractionsServer } from "../../src/interactions/server.ts";
 import { loadInteractionSettings, type InteractionSettings } from "../../src/interactions/settings.ts";
 import { FakeDiscord } from "./fake_discord.ts";
+import type { LiveRedis } from "./live_redis.ts";
 import { RedisServer } from "./redis_server.ts";
 
 export const APPLICATION_ID = "424242";
@@ -43,6 +44,24 @@ export class Logs implements Logger {
   warn(message: string): void {
     this.lines.push(`warn ${message}`);
   }
+}
+
+/** The endpoint's settings for interactions signed by `signer`; `env` adds settings (DIGITS_*). */
+export function settingsFor(signer: Signer, env: Record<string, string> = {}): InteractionSettings {
+  const loaded = loadInteractionSettings({ DISCORD_PUBLIC_KEY: signer.publicKeyHex, DISCORD_APPLICATION_ID: APPLICATION_ID, ...env });
+  if (loaded.kind !== "on") throw new Error(`settings: ${JSON.stringify(loaded)}`);
+  return loaded.settings;
+}
+
+/** A client as the bot's interactions make one (one retry per command), connected by liveRedis. */
+export function interactionsClient(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true });
+}
+
+/** A client of `live`'s server as a user who may not run `denied` (ACL); disconnect() it. */
+export async function restrictedClient(live: LiveRedis, name: string, denied: readonly string[]): Promise<Redis> {
+  await live.redis.call("ACL", "SETUSER", name, "reset", "on", "nopass", "~*", "&*", "+@all", ...denied.map((command) => `-${command}`));
+  return new Redis(live.server.url, { username: name, password: "unused", maxRetriesPerRequest: 1 });
 }
 
 export interface Endpoint {

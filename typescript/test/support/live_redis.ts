@@ -14,13 +14,14 @@ export interface LiveRedis {
 
 /**
  * Registers before/after hooks in the current suite: a fresh redis-server and a connected
- * client before its tests, both gone after them. Read `server` and `redis` inside tests only.
+ * client before its tests (the bot's command client unless `client` makes another, with
+ * lazyConnect), both gone after them. Read `server` and `redis` inside tests only.
  */
-export function liveRedis(): LiveRedis {
+export function liveRedis(client: (url: string) => Redis = (url) => commandClient(url, silentLogger)): LiveRedis {
   let started: LiveRedis | null = null;
   before(async () => {
     const server = await RedisServer.start();
-    const redis = commandClient(server.url, silentLogger);
+    const redis = client(server.url);
     await redis.connect();
     started = { server, redis };
   });
