@@ -81,26 +81,25 @@ export interface Endpoint {
 /** Each interaction built here has its own id and token, as Discord's have. */
 let nextToken = 1;
 
+/** What an endpoint under test starts from: Redis, the stand-in (and a port to it), a signer, settings. */
+export async function startParts(env: Record<string, string>, overrides: Partial<InteractionSettings>) {
+  const redisServer = await RedisServer.start();
+  const discord = new FakeDiscord();
+  const apiUrl = await discord.start();
+  const signer = new Signer();
+  const settings = { ...settingsFor(signer, { DIGITS_INTERACTIONS_PORT: "0", ...env }), ...overrides };
+  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
+  const port = new RestDiscordPort({ token: "test", apiUrl });
+  return { redisServer, discord, apiUrl, signer, settings, redis, port };
+}
+
 /** Starts Redis, the stand-in and the endpoint; `env` adds settings (DIGITS_*). */
 export async function startEndpoint(
   env: Record<string, string> = {},
   overrides: Partial<InteractionSettings> = {},
   now: () => number = Date.now,
 ): Promise<Endpoint> {
-  const redisServer = await RedisServer.start();
-  const discord = new FakeDiscord();
-  const apiUrl = await discord.start();
-  const signer = new Signer();
-  const loaded = loadInteractionSettings({
-    DISCORD_PUBLIC_KEY: signer.publicKeyHex,
-    DISCORD_APPLICATION_ID: APPLICATION_ID,
-    DIGITS_INTERACTIONS_PORT: "0",
-    ...env,
-  });
-  if (loaded.kind !== "on") throw new Error(`settings: ${JSON.stringify(loaded)}`);
-  const settings = { ...loaded.settings, ...overrides };
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-  const port = new RestDiscordPort({ token: "test", apiUrl });
+  const { redisServer, discord, signer, settings, redis, port } = await startParts(env, overrides);
   const messages = new Map<string, MessageRef>();
   const jobs = new RedisJobStore(redis, "digits:bot:test:");
   const logs = new Logs();

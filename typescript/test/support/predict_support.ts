@@ -5,13 +5,11 @@
 import { createRequire } from "node:module";
 import { Resvg } from "@resvg/resvg-js";
 import { Redis } from "ioredis";
-import { RestDiscordPort } from "../../src/discord/discord_rest.ts";
 import { startInteractions } from "../../src/interactions/index.ts";
-import { loadInteractionSettings, type InteractionSettings } from "../../src/interactions/settings.ts";
+import type { InteractionSettings } from "../../src/interactions/settings.ts";
 import type { TrainDeps } from "../../src/interactions/train.ts";
 import { FakeDiscord, type Attachment, type RecordedRequest } from "./fake_discord.ts";
-import { APPLICATION_ID, Logs, post, Signer } from "./interactions_support.ts";
-import { RedisServer } from "./redis_server.ts";
+import { APPLICATION_ID, Logs, post, type Signer, startParts } from "./interactions_support.ts";
 
 const FONT_FILE = createRequire(import.meta.url).resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf");
 
@@ -91,20 +89,7 @@ export async function startPredictStage(
   overrides: Partial<InteractionSettings> = {},
   notifyChannelId: TrainDeps["notifyChannelId"] = null,
 ): Promise<PredictStage> {
-  const redisServer = await RedisServer.start();
-  const discord = new FakeDiscord();
-  const apiUrl = await discord.start();
-  const signer = new Signer();
-  const loaded = loadInteractionSettings({
-    DISCORD_PUBLIC_KEY: signer.publicKeyHex,
-    DISCORD_APPLICATION_ID: APPLICATION_ID,
-    DIGITS_INTERACTIONS_PORT: "0",
-    ...env,
-  });
-  if (loaded.kind !== "on") throw new Error(`settings: ${JSON.stringify(loaded)}`);
-  const settings = { ...loaded.settings, ...overrides };
-  const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-  const port = new RestDiscordPort({ token: "test", apiUrl });
+  const { redisServer, discord, apiUrl, signer, settings, redis, port } = await startParts(env, overrides);
   const logs = new Logs();
   const { server, port: listening } = await startInteractions(
     settings,
