@@ -2,7 +2,7 @@
 // it models (global limit, 30046, 50007, nonce, 401/403, multipart).
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Delivery, type Target } from "../../src/discord/delivery.ts";
 import { type DeliveryError, showsSent } from "../../src/discord/discord_port.ts";
 import { RestDiscordPort } from "../../src/discord/discord_rest.ts";
@@ -10,24 +10,16 @@ import type { Logger } from "../../src/shared/log.ts";
 import { MemoryMessageStore } from "../../src/discord/message_store.ts";
 import { RequestScheduler } from "../../src/discord/scheduler.ts";
 import { FakeDiscord } from "../support/fake_discord.ts";
+import { servedDuringTests } from "../support/served_discord.ts";
 import { msg } from "../support/fake_port.ts";
 
 const TOKEN = "test-token";
 
 const USER = 9223372036854763462n;
 
-let discord: FakeDiscord;
+const discord = new FakeDiscord();
 
-let apiUrl: string;
-
-before(async () => {
-  discord = new FakeDiscord();
-  apiUrl = await discord.start();
-});
-
-after(async () => {
-  await discord.stop();
-});
+const served = servedDuringTests(discord);
 
 function reset(): void {
   discord.requests.length = 0;
@@ -56,7 +48,7 @@ function harness(
   const delivery = new Delivery({
     port: new RestDiscordPort({
       token: options.token ?? TOKEN,
-      apiUrl,
+      apiUrl: served.apiUrl,
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     }),
     store,
@@ -150,7 +142,7 @@ void test("a create whose answer is lost is not posted twice (nonce + enforce_no
 
 void test("a create with a nonce Discord already saw answers the earlier message as it stands", async () => {
   reset();
-  const port = new RestDiscordPort({ token: TOKEN, apiUrl });
+  const port = new RestDiscordPort({ token: TOKEN, apiUrl: served.apiUrl });
   const first = await port.createMessage("47", { embed: { title: "started" }, nonce: "n-47" });
   const again = await port.createMessage("47", { embed: { title: "completed" }, nonce: "n-47" });
   assert.equal(again.id, first.id);

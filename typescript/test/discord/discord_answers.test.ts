@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import {
   type Action,
   actionFor,
@@ -23,6 +23,7 @@ import { RestDiscordPort } from "../../src/discord/discord_rest.ts";
 import { MemoryMessageStore } from "../../src/discord/message_store.ts";
 import { RequestScheduler } from "../../src/discord/scheduler.ts";
 import { discordAnswer, FakeDiscord, tooMany } from "../support/fake_discord.ts";
+import { servedDuringTests } from "../support/served_discord.ts";
 import { msg } from "../support/fake_port.ts";
 
 type Scope = "user" | "shared" | "global";
@@ -71,18 +72,9 @@ const PATHS: Record<RequestKind, RegExp> = {
   edit_channel: new RegExp(`^PATCH /channels/${CHANNEL}/messages/`),
 };
 
-let discord: FakeDiscord;
+const discord = new FakeDiscord();
 
-let apiUrl: string;
-
-before(async () => {
-  discord = new FakeDiscord();
-  apiUrl = await discord.start();
-});
-
-after(async () => {
-  await discord.stop();
-});
+const served = servedDuringTests(discord);
 
 function reset(): void {
   discord.requests.length = 0;
@@ -97,7 +89,7 @@ function script(request: RequestKind, answer: AnswerKind, scope?: Scope): void {
 }
 
 function port(): RestDiscordPort {
-  return new RestDiscordPort({ token: "t", apiUrl, timeoutMs: 5000 });
+  return new RestDiscordPort({ token: "t", apiUrl: served.apiUrl, timeoutMs: 5000 });
 }
 
 /** Sends one request of this kind, Discord's answer scripted for it. */

@@ -5,32 +5,24 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { allCommands, trainCommand } from "../../src/interactions/command.ts";
 import { registerCommands } from "../../scripts/register_commands.ts";
 import { FakeDiscord } from "../support/fake_discord.ts";
+import { servedDuringTests } from "../support/served_discord.ts";
 
 const run_ = promisify(execFile);
 
-let discord: FakeDiscord;
+const discord = new FakeDiscord();
 
-let apiUrl: string;
-
-before(async () => {
-  discord = new FakeDiscord();
-  apiUrl = await discord.start();
-});
-
-after(async () => {
-  await discord.stop();
-});
+const served = servedDuringTests(discord);
 
 async function run(env: Record<string, string>, argv: string[] = []): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
   const code = await registerCommands(
     argv,
-    { DISCORD_API_URL: apiUrl, ...env },
+    { DISCORD_API_URL: served.apiUrl, ...env },
     (text) => (out += text),
     (text) => (err += text),
   );
@@ -114,7 +106,7 @@ void test("npm run register-commands works as documented", async () => {
   // Asynchronously: the stand-in answers from this process.
   const result = await run_("npm", ["run", "--silent", "register-commands"], {
     cwd: resolve(import.meta.dirname, "..", ".."),
-    env: { ...process.env, DISCORD_TOKEN: "test", DISCORD_APPLICATION_ID: "5", DISCORD_API_URL: apiUrl },
+    env: { ...process.env, DISCORD_TOKEN: "test", DISCORD_APPLICATION_ID: "5", DISCORD_API_URL: served.apiUrl },
     timeout: 60_000,
   });
   assert.equal(
