@@ -71,13 +71,21 @@ export function ev(text: string): DecodedEvent {
   return result;
 }
 
-/** The state after folding `events` in order (texts are decoded first). */
-export function foldAll(events: readonly (string | DecodedEvent)[]): JobState {
+/** Every state the bot holds while it folds `events` in order (texts are decoded first). */
+export function foldStates(events: readonly (string | DecodedEvent)[]): JobState[] {
+  const states: JobState[] = [];
   let state: JobState | undefined;
   for (const item of events) {
     const result = foldEvent(state, typeof item === "string" ? ev(item) : item);
     if (result.kind === "updated") state = result.state;
+    if (state !== undefined) states.push(state);
   }
+  return states;
+}
+
+/** The state after folding `events` in order (texts are decoded first). */
+export function foldAll(events: readonly (string | DecodedEvent)[]): JobState {
+  const state = foldStates(events).at(-1);
   if (state === undefined) throw new Error("no state");
   return state;
 }

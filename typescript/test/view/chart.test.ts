@@ -5,26 +5,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { PNG } from "pngjs";
 import { CHART_HEIGHT, CHART_SCALE, CHART_WIDTH, chartFor, chartRenderCount, chartSvg, renderChartPng } from "../../src/view/chart.ts";
-import { decodeEvent } from "../../src/events/decode.ts";
 import { renderJob } from "../../src/view/render.ts";
-import { foldEvent, type JobState } from "../../src/jobs/state.ts";
+import type { JobState } from "../../src/jobs/state.ts";
 import { sampleRun } from "../../scripts/sample_run.ts";
-import { jobState } from "../support/fixtures.ts";
-
-/** Every state the bot holds while it folds `texts`, in order. */
-function states(texts: readonly string[]): JobState[] {
-  const out: JobState[] = [];
-  let state: JobState | undefined;
-  for (const text of texts) {
-    const decoded = decodeEvent(text);
-    assert.notEqual(decoded.kind, "invalid", text);
-    if (decoded.kind === "invalid") continue;
-    const result = foldEvent(state, decoded);
-    if (result.kind === "updated") state = result.state;
-    if (state !== undefined) out.push(state);
-  }
-  return out;
-}
+import { foldStates, jobState } from "../support/fixtures.ts";
 
 function decode(png: Uint8Array): PNG {
   return PNG.sync.read(Buffer.from(png));
@@ -33,12 +17,12 @@ function decode(png: Uint8Array): PNG {
 const run = sampleRun({ epochs: 3, batchesPerEpoch: 40, every: 4 });
 
 void test("the chart key changes only at each epoch end and at the end", () => {
-  const keys = states(run).map((state) => chartFor(state)?.key ?? null);
+  const keys = foldStates(run).map((state) => chartFor(state)?.key ?? null);
   const changes = keys.filter((key, index) => index === 0 || key !== keys[index - 1]);
   const prefix = "20261128T160000Z-sample";
   assert.deepEqual(changes, [null, `${prefix}:epoch-1`, `${prefix}:epoch-2`, `${prefix}:epoch-3`, `${prefix}:final`]);
   // Each change happens on the event that ends an epoch or the job, never on a batch.
-  const all = states(run);
+  const all = foldStates(run);
   for (let i = 1; i < all.length; i += 1) {
     if (keys[i] !== keys[i - 1]) assert.match(run[i] ?? "", /digits\.train\.(epoch|completed)\.v1/);
   }
@@ -48,7 +32,7 @@ void test("the chart key changes only at each epoch end and at the end", () => {
 });
 
 void test("the PNG decodes at the chart's size, on an opaque card, and changes between epochs", () => {
-  const all = states(run);
+  const all = foldStates(run);
   const pngs = new Map<string, Uint8Array>();
   for (const state of all) {
     const chart = chartFor(state);
@@ -68,7 +52,7 @@ void test("the PNG decodes at the chart's size, on an opaque card, and changes b
 });
 
 void test("a key's picture is rendered once, however often and from whichever state it is asked for", () => {
-  const all = states(sampleRun({ epochs: 2, batchesPerEpoch: 20, every: 5, runId: "run-cache" }));
+  const all = foldStates(sampleRun({ epochs: 2, batchesPerEpoch: 20, every: 5, runId: "run-cache" }));
   const firstEpochEnd = all.findIndex((state) => chartFor(state) !== undefined);
   const sameKey = all.slice(firstEpochEnd, firstEpochEnd + 3).map((state) => chartFor(state));
   assert.equal(new Set(sameKey.map((chart) => chart?.key)).size, 1, "a batch after the epoch end keeps the key");
@@ -79,7 +63,7 @@ void test("a key's picture is rendered once, however often and from whichever st
 });
 
 void test("no chart before the first epoch ends, none without v1 history, and a final one for a job that failed early", () => {
-  const beforeEpoch = states(run.slice(0, 5)).at(-1);
+  const beforeEpoch = foldStates(run.slice(0, 5)).at(-1);
   assert.ok(beforeEpoch !== undefined);
   assert.equal(chartFor(beforeEpoch), undefined);
   assert.equal(renderJob(beforeEpoch).chart, undefined);
@@ -96,7 +80,7 @@ void test("no chart before the first epoch ends, none without v1 history, and a 
 });
 
 void test("the SVG holds only numbers we wrote: event text never reaches the picture", () => {
-  const last = states(run).at(-1);
+  const last = foldStates(run).at(-1);
   assert.ok(last !== undefined);
   const hostile: JobState = { ...last, modelId: "<svg onload=x>", requestId: "&amp;", runId: "</text>" };
   const svg = chartSvg({ title: "t", totalEpochs: 3, history: hostile.history ?? { epochs: [], batchLoss: [] } });

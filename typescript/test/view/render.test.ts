@@ -7,9 +7,8 @@ import type { APIEmbed } from "discord-api-types/v10";
 import { DISCORD_LIMITS } from "../../src/shared/limits.ts";
 import { escapeText } from "../../src/view/escape.ts";
 import { embedLength, epochsValue, progressBar, renderJob, renderText } from "../../src/view/render.ts";
-import { BIG_USER_ID, completed, failed, jobState, started } from "../support/fixtures.ts";
-import { decodeEvent } from "../../src/events/decode.ts";
-import { foldEvent, type JobState } from "../../src/jobs/state.ts";
+import { BIG_USER_ID, completed, failed, foldAll, jobState, started } from "../support/fixtures.ts";
+import type { JobState } from "../../src/jobs/state.ts";
 
 const base: JobState = jobState({
   lastBatch: { epoch: 2, batch: 50, totalBatches: 100, batchLoss: 0.123456, batchAcc: 0.96875, samplesPerSec: 12345.6 },
@@ -262,31 +261,18 @@ void test("a job cancelled from Discord says who cancelled it, in grey; a user e
 });
 
 void describe("the Cancel button on the live message", () => {
-  function fold(...texts: string[]): JobState {
-    let state: JobState | undefined;
-    for (const text of texts) {
-      const decoded = decodeEvent(text);
-      assert.notEqual(decoded.kind, "invalid", text);
-      if (decoded.kind === "invalid") continue;
-      const result = foldEvent(state, decoded);
-      if (result.kind === "updated") state = result.state;
-    }
-    assert.ok(state !== undefined);
-    return state;
-  }
-
   void test("a running job's message carries its Cancel button; an ended one removes it", () => {
-    const running = renderJob(fold(started()));
+    const running = renderJob(foldAll([started()]));
     assert.match(JSON.stringify(running.components), new RegExp(`"custom_id":"digits:cancel:${BIG_USER_ID}:req-1"`));
-    assert.deepEqual(renderJob(fold(started(), completed())).components, []);
-    assert.deepEqual(renderJob(fold(started(), failed("system", "boom"))).components, []);
+    assert.deepEqual(renderJob(foldAll([started(), completed()])).components, []);
+    assert.deepEqual(renderJob(foldAll([started(), failed("system", "boom")])).components, []);
   });
 
   void test("a cancel reads as cancelled, by whom", () => {
-    const embed = renderJob(fold(started(), failed("user", "cancelled by user 77"))).embed;
+    const embed = renderJob(foldAll([started(), failed("user", "cancelled by user 77")])).embed;
     assert.equal(embed.title, "Training cancelled · digits");
     assert.deepEqual(embed.fields?.[0], { name: "Cancelled", value: "Cancelled by <@77>; nothing more will run." });
-    const other = renderJob(fold(started(), failed("user", "cancelled by user 77, then more"))).embed;
+    const other = renderJob(foldAll([started(), failed("user", "cancelled by user 77, then more")])).embed;
     assert.equal(other.title, "Training failed · digits");
   });
 });
