@@ -5,6 +5,7 @@ keeps every invariant (`make chaos` runs many)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,13 @@ def test_a_message_edited_back_from_its_final_state_is_a_violation(client: Redis
     _log(client, ["started", "completed"])
     writes = _shown("Queued", "Training completed", "Training")
     assert _kinds(client, writes) == ["edited_after_final", "not_final"]
+    # The detail names who sent each write, and when (UTC, as the bots' logs write it).
+    writes[-1] = replace(writes[-1], writer="test-bot1", wall=3600.25)
+    (detail,) = [
+        v.detail for v in check(client, writes, {"1": {JOB}}) if v.kind == "edited_after_final"
+    ]
+    assert "(PATCH by ? at 00:00:00.000, then PATCH by test-bot1 at 01:00:00.250;" in detail
+    assert "differing: {'title': ('Training completed · digits', 'Training · digits')}" in detail
 
 
 @pytest.mark.timeout(30)

@@ -8,6 +8,7 @@ import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from handwriting_ai.contracts.names import COMPLETED_V1, FAILED_V1
 from tests.chaos.stand_in import Write
@@ -25,6 +26,12 @@ def _embed(body: dict[str, object]) -> dict[str, object]:
     embeds = body.get("embeds")
     first = embeds[0] if isinstance(embeds, list) and embeds else None
     return {str(k): v for k, v in first.items()} if isinstance(first, dict) else {}
+
+
+def _by(write: Write) -> str:
+    """Who sent a write, and when (UTC, as the bots' logs write it)."""
+    when = datetime.fromtimestamp(write.wall, UTC).strftime("%H:%M:%S.%f")[:-3]
+    return f"{write.method} by {write.writer or '?'} at {when}"
 
 
 def _title(write: Write) -> str:
@@ -60,9 +67,18 @@ class Message:
         if not finals:
             return None
         shown = _embed(self.writes[finals[0]].body)
+        first = self.writes[finals[0]]
         for write in self.writes[finals[0] + 1 :]:
-            if _embed(write.body) != shown:
-                return f"{self.id}: {shown.get('title')!r} then {_title(write)!r}"
+            embed = _embed(write.body)
+            if embed != shown:
+                keys = sorted(
+                    k for k in shown.keys() | embed.keys() if shown.get(k) != embed.get(k)
+                )
+                diff = {k: (shown.get(k), embed.get(k)) for k in keys}
+                return (
+                    f"{self.id}: {shown.get('title')!r} then {_title(write)!r}"
+                    f" ({_by(first)}, then {_by(write)}; differing: {str(diff)[:800]})"
+                )
         return None
 
     def edit_gaps(self) -> list[tuple[float, str]]:

@@ -29,6 +29,10 @@ class Write:
     method: str
     message_id: str
     body: dict[str, object]
+    writer: str = ""
+    """Who sent it: the bot's token (each bot of a run has its own, named after it)."""
+    wall: float = 0.0
+    """Wall-clock time (epoch s), to line the write up with the bots' logs."""
 
 
 @dataclass
@@ -54,7 +58,9 @@ class ChaosDiscord(DiscordApi):
             # answer is the whole message, nonce included: an id seen before tells it apart).
             reused = method == "POST" and any(w.message_id == message_id for w in self.writes)
             if isinstance(message_id, str) and not reused:
-                self.writes.append(Write(time.monotonic(), method, message_id, body))
+                writer = (authorization or "").removeprefix("Bot ")
+                write = Write(time.monotonic(), method, message_id, body, writer, time.time())
+                self.writes.append(write)
         return status, answer, headers
 
     def all_writes(self) -> list[Write]:

@@ -51,10 +51,11 @@ class System(Supervisor):
 
         return Slot(name, make)
 
-    def _bot_env(self, port: int) -> dict[str, str]:
+    def _bot_env(self, name: str, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DIGITS_")}
         env.update(
-            DISCORD_TOKEN="test",
+            # The stand-in takes any token: each bot's names the writer of what it sends.
+            DISCORD_TOKEN=f"test-{name}",
             DISCORD_API_URL=self.discord.url,
             REDIS_URL=self.redis.url,
             DIGITS_BOT_LEASE_MS=str(LEASE_MS),
@@ -78,7 +79,7 @@ class System(Supervisor):
         )
         node = ["sh", "-c", "cd typescript && exec node --import tsx src/main.ts"]
         for name, port in zip(BOTS, self.ports, strict=True):
-            self.slots[name] = self._spawn(name, node, self._bot_env(port))
+            self.slots[name] = self._spawn(name, node, self._bot_env(name, port))
         worker = [sys.executable, "-m", "handwriting_worker"]
         for name in WORKERS:
             self.slots[name] = self._spawn(name, [*worker, "worker"], python)
