@@ -107,6 +107,11 @@ class JobMessage {
   private lastChannel = "";
   /** Delivered the terminal state (and its notification), or stopped for good. */
   finished = false;
+  /**
+   * A final state is shown (its notification may still be owed): a terminal state folded again
+   * later (an event of the job stored late) is not sent, since nothing edits a final message.
+   */
+  private finalShown = false;
   /** The lease is lost: nothing more is sent, and the answer of a request in flight is ignored. */
   private dropped = false;
   private fence: Fence = UNFENCED;
@@ -131,7 +136,7 @@ class JobMessage {
   }
 
   update(message: RenderedMessage, terminal: boolean, fence: Fence): void {
-    if (this.finished) return;
+    if (this.finished || this.finalShown) return;
     // Replacing, not queueing: states in between are never sent.
     this.pending = { message, terminal };
     this.fence = fence;
@@ -220,6 +225,7 @@ class JobMessage {
         const update = await this.deliver();
         this.answered();
         if (update?.terminal === true) {
+          this.finalShown = true;
           if (this.owner.notifyAtEnd && this.target.userId !== undefined) this.notifyOwed = update.message.embed.title ?? "Training ended";
           else this.finish();
         }
@@ -407,6 +413,11 @@ class JobMessage {
     this.foundRef = false;
     await this.owner.saveRef(this.key, this.ref);
     if (showsSent(message, created)) return update;
+    if (update.terminal && created.shown !== undefined && showsFinal(update.message.embed, update.message.components, created.shown)) {
+      // That earlier message shows the final state already (its details may differ): left as it is.
+      this.owner.logger.info(`message of job ${this.key} came back as created earlier, showing its final state; not edited again`);
+      return update;
+    }
     // The nonce was used before (an earlier create whose answer was lost, maybe by a bot that
     // died): Discord answered with that message, which shows an older state. Edit it next.
     this.owner.logger.info(`message of job ${this.key} came back as created earlier; editing it to the newest state`);

@@ -82,12 +82,14 @@ export function showsSent(sent: OutgoingMessage, created: CreatedMessage): boole
 
 /**
  * Whether a message already shows a job's final state (its embed, sent with `components: []` and no
- * content): no content, the same embed and no buttons left. A message of unknown buttons, or a state
- * that keeps buttons, is never taken as shown: it is edited.
+ * content): no content, no buttons left and the final state's title (the job's outcome). Its details
+ * may differ (an event of the job that reached the store after that state was shown, such as the
+ * pruned-snapshots note): it is left as it is, since nothing edits a message after its final state.
+ * A message of unknown buttons, or a state that keeps buttons, is never taken as shown: it is edited.
  */
 export function showsFinal(embed: ShownEmbed, components: readonly unknown[] | undefined, shown: ShownMessage): boolean {
   if (components?.length !== 0 || shown.componentRows !== 0) return false;
-  return shown.content === "" && fingerprint(embed) === fingerprint(shown.embeds[0]);
+  return shown.content === "" && embed.title !== undefined && embed.title === shown.embeds[0]?.title;
 }
 
 export interface DiscordPort {

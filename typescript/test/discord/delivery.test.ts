@@ -802,7 +802,13 @@ void describe("a final state for a message found in the store: read first, not e
   const SHOWN = { content: "", embeds: [{ title: "done", description: "97%" }], componentRows: 0 };
   const DM: Target = { kind: "dm", userId: 42n };
 
-  function found(notifyAtEnd = false): { port: FakePort; delivery: Delivery; finished: string[]; fatal: DeliveryError[] } {
+  function found(notifyAtEnd = false): {
+    port: FakePort;
+    store: MemoryMessageStore;
+    delivery: Delivery;
+    finished: string[];
+    fatal: DeliveryError[];
+  } {
     const port = new FakePort();
     const store = new MemoryMessageStore();
     store.refs.set("r", { channelId: "777", messageId: "old" });
@@ -818,7 +824,7 @@ void describe("a final state for a message found in the store: read first, not e
       onFinished: (key) => finished.push(key),
       onFatal: (error) => fatal.push(error),
     });
-    return { port, delivery, finished, fatal };
+    return { port, store, delivery, finished, fatal };
   }
 
   const calls = (port: FakePort): string[] => port.calls.map((call) => `${call.op} ${call.messageId ?? call.channelId ?? ""}`);
@@ -909,6 +915,52 @@ void describe("a final state for a message found in the store: read first, not e
     delivery.publish("r", CHANNEL, FINAL, true);
     await delivery.whenIdle();
     assert.deepEqual(calls(port), ["edit old", "edit old"]);
+  });
+
+  // Chaos seed 77: the late prune event of a job (stored by another bot after its completed one)
+  // folded a final state with one more note; the next owner read the message, saw the final state
+  // without that note and edited it. The outcome shown is what counts: a final message stays as it is.
+  const LATER: RenderedMessage = {
+    embed: { ...FINAL.embed, fields: [{ name: "Notes", value: "Pruned 2 old snapshot files" }] },
+    components: [],
+  };
+
+  void test("a message showing the final state with other details (an event stored after it was shown) is not edited", async () => {
+    const { port, delivery, finished } = found();
+    port.readNext.push(SHOWN);
+    delivery.publish("r", CHANNEL, LATER, true);
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["get old"]);
+    assert.deepEqual(finished, ["r"]);
+  });
+
+  void test("a final state folded again after this bot showed one (its notification still owed) is not sent", async () => {
+    const { port, delivery, finished } = found(true);
+    port.readNext.push({ ...SHOWN, embeds: [{ title: "Training" }], componentRows: 1 });
+    let asked = 0;
+    // Redis away once, when the notification is about to go out: it waits a backoff.
+    const fence = (): Promise<boolean> => (++asked === 3 ? Promise.reject(new Error("redis down")) : Promise.resolve(true));
+    delivery.publish("r", DM, FINAL, true, fence);
+    await settle();
+    await settle();
+    await settle();
+    assert.deepEqual(calls(port), ["get old", "edit old"]);
+    delivery.publish("r", DM, LATER, true, fence);
+    await advance(backoffMs(1));
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["get old", "edit old", "create 777"], "the final message is not edited again");
+    assert.deepEqual(port.calls[1]?.message?.embed, FINAL.embed);
+    assert.deepEqual(finished, ["r"]);
+  });
+
+  void test("a create answered with an earlier message that shows the final state (other details) leaves it as it is", async () => {
+    const { port, store, delivery, finished } = found();
+    store.refs.clear(); // the message id lost (a Redis that restarted without its data)
+    port.shownNext.push(SHOWN);
+    delivery.publish("r", CHANNEL, LATER, true);
+    await delivery.whenIdle();
+    assert.deepEqual(calls(port), ["create 555"]);
+    assert.deepEqual(finished, ["r"]);
   });
 
   void test("the scheduled port reads under the bot's limits", async () => {

@@ -19,7 +19,8 @@ import { FakePort } from "../support/fake_port.ts";
 import { FakeDiscord } from "../support/fake_discord.ts";
 import { RestDiscordPort } from "../../src/discord/discord_rest.ts";
 import type { DiscordPort } from "../../src/discord/discord_port.ts";
-import { BIG_USER_ID, completed, epochDone, started } from "../support/fixtures.ts";
+import { BIG_USER_ID, completed, epochDone, eventText, started } from "../support/fixtures.ts";
+import { PRUNE_V1 } from "../../src/generated/names.ts";
 import { RedisServer } from "../support/redis_server.ts";
 
 const PREFIX = "digits:bot:fence:";
@@ -275,6 +276,46 @@ void test("a final state shown by a bot that lost its lease before recording it 
     await sleep(50);
     await settle(c);
     assert.equal(discord.messages.get(first)?.edits, 1, "a message that does not show the final state is edited");
+  } finally {
+    await discord.stop();
+  }
+});
+
+void test("a final state folded again with a late event (stored after it was shown) is not shown over the first: chaos seed 77", async () => {
+  await redis.flushall();
+  const discord = new FakeDiscord();
+  const apiUrl = await discord.start();
+  try {
+    const a = bot("a", 10_000, 0, new RestDiscordPort({ token: "t", apiUrl, timeoutMs: 5000 }));
+    a.store.failDone = 1_000_000; // Redis away: the end is shown, never recorded
+    // The worker's prune event comes before its completed one in the log, but another bot stores it later.
+    const [start, prune, end] = entries(
+      started({ request_id: "late" }),
+      eventText(PRUNE_V1, { request_id: "late", deleted_count: 2 }),
+      completed(0.9, { request_id: "late" }),
+    );
+    if (start === undefined || prune === undefined || end === undefined) throw new Error("three entries");
+    await a.coordinator.handle([start, end]);
+    await sleep(50);
+    await a.delivery.whenIdle();
+    const shownByA = discord.messageRequests().length;
+    const first = [...discord.messages.values()][0];
+    assert.match(JSON.stringify(first?.embeds), /Training completed/);
+    assert.doesNotMatch(JSON.stringify(first?.embeds), /Pruned/, "a shows the final state without the late note");
+    await redis.del(`${PREFIX}lease:${jobKey(job("late"))}`); // its lease ran out meanwhile
+    await a.coordinator.renew();
+    const b = bot("b", 10_000, 0, new RestDiscordPort({ token: "t", apiUrl, timeoutMs: 5000 }));
+    await b.coordinator.handle([prune]); // b stores the late event and takes the job over
+    await sleep(50);
+    await settle(b);
+    const byB = discord.messageRequests().slice(shownByA);
+    assert.deepEqual(
+      byB.map((request) => request.method),
+      ["GET", "POST"],
+      "b reads the message and leaves its final state as it is (the note is not shown)",
+    );
+    assert.equal([...discord.messages.values()].filter((message) => message.edits > 0).length, 0, "nothing edited");
+    assert.equal(await b.store.isDone(jobKey(job("late"))), true, "b records the end");
   } finally {
     await discord.stop();
   }
