@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,19 @@ def test_a_cancel_whose_stop_command_reached_no_worker_still_stops_the_job(
     assert started[0].alive()
 
 
+@contextmanager
+def _sigint_as_a_terminal_gives_it() -> Iterator[None]:
+    """A process started from a background job (CI, nohup) inherits SIGINT as ignored, and Python
+    then raises no KeyboardInterrupt. A handler (any) is reset to the default across exec, so a
+    child started inside this block gets SIGINT as a shell in a terminal gives it."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize(
     ("sig", "said", "message"),
     [
@@ -163,14 +177,16 @@ def test_train_stopped_by_a_signal_publishes_its_failed_event(
 ) -> None:
     env = worker_env(redis_server.url, tmp_path)
     args = ["train", "--epochs", "100", "--request-id", "r-term", "--user-id", "5"]
-    train = subprocess.Popen(
-        [sys.executable, "-m", "handwriting_worker", *args],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with _sigint_as_a_terminal_gives_it():
+        train = subprocess.Popen(
+            [sys.executable, "-m", "handwriting_worker", *args],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
     try:
         assert train.stdout is not None
         for line in train.stdout:  # JSON lines; the first epoch means it trains
