@@ -109,6 +109,42 @@ def test_redis_refusing_after_the_last_epoch_leaves_the_horses_completed_as_the_
         server.stop()
 
 
+@pytest.mark.timeout(240)
+def test_a_redis_restart_while_the_horse_trains_leaves_its_parent_watching_and_one_end(
+    tmp_path: Path, started: list[Process]
+) -> None:
+    server = RedisServer(free_port(), aof_dir=tmp_path / "aof")
+    server.start()
+    try:
+        env = worker_env(server.url, tmp_path, RQ__LOST_WORKER_AFTER_S=str(LOST_AFTER_S))
+        started.append(start_worker(env, tmp_path))
+        enqueue(env, "r-restart", epochs=4)
+        client = Redis.from_url(server.url)
+        wait_until(
+            "the job to train",
+            lambda: any(b'"digits.train.batch.v1"' in t for _, t in log_range(client, STREAM)),
+            90,
+        )
+        client.close()
+        server.stop()  # AOF fsynced: every acknowledged write comes back
+        time.sleep(3)  # past redis-py's retries: the parent's heartbeat fails
+        server.start()
+        client = Redis.from_url(server.url)
+        wait_until("a terminal event in the log", lambda: terminals(client) or None, 120)
+        time.sleep(2 * LOST_AFTER_S)  # any report of the job's loss has come by now
+        ends = [(e["type"], e["request_id"]) for e in terminals(client)]
+        client.close()
+        worker = started[0]
+        # The parent watched its horse through the outage (RQ alone quits on a Redis error,
+        # and a horse that dies unwatched is only found by the lost-worker clean-up).
+        assert worker.alive(), worker.tail()
+        assert "unhandled exception, quitting" not in worker.output()
+        assert "heartbeat not sent" in worker.output()
+        assert ends == [("digits.train.completed.v1", "r-restart")], worker.tail()
+    finally:
+        server.stop()
+
+
 def test_an_exception_escaping_the_job_ends_it_with_one_failed_event(
     redis_server: RedisServer, tmp_path: Path, started: list[Process], client: Redis
 ) -> None:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import SecretStr
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue, Worker
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
@@ -22,6 +24,7 @@ from handwriting_ai.settings import Settings
 from handwriting_worker.rq.rq_job import SERIALIZER, train_job
 from handwriting_worker.rq.rq_worker import DigitsWorker
 from handwriting_worker.rq.terminal_outcomes import NEVER_STARTED
+from handwriting_worker.rq.upkeep import fail_never_started
 from tests.conftest import RedisServer, free_port
 
 REQUEST = {"request_id": "req-paths", "user_id": 42, "model_id": "paths"}
@@ -104,7 +107,7 @@ def test_a_repeated_signal_within_a_second_sends_no_second_report(
     assert _failed_messages(client) == []
 
 
-def test_a_busy_worker_cleans_up_lost_jobs_once_a_unit(
+def test_the_clean_up_runs_once_a_unit_busy_or_idle(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker, job, _ = _setup(redis_server)
@@ -113,13 +116,96 @@ def test_a_busy_worker_cleans_up_lost_jobs_once_a_unit(
     monkeypatch.setattr(Worker, "maintain_heartbeats", lambda self, job: beats.append(job))
     registry = worker.queues[0].started_job_registry
     monkeypatch.setattr(type(registry), "cleanup", lambda self, **kw: cleanups.append(kw))
-    worker.maintain_heartbeats(job)  # just constructed: the clean-up is not due yet
-    assert (len(beats), len(cleanups)) == (1, 0)
-    worker._lost_checked_at -= worker.unit_s
-    worker.maintain_heartbeats(job)
-    assert (len(beats), len(cleanups)) == (2, 1)
+    worker.maintain_heartbeats(job)  # busy, while its horse runs
+    assert (len(beats), len(cleanups)) == (1, 1)
     worker.maintain_heartbeats(job)  # due again only a unit later
-    assert (len(beats), len(cleanups)) == (3, 1)
+    assert (len(beats), len(cleanups)) == (2, 1)
+    worker._events_at -= worker.unit_s
+    worker.heartbeat()  # idle: the same clean-up (RQ's own waits for its lock)
+    assert len(cleanups) == 2
+
+
+def _hold_rqs_maintenance_lock(client: Redis, queue: Queue) -> None:
+    """What a worker that quit in RQ's maintenance leaves behind: its lock, for 899 s."""
+    client.set(queue.registry_cleaning_key, 1, ex=899)
+
+
+def test_an_idle_worker_notes_an_abandoned_job_though_rqs_maintenance_lock_is_held(
+    redis_server: RedisServer,
+) -> None:
+    worker, job, client = _setup(redis_server)
+    queue = worker.queues[0]
+    _hold_rqs_maintenance_lock(client, queue)
+    client.zadd(queue.started_job_registry.key, {f"{job.id}:exec-1": time.time() - 1})
+    worker.heartbeat()  # the idle loop's
+    pending = f"digits:lost-pending:{worker.settings.rq.queue}"
+    assert client.zscore(pending, job.id) is not None
+    assert client.zcard(queue.started_job_registry.key) == 0
+
+
+def test_a_job_taken_but_never_started_is_failed_one_bound_after_it_was_first_seen(
+    redis_server: RedisServer,
+) -> None:
+    worker, job, client = _setup(redis_server)
+    queue = worker.queues[0]
+    _hold_rqs_maintenance_lock(client, queue)
+    # A worker's BLMOVE took it, then that worker quit (Redis failed) before it registered it.
+    client.lmove(queue.key, queue.intermediate_queue_key)
+    worker.maintain_events()  # first seen there now
+    first_seen = queue.intermediate_queue.get_first_seen_key(job.id)
+    assert client.exists(first_seen) == 1
+    bound_s = worker.settings.rq.lost_worker_after_s
+    client.set(first_seen, time.time() - bound_s + 5)  # not one bound yet
+    worker._events_at -= worker.unit_s
+    worker.maintain_events()
+    assert _failed_messages(client) == []
+    client.set(first_seen, time.time() - bound_s)
+    worker._events_at -= worker.unit_s
+    worker.maintain_events()
+    [failed] = _failed_messages(client)
+    assert NEVER_STARTED in failed and '"req-paths"' in failed
+    assert client.llen(queue.intermediate_queue_key) == 0
+    assert job.get_status(refresh=True) == "failed"
+
+
+def test_the_stuck_check_leaves_started_jobs_and_drops_jobs_gone_from_redis(
+    redis_server: RedisServer,
+) -> None:
+    worker, job, client = _setup(redis_server)
+    queue = worker.queues[0]
+    client.lmove(queue.key, queue.intermediate_queue_key)
+    client.rpush(queue.intermediate_queue_key, "gone-job")
+    for job_id in (job.id, "gone-job"):
+        client.set(queue.intermediate_queue.get_first_seen_key(job_id), time.time() - 10_000)
+    client.zadd(queue.started_job_registry.key, {f"{job.id}:exec-1": time.time() + 100})
+    assert fail_never_started(worker, queue, 1) == 0
+    assert queue.intermediate_queue.get_job_ids() == [job.id]
+    assert _failed_messages(client) == []
+
+
+def test_a_redis_error_while_the_parent_watches_its_horse_is_logged_not_raised(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(redis_url=SecretStr(redis_server.url))
+    client = Redis.from_url(redis_server.url, retry=Retry(NoBackoff(), 0))
+    worker = DigitsWorker(settings, client)
+    job = Queue(settings.rq.queue, connection=client, serializer=SERIALIZER).enqueue(
+        train_job, REQUEST
+    )
+    worker.prepare_execution(job)  # what the parent does before it forks the horse
+    redis_server.stop()  # RQ's monitor loop would quit here, its horse left unwatched
+    try:
+        worker.set_current_job_working_time(3.0)
+        worker.maintain_heartbeats(job)
+    finally:
+        redis_server.start()
+    assert "working time not stored" in caplog.text
+    assert f"job {job.id}: heartbeat not sent" in caplog.text
+    assert "clean-up of lost and stuck jobs not done yet" in caplog.text
+    with client.pipeline() as pipe:  # inside a transaction, its caller sees the errors
+        worker.set_current_job_working_time(7.0, pipeline=pipe)
+        pipe.execute()
+    assert client.hget(worker.key, "current_job_working_time") == b"7.0"
 
 
 def test_the_idle_heartbeat_maintains_events_once_a_unit_and_never_in_the_horse(

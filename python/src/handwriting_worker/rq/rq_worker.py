@@ -12,13 +12,16 @@ first to reach Redis):
   worker is busy, so one busy worker suffices.
 - a job that is not a plain training job (``job_class``): refused, never run.
 - a job a worker took from the queue (BLMOVE into RQ's intermediate queue) but never started
-  (that worker quit on a Redis error or was killed before it registered the job): RQ's
-  clean-up fails it a minute later, and the worker that does reports it.
+  (that worker quit on a Redis error or was killed before it registered the job): failed one
+  bound after it was first seen there (``upkeep``), and the worker that fails it reports it.
 The spool of this machine is delivered at start and at every maintenance, before lost jobs
 are reported. ``RQ__LOST_WORKER_AFTER_S`` bounds the lost case: in units of a sixth of it,
-heartbeats every unit, a heartbeat lasts two, clean-up and spool delivery run every unit (an
-idle worker wakes for them), and a lost job is reported one unit after it was found, unless
-the worker that runs it still heartbeats (a paused Redis lapses every heartbeat: ``lost``).
+heartbeats every unit, a heartbeat lasts two, clean-up (``upkeep``: ours, every unit in every
+worker, busy or idle; RQ's own waits on a lock a quitting worker can leave held for 15 min)
+and spool delivery run every unit (an idle worker wakes for them), and a lost job is reported
+one unit after it was found, unless the worker that runs it still heartbeats (a paused Redis
+lapses every heartbeat: ``lost``). A Redis error while the parent watches its horse is logged
+and the watch goes on (RQ would quit and leave the horse's job to the lost-worker report).
 The job's own timeout is raised as ``JobTimedOut`` (a BaseException) so nothing swallows it.
 """
 
@@ -50,6 +53,7 @@ from handwriting_worker.rq.terminal_outcomes import (
     report_refused,
     report_stopped,
 )
+from handwriting_worker.rq.upkeep import RQ_STUCK, clean_up
 from handwriting_worker.training.job import JobTimedOut
 
 log = logging.getLogger(__name__)
@@ -57,9 +61,6 @@ log = logging.getLogger(__name__)
 PROJECT_LOGGERS = ("handwriting_ai", "handwriting_worker")
 RQ_LOGGER = "rq.worker"  # set up here, RQ keeps the handler (rq.logutils.setup_loghandlers)
 _RQ_DEQUEUE_MARGIN_S = 15  # RQ waits for a job worker_ttl - 15 s at a time
-RQ_STUCK = "Job was stuck in intermediate queue."
-"""RQ's failure text for a job taken from the queue that never started (its clean-up fails it
-a minute later, through ``handle_job_failure``)."""
 
 
 class JobDeathPenalty(UnixSignalDeathPenalty):
@@ -81,7 +82,6 @@ class DigitsWorker(Worker):
     def __init__(self, settings: Settings, connection: Redis) -> None:
         self.settings = settings
         self.unit_s = max(1, settings.rq.lost_worker_after_s // 6)
-        self._lost_checked_at = time.monotonic()
         self._events_at = 0.0
         self._running: Job | None = None
         super().__init__(
@@ -107,13 +107,24 @@ class DigitsWorker(Worker):
         return 2 * self.unit_s
 
     def maintain_heartbeats(self, job: Job) -> None:
-        super().maintain_heartbeats(job)
-        # A busy worker looks for lost jobs too (RQ's full maintenance waits until it is idle).
-        if time.monotonic() - self._lost_checked_at >= self.unit_s:
-            self._lost_checked_at = time.monotonic()
-            for queue in self.queues:
-                queue.started_job_registry.cleanup(exception_handlers=self._exc_handlers)
+        """The parent's upkeep while its horse runs, once a unit: a Redis error is logged and
+        the watch goes on (the horse trains on; its events wait in its publisher or spool)."""
+        try:
+            super().maintain_heartbeats(job)
+        except (RedisError, OSError) as exc:
+            log.warning("job %s: heartbeat not sent (%s); watching its horse on", job.id, exc)
         self.maintain_events()
+
+    def set_current_job_working_time(
+        self, current_job_working_time: float, pipeline: Pipeline | None = None
+    ) -> None:
+        if pipeline is not None:  # part of a transaction: its caller sees its errors
+            super().set_current_job_working_time(current_job_working_time, pipeline)
+            return
+        try:  # RQ's monitor loop writes it once a unit, before the heartbeat
+            super().set_current_job_working_time(current_job_working_time)
+        except (RedisError, OSError) as exc:
+            log.warning("worker %s: working time not stored (%s)", self.name, exc)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         super().heartbeat(timeout, pipeline)
@@ -122,11 +133,16 @@ class DigitsWorker(Worker):
 
     def maintain_events(self) -> None:
         """Once a unit, in the parent: this machine's spool first (a job's own end beats a
-        report of its loss), then the lost jobs that are due (see ``lost``). Never raises."""
+        report of its loss), then the clean-up (``upkeep``: jobs no worker will end), then
+        the lost jobs that are due (see ``lost``). Never raises."""
         if time.monotonic() - self._events_at < self.unit_s:
             return
         self._events_at = time.monotonic()
         deliver_spool(self.settings)
+        try:
+            clean_up(self, self.settings.rq.lost_worker_after_s)
+        except (RedisError, OSError) as exc:
+            log.warning("clean-up of lost and stuck jobs not done yet: %s", exc)
         # Its own short-lived client: the worker's connection is RQ's (and its pubsub's).
         timeout_s = self.settings.events.redis_timeout_s
         client = Redis.from_url(
