@@ -226,6 +226,9 @@ class JobMessage {
         this.answered();
         if (update?.terminal === true) {
           this.finalShown = true;
+          // A state folded again while the final one was in flight (an event of the job stored
+          // late, chaos seed 1934) is not sent either: nothing edits a final message.
+          this.pending = null;
           if (this.owner.notifyAtEnd && this.target.userId !== undefined) this.notifyOwed = update.message.embed.title ?? "Training ended";
           else this.finish();
         }
