@@ -165,6 +165,25 @@ def _lost_worker_reported(workers: Workers, subscriber: Subscriber) -> None:
     assert "worker lost: no heartbeat" in reporter.output()
 
 
+def test_a_horse_killed_after_a_clean_up_failed_its_job_is_reported_by_its_parent(
+    workers: Workers, subscriber: Subscriber, redis_server: RedisServer
+) -> None:
+    worker = workers.start()
+    _, horse = _running_job(workers, subscriber, "r-cleaned")
+    # A clean-up that found the job's heartbeat lapsed while it ran (RQ keeps its expiry in whole
+    # seconds: it can lapse between two beats, chaos seed 1939) marks it failed; RQ's parent
+    # then reports no dead horse.
+    client = Redis.from_url(redis_server.url)
+    registry = Queue(QUEUE, connection=client, serializer=SERIALIZER).started_job_registry
+    registry.cleanup(timestamp=time.time() + 3600)
+    client.close()
+    os.kill(horse, signal.SIGTERM)
+    failed = _only_failed(subscriber)
+    assert failed["message"] == "worker process killed by signal 15 (SIGTERM)"
+    assert (failed["request_id"], failed["error_kind"]) == ("r-cleaned", "system")
+    assert worker.alive(), worker.tail()
+
+
 def test_a_cold_shutdown_is_reported_once(workers: Workers, subscriber: Subscriber) -> None:
     worker = workers.start()
     _running_job(workers, subscriber, "r-cold")
@@ -264,6 +283,7 @@ class Noted:
         self.job = queue.enqueue(train_job, payload, job_timeout=30)
         self.worker = Worker([queue], connection=self.client, name=f"w-{request_id}")
         self.worker.heartbeat()
+        self.worker.set_state("busy")
         self.worker.set_current_job_id(self.job.id)
         self.client.hset(self.job.key, "worker_name", self.worker.name)
         self.ctx = b.JobContext(request_id, USER_ID, MODEL_ID, "run-1")
@@ -305,6 +325,22 @@ def test_a_lost_job_whose_worker_heartbeats_again_is_left_to_it_and_its_complete
     [terminal] = noted.terminals()
     assert '"digits.train.completed.v1"' in terminal
     assert noted.pending() == 0
+
+
+def test_a_lost_job_named_current_by_an_idle_worker_is_reported_after_the_wait_not_its_timeout(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # Chaos seed 1939: a clean-up failed the job while it ran (RQ's whole-second heartbeat score
+    # lapsed between two beats), then its horse died: RQ's parent, seeing "failed", left
+    # current_job set and went idle. The worker is done with the job.
+    noted = Noted(redis_server, tmp_path, "r-idle")
+    noted.worker.set_state("idle")
+    noted.due_since(WAIT_UNITS - 1)
+    assert noted.report_due() == 0  # a few units to deliver what it spooled
+    noted.due_since(WAIT_UNITS)
+    assert noted.report_due() == 1  # not the job's timeout (30 s) more
+    [failed] = noted.terminals()
+    assert "worker lost: no heartbeat" in failed
 
 
 def test_a_lost_job_still_running_past_its_timeout_is_reported(

@@ -7,6 +7,7 @@ worker reports depends on timing; these pin each path down once.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 
@@ -251,3 +252,28 @@ def test_a_job_taken_from_the_queue_but_never_started_is_reported_when_rq_fails_
     # Any other failure RQ handles in the parent is the horse's to report (its own event).
     worker.handle_job_failure(job, queue, exc_string="ValueError: from the job")
     assert len(_failed_messages(client)) == 1
+
+
+def test_a_dead_horse_rq_left_unreported_is_reported_once_by_its_parent(
+    redis_server: RedisServer,
+) -> None:
+    worker, job, client = _setup(redis_server)
+    child = os.fork()
+    if child == 0:  # a horse that dies at once
+        os._exit(3)
+    worker._horse_pid = child
+    assert worker.wait_for_horse()[1] == 3 << 8
+    worker._horse_pid = 1  # not our child: nothing to wait for, the status stays
+    assert worker.wait_for_horse() == (None, None, None)
+    assert worker._horse_status == 3 << 8
+    worker._end_reported = True  # RQ's paths (dead horse, stop, cold shutdown) reported it
+    worker._report_unreported_death(job)
+    assert _failed_messages(client) == []
+    for status in (None, 0):  # no horse, or one that ended well: its job sent its own end
+        worker._horse_status, worker._end_reported = status, False
+        worker._report_unreported_death(job)
+    assert _failed_messages(client) == []
+    worker._horse_status = 3 << 8
+    worker._report_unreported_death(job)
+    [failed] = _failed_messages(client)
+    assert "worker process exited unexpectedly with status 3" in failed

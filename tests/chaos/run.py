@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,7 +58,9 @@ def _guarded(seed: int, keep: Path | None) -> Outcome:
     try:
         return run_seed(seed, keep)
     except Exception as exc:  # any failure of one schedule is reported, the run goes on
-        error = Violation("harness_error", "-", f"{type(exc).__name__}: {exc}"[:2000])
+        where = traceback.extract_tb(exc.__traceback__)[-3:]
+        at = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(where))
+        error = Violation("harness_error", "-", f"{type(exc).__name__}: {exc} at {at}"[:2000])
         return Outcome(generate(seed), Counter(), Counter(), [error], 0.0)
 
 

@@ -78,11 +78,15 @@ class Supervisor:
         process = self.slots[name].process
         if process is None or not process.alive():
             return False
-        os.killpg(process.popen.pid, signal.SIGSTOP)
+        try:
+            os.killpg(process.popen.pid, signal.SIGSTOP)
+        except ProcessLookupError:  # it exited since alive() (a restart race: seed 5304)
+            return False
         try:
             self.sleep(seconds)
         finally:
-            os.killpg(process.popen.pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # gone meanwhile: nothing to wake
+                os.killpg(process.popen.pid, signal.SIGCONT)
         return True
 
     def horse(self, name: str) -> int | None:

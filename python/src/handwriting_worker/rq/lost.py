@@ -93,8 +93,10 @@ def _worker_ends_it(
     less than ``WAIT_UNITS`` units since the report was due to deliver its outcome."""
     if silent_s >= 2 * unit_s:
         return False
-    current = connection.hget(f"rq:worker:{job.worker_name}", "current_job")
-    running = isinstance(current, bytes) and current.decode() == job.id
+    # RQ leaves current_job set when a horse dies after a clean-up failed its job (chaos seed
+    # 1939): the worker runs the job only while it is also busy.
+    current, state = connection.hmget(f"rq:worker:{job.worker_name}", ["current_job", "state"])
+    running = current == job.id.encode() and state == b"busy"
     limit_s = WAIT_UNITS * unit_s + (job.timeout or 0 if running else 0)
     if late_s >= limit_s:
         return False
