@@ -79,9 +79,10 @@ def run_schedule(schedule: Schedule, workdir: Path) -> Outcome:
     began = time.monotonic()
     secret = hashlib.sha256(f"chaos-{schedule.seed}".encode()).digest()
     system = System(workdir, secret)
-    interactions = Interactions(secret, system.ports, random.Random(schedule.seed))
     try:
         system.start()
+        # After the start: a bot whose port was taken meanwhile listens on another.
+        interactions = Interactions(secret, system.ports, random.Random(schedule.seed))
         injected, skipped = _play(schedule, system, interactions)
         system.heal()
         client = Redis.from_url(system.redis.url)

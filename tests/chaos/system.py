@@ -31,6 +31,9 @@ class ChaosRedis(RedisServer):
             self._process.send_signal(sig)
 
 
+NODE = ["sh", "-c", "cd typescript && exec node --import tsx src/main.ts"]
+
+
 class System(Supervisor):
     def __init__(self, workdir: Path, secret: bytes) -> None:
         super().__init__()
@@ -77,9 +80,8 @@ class System(Supervisor):
             RQ__LOST_WORKER_AFTER_S=str(LOST_WORKER_AFTER_S),
             INTAKE__CLAIM_IDLE_S="2",
         )
-        node = ["sh", "-c", "cd typescript && exec node --import tsx src/main.ts"]
         for name, port in zip(BOTS, self.ports, strict=True):
-            self.slots[name] = self._spawn(name, node, self._bot_env(name, port))
+            self.slots[name] = self._spawn(name, NODE, self._bot_env(name, port))
         worker = [sys.executable, "-m", "handwriting_worker"]
         for name in WORKERS:
             self.slots[name] = self._spawn(name, [*worker, "worker"], python)
@@ -87,9 +89,26 @@ class System(Supervisor):
         for slot in self.slots.values():
             slot.start()
         for name in BOTS:
+            self._await_listening(name)
+
+    def _await_listening(self, name: str, tries: int = 3) -> None:
+        """Waits until the bot listens; one whose port another process took meanwhile (runners
+        side by side pick free ports too: seed 7111) is started again on another port."""
+        for attempt in range(tries):
             bot = self.slots[name].process
             assert bot is not None
-            wait_until(f"{name} to listen", partial(self._listening, bot), 120, 0.2)
+            try:
+                wait_until(f"{name} to listen", partial(self._listening, bot), 120, 0.2)
+                return
+            except AssertionError:
+                if attempt == tries - 1 or "EADDRINUSE" not in bot.output():
+                    raise
+            index = BOTS.index(name)
+            ports = list(self.ports)
+            ports[index] = free_port()
+            self.ports = (ports[0], ports[1])
+            self.slots[name] = self._spawn(name, NODE, self._bot_env(name, ports[index]))
+            self.slots[name].start()
 
     @staticmethod
     def _listening(bot: Process) -> bool:
